@@ -1,0 +1,62 @@
+/**
+ * The contract of the pure decision core: `decide(observation, policy, history, now) => Decision`.
+ * The implementation lives in decide.ts; the simulator imports the same function.
+ */
+
+/** Why the decision is what it is. One value per branch, so that logs, metrics and tests name the branch. */
+export type DecisionReason =
+  | 'Steady' // the fleet matches demand
+  | 'Activate' // 0 -> 1 (or min) on any demand
+  | 'ScaleOut' // more slots needed, added at once
+  | 'ScaleUpLimit' // wanted more than maxStepOut allows this cycle
+  | 'AtMax' // demand exceeds maxWorkers
+  | 'CostCap' // clamped by maxHourlyCost
+  | 'AtMin' // would go below minWorkers
+  | 'IdleGrace' // idle workers seen, waiting for the idle grace before retiring
+  | 'DrainingIdle' // retiring idle workers
+  | 'HoldOnMissingData' // a source did not answer: never scale in
+  | 'HoldOnStaleData' // a source answered with figures too old to act on
+  | 'HoldOnContradiction' // sources disagree (running units with no worker replies)
+  | 'HoldSharedDirUnavailable' // EFS not ready: new workers could not mount shared_dir
+  | 'HoldActionInFlight'; // the previous action has not settled yet
+
+/** The knobs of the scaling policy, validated at start-up by the config loader. */
+export interface ScalingPolicy {
+  readonly minWorkers: number;
+  readonly maxWorkers: number;
+  /** Celery worker processes per worker, used until `stats` reports the pool size. */
+  readonly slotsPerWorkerFallback: number;
+  /** Most workers added in one cycle. */
+  readonly maxStepOut: number;
+  /** A worker must be seen idle this long before it is retired (Fargate bills a one-minute minimum). */
+  readonly idleGraceSeconds: number;
+  /** Observations older than this are stale. */
+  readonly staleAfterSeconds: number;
+  /** Upper bound on the fleet's estimated cost per hour (USD); Infinity for none. */
+  readonly maxHourlyCost: number;
+  /** Estimated cost of one worker-hour (USD), from the price table for the task size. */
+  readonly workerHourlyCost: number;
+}
+
+/** What the decision core remembers between cycles: built from observations only, so a restart rebuilds it. */
+export interface DecisionHistory {
+  /** Per celery hostname, when it was first seen idle in the current idle streak (ms since epoch). */
+  readonly idleSince: Readonly<Record<string, number>>;
+  /** When the last scale action was taken (ms since epoch), if any. */
+  readonly lastActionAt?: number;
+}
+
+/** The decision for this cycle. */
+export interface Decision {
+  /** The desired worker count after this cycle's action. */
+  readonly desired: number;
+  /** Unit ids to drain and retire, all idle. Empty unless reason is DrainingIdle. */
+  readonly retire: readonly string[];
+  readonly reason: DecisionReason;
+  /** One human sentence with the arithmetic, for logs and `decide --dry-run`. */
+  readonly detail: string;
+  /** Demand counted (ready + unacked or the workers' own figures), for reports. */
+  readonly demand: number;
+  /** The history to pass to the next cycle. */
+  readonly history: DecisionHistory;
+}
