@@ -1,0 +1,90 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ProcessBackend } from '../../bridge/src/compute/process-backend.ts';
+import { createTestVhost, describeWithRabbit, type TestVhost } from '../support/services.ts';
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+describeWithRabbit('process backend (real celery workers as local processes)', () => {
+  let vhost: TestVhost;
+  let stateDir: string;
+  let backend: ProcessBackend;
+
+  beforeAll(async () => {
+    vhost = await createTestVhost('oqe-local-proc');
+    stateDir = mkdtempSync(join(tmpdir(), 'oqe-local-proc-'));
+    backend = new ProcessBackend({
+      brokerUrl: vhost.amqpUrl,
+      stateDir,
+      concurrency: 1,
+      retireTimeoutMs: 20_000,
+    });
+  });
+
+  afterAll(async () => {
+    await backend?.shutdownAll(10_000);
+    await vhost?.cleanup();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('starts units as pending, reports them running once celery is ready, and names them oq@<unitId>', async () => {
+    await backend.scaleTo(2);
+    const first = await backend.describe();
+    expect(first.desired).toBe(2);
+    expect(first.units).toHaveLength(2);
+    expect(first.pending + first.running).toBe(2);
+    for (const u of first.units) expect(u.celeryHostname).toBe(`oq@${u.unitId}`);
+    const ready = await until('two running workers', async () => {
+      const d = await backend.describe();
+      return d.running === 2 ? d : undefined;
+    });
+    expect(ready.pending).toBe(0);
+  });
+
+  it('retires exactly the named unit with a warm shutdown and lowers desired by one', async () => {
+    const before = await backend.describe();
+    const [victim, survivor] = before.units;
+    await backend.retire([victim.unitId]);
+    const after = await backend.describe();
+    expect(after.desired).toBe(1);
+    expect(after.units.map((u) => u.unitId)).toEqual([survivor.unitId]);
+    const events = backend.lifecycle().filter((e) => e.unitId === victim.unitId);
+    expect(events.map((e) => e.event)).toContain('retire');
+    expect(events.find((e) => e.event === 'retire')?.signal).toBe('SIGTERM');
+    // Warm shutdown finished within the timeout: no SIGKILL was needed.
+    expect(events.some((e) => e.event === 'kill')).toBe(false);
+  });
+
+  it('replaces a unit killed outright, as an ECS service keeps its desired count', async () => {
+    const [only] = (await backend.describe()).units;
+    backend.kill(only.unitId);
+    const replaced = await until('a replacement unit', async () => {
+      const d = await backend.describe();
+      return d.units.length === 1 && d.units[0].unitId !== only.unitId ? d : undefined;
+    });
+    expect(replaced.desired).toBe(1);
+  });
+
+  it('a new backend on the same state dir adopts the live fleet (bridge restart)', async () => {
+    const again = new ProcessBackend({ brokerUrl: vhost.amqpUrl, stateDir, concurrency: 1 });
+    const seen = await again.describe();
+    expect(seen.desired).toBe(1);
+    expect(seen.units.map((u) => u.unitId)).toEqual((await backend.describe()).units.map((u) => u.unitId));
+  });
+
+  it('rejects unknown unit ids and bad counts with a message naming the value', async () => {
+    await expect(backend.retire(['nope'])).rejects.toThrow(/no live unit nope/);
+    await expect(backend.scaleTo(-1)).rejects.toThrow(/desired is -1/);
+    expect(() => new ProcessBackend({ brokerUrl: 'http://x', stateDir })).toThrow(/brokerUrl/);
+  });
+});
