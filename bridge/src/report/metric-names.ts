@@ -21,6 +21,25 @@ export const METRIC_NAMES = [
   'Heartbeat',
   'TimeToFirstWorker',
   'CalculationWorkerSeconds',
+  /** USD of worker time attributed to one calculation in the cycle (bridge/src/report/calculation-cost.ts); Sum. */
+  'CalculationCost',
+  /**
+   * Calculations the engine reports running (`is_running` in the WebUI/API's `/v1/calc/list`, or
+   * `status = 'executing'` in the engine database); the stuck-calculation alarm watches it.
+   */
+  'CalculationsExecuting',
 ] as const;
 
 export type MetricName = (typeof METRIC_NAMES)[number];
+
+/**
+ * Every bridge metric carries this dimension, valued with the worker ECS cluster's name (OQE_ECS_CLUSTER; the
+ * local backends use their own cluster label), so that two stacks in one account and region never mix figures.
+ */
+export const CLUSTER_DIMENSION = 'Cluster';
+
+/**
+ * The per-calculation metrics (`CalculationWorkerSeconds`, `CalculationCost`: sums over each cycle's interval)
+ * carry this dimension as well as `Cluster`, valued with the engine's calculation id (job id) as a decimal string.
+ */
+export const CALCULATION_DIMENSION = 'CalculationId';
