@@ -1,0 +1,307 @@
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import type { ComputeObservation, ComputeUnit } from '../observe/observation.ts';
+import type { ComputeBackend } from './compute-backend.ts';
+import type { LifecycleEvent } from './process-backend.ts';
+
+const run = promisify(execFile);
+
+/** Where the workers find the broker: the variables of the worker image's entrypoint (the cross-team contract). */
+export interface PodmanBrokerSettings {
+  readonly host: string;
+  readonly port: number;
+  readonly vhost: string;
+  readonly user: string;
+  /** Passed to podman through its environment only, never on a command line. */
+  readonly password: string;
+}
+
+/** Options of the `podman` backend: containers of the real worker image. */
+export interface PodmanBackendOptions {
+  /** The worker image (its entrypoint reads OQ_* variables and names the worker `oq@<container hostname>`). */
+  readonly image: string;
+  readonly broker: PodmanBrokerSettings;
+  /** Lifecycle log and, by default, the pool label. */
+  readonly stateDir: string;
+  /** Host directory mounted read-only at OQ_SHARED_DIR, as EFS is on Fargate. */
+  readonly sharedDir: string;
+  /** Host file the tasks journal to (test app images); its directory is mounted read-write. @default none */
+  readonly journalPath?: string;
+  /** Worker processes per worker (OQ_WORKER_CONCURRENCY). @default 2 */
+  readonly concurrency?: number;
+  /** Label value that groups this fleet's containers, so parallel fleets never see each other. @default from stateDir */
+  readonly pool?: string;
+  /** The podman command. @default `podman --runtime runc --cgroup-manager=cgroupfs` (what runs on these hosts). */
+  readonly podman?: readonly string[];
+  /** Seconds between SIGTERM and SIGKILL on retire; 120 s is Fargate's largest stopTimeout. @default 120 */
+  readonly stopTimeoutSeconds?: number;
+}
+
+/** The engine's shared_dir inside a worker (cdk/lib/cluster-constants.ts SHARED_DIR). */
+const CONTAINER_SHARED_DIR = '/opt/openquake/shared';
+const CONTAINER_JOURNAL_DIR = '/var/lib/oq-journal';
+const READY_MARK = ' ready.';
+const POOL_LABEL = 'oqe.pool';
+const UNIT_LABEL = 'oqe.unit';
+
+interface PsEntry {
+  readonly Names?: string[];
+  readonly State?: string;
+  readonly Labels?: Record<string, string>;
+  readonly Created?: number;
+  readonly StartedAt?: number;
+}
+
+/**
+ * The `podman` compute backend: each unit is a container of the worker image, hostname `<unitId>`, so its
+ * celery worker is `oq@<unitId>` as on Fargate. The image's entrypoint validates the same variables as the ECS
+ * task definition sets; host networking stands in for the VPC. Like an ECS service it keeps `desired` containers
+ * and replaces dead ones; `retire` stops exactly the named containers with SIGTERM (celery's warm shutdown).
+ */
+export class PodmanBackend implements ComputeBackend {
+  readonly name = 'podman';
+  private readonly pool: string;
+  private readonly podman: readonly string[];
+  private readonly lifecyclePath: string;
+  private readonly concurrency: number;
+  private readonly stopTimeoutSeconds: number;
+  private desired: number | undefined;
+  private readonly ready = new Set<string>();
+  private readonly stopping = new Set<string>();
+  private readonly protectedUnits = new Set<string>();
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly options: PodmanBackendOptions) {
+    if (!options.image) throw new Error('PodmanBackend: image is empty; pass the worker image tag');
+    if (!Number.isInteger(options.broker.port) || options.broker.port < 1 || options.broker.port > 65535) {
+      throw new Error(`PodmanBackend: broker.port is ${options.broker.port}; pass a TCP port (1-65535)`);
+    }
+    const concurrency = options.concurrency ?? 2;
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new Error(
+        `PodmanBackend: concurrency is ${concurrency}; set a whole number of worker processes >= 1`,
+      );
+    }
+    this.concurrency = concurrency;
+    mkdirSync(options.stateDir, { recursive: true });
+    this.lifecyclePath = join(options.stateDir, 'lifecycle.jsonl');
+    this.pool =
+      options.pool ??
+      `oqe-${createHash('sha256').update(resolve(options.stateDir)).digest('hex').slice(0, 12)}`;
+    this.podman = options.podman ?? ['podman', '--runtime', 'runc', '--cgroup-manager=cgroupfs'];
+    this.stopTimeoutSeconds = options.stopTimeoutSeconds ?? 120;
+  }
+
+  async describe(): Promise<ComputeObservation> {
+    const containers = await this.reconcile();
+    const units: ComputeUnit[] = containers.map((c) => ({
+      unitId: c.unitId,
+      celeryHostname: `oq@${c.unitId}`,
+      state: this.stopping.has(c.unitId) ? 'stopping' : this.ready.has(c.unitId) ? 'running' : 'pending',
+      startedAt: c.startedAt,
+      protected: this.protectedUnits.has(c.unitId),
+    }));
+    return {
+      desired: this.desired ?? units.length,
+      running: units.filter((u) => u.state === 'running').length,
+      pending: units.filter((u) => u.state === 'pending').length,
+      units,
+      observedAt: Date.now(),
+    };
+  }
+
+  async scaleTo(desired: number): Promise<void> {
+    if (!Number.isInteger(desired) || desired < 0) {
+      throw new Error(`PodmanBackend.scaleTo: desired is ${desired}; pass a whole number >= 0`);
+    }
+    if (this.desired === undefined) await this.reconcile();
+    this.desired = desired;
+    await this.reconcile();
+  }
+
+  async retire(unitIds: readonly string[]): Promise<void> {
+    const live = new Set((await this.liveContainers()).map((c) => c.unitId));
+    const unknown = unitIds.filter((id) => !live.has(id));
+    if (unknown.length > 0) {
+      throw new Error(`PodmanBackend.retire: no live unit ${unknown.join(', ')}; pass ids from describe()`);
+    }
+    if (this.desired === undefined) this.desired = live.size;
+    await Promise.all(
+      unitIds.map(async (id) => {
+        if (this.stopping.has(id)) return;
+        this.stopping.add(id);
+        this.desired = Math.max(0, (this.desired ?? 1) - 1);
+        this.logEvent({ event: 'retire', unitId: id, t: Date.now(), signal: 'SIGTERM' });
+        // podman stop: the image's stop signal (SIGTERM), then SIGKILL after the timeout, as ECS does.
+        await this.podmanRun(['stop', '-t', String(this.stopTimeoutSeconds), containerName(id)], {
+          timeout: (this.stopTimeoutSeconds + 30) * 1000,
+        }).catch(() => undefined);
+        await this.remove(id);
+      }),
+    );
+  }
+
+  async protect(unitIds: readonly string[], _minutes: number): Promise<void> {
+    for (const id of unitIds) this.protectedUnits.add(id);
+  }
+
+  async release(unitIds: readonly string[]): Promise<void> {
+    for (const id of unitIds) this.protectedUnits.delete(id);
+  }
+
+  /** Containers keep running for the next bridge, like ECS tasks. */
+  async close(): Promise<void> {}
+
+  /** SIGKILL a unit's container, as a crashed host would; desired is unchanged, so it is replaced. */
+  async kill(unitId: string, sig: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    this.logEvent({ event: 'kill', unitId, t: Date.now(), signal: sig });
+    await this.podmanRun(['kill', '-s', sig.replace(/^SIG/, ''), containerName(unitId)]);
+  }
+
+  /** Stops and removes every container of this pool and sets desired to 0 (tests and the demo's cleanup). */
+  async shutdownAll(timeoutSeconds = 20): Promise<void> {
+    this.desired = 0;
+    const live = await this.liveContainers(true);
+    await Promise.all(
+      live.map(async (c) => {
+        this.stopping.add(c.unitId);
+        await this.podmanRun(['stop', '-t', String(timeoutSeconds), containerName(c.unitId)]).catch(() => {});
+        await this.remove(c.unitId);
+      }),
+    );
+  }
+
+  lifecycle(): LifecycleEvent[] {
+    try {
+      return readFileSync(this.lifecyclePath, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as LifecycleEvent);
+    } catch {
+      return [];
+    }
+  }
+
+  /** Removes exited containers, marks ready ones from their logs, starts containers up to `desired`. */
+  private async reconcile(): Promise<Array<{ unitId: string; startedAt?: number }>> {
+    const all = await this.liveContainers(true);
+    const live: Array<{ unitId: string; startedAt?: number }> = [];
+    for (const c of all) {
+      if (c.state !== 'running' && c.state !== 'created' && c.state !== 'configured') {
+        await this.remove(c.unitId);
+        continue;
+      }
+      this.seen.add(c.unitId);
+      if (!this.ready.has(c.unitId) && !this.stopping.has(c.unitId)) {
+        const logs = await this.podmanRun(['logs', containerName(c.unitId)]).catch(() => ({
+          stdout: '',
+          stderr: '',
+        }));
+        if (`${logs.stdout}${logs.stderr}`.includes(READY_MARK)) this.ready.add(c.unitId);
+      }
+      live.push(c);
+    }
+    // A restarted bridge adopts the live fleet as its desired count rather than starting from zero.
+    if (this.desired === undefined) this.desired = live.filter((c) => !this.stopping.has(c.unitId)).length;
+    const active = live.filter((c) => !this.stopping.has(c.unitId)).length;
+    const starts: Promise<{ unitId: string; startedAt: number }>[] = [];
+    for (let i = active; i < this.desired; i++) starts.push(this.startUnit());
+    live.push(...(await Promise.all(starts)));
+    return live;
+  }
+
+  private async startUnit(): Promise<{ unitId: string; startedAt: number }> {
+    const unitId = `c${randomBytes(4).toString('hex')}`;
+    const b = this.options.broker;
+    const args = ['run', '-d', '--name', containerName(unitId), '--hostname', unitId, '--network', 'host'];
+    args.push('--label', `${POOL_LABEL}=${this.pool}`, '--label', `${UNIT_LABEL}=${unitId}`);
+    // Fargate has no swap and these hosts need explicit limits (see DESIGN.md, containers without Docker).
+    args.push('--ulimit', 'nofile=20000:20000', '--ulimit', 'nproc=10000:10000');
+    args.push('--stop-signal', 'SIGTERM', '--stop-timeout', String(this.stopTimeoutSeconds));
+    args.push('-v', `${resolve(this.options.sharedDir)}:${CONTAINER_SHARED_DIR}:ro`);
+    const env: Record<string, string> = {
+      OQ_MASTER_HOST: b.host,
+      OQ_AMQP_PORT: String(b.port),
+      OQ_AMQP_USER: b.user,
+      OQ_AMQP_VHOST: b.vhost,
+      OQ_CELERY_QUEUE: 'celery',
+      OQ_DBSERVER_PORT: '1908',
+      OQ_RECEIVER_PORTS: '1912-1920',
+      OQ_SHARED_DIR: CONTAINER_SHARED_DIR,
+      OQ_WORKER_CONCURRENCY: String(this.concurrency),
+    };
+    if (this.options.journalPath) {
+      const journal = resolve(this.options.journalPath);
+      const dir = journal.slice(0, journal.lastIndexOf('/'));
+      args.push('-v', `${dir}:${CONTAINER_JOURNAL_DIR}:rw`);
+      env.OQ_TESTAPP_JOURNAL = `${CONTAINER_JOURNAL_DIR}/${journal.slice(journal.lastIndexOf('/') + 1)}`;
+    }
+    for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`);
+    // Secrets by name only: podman copies the value from its own environment, so it is on no command line.
+    args.push('-e', 'OQ_AMQP_PASSWORD', '-e', 'OQ_DBSERVER_AUTHKEY');
+    args.push(this.options.image);
+    const startedAt = Date.now();
+    await this.podmanRun(args, {
+      env: { ...process.env, OQ_AMQP_PASSWORD: b.password, OQ_DBSERVER_AUTHKEY: 'local-no-dbserver' },
+    });
+    this.logEvent({ event: 'spawn', unitId, t: startedAt });
+    return { unitId, startedAt };
+  }
+
+  private async liveContainers(
+    includeExited = false,
+  ): Promise<Array<{ unitId: string; state: string; startedAt?: number }>> {
+    const args = ['ps', '--filter', `label=${POOL_LABEL}=${this.pool}`, '--format', 'json'];
+    if (includeExited) args.splice(1, 0, '-a');
+    const { stdout } = await this.podmanRun(args);
+    const entries = (stdout.trim() ? JSON.parse(stdout) : []) as PsEntry[];
+    return entries
+      .map((e) => ({
+        unitId: e.Labels?.[UNIT_LABEL] ?? '',
+        state: (e.State ?? '').toLowerCase(),
+        startedAt: e.StartedAt ? e.StartedAt * 1000 : e.Created ? e.Created * 1000 : undefined,
+      }))
+      .filter((e) => e.unitId !== '')
+      .sort((a, b) => (a.startedAt ?? 0) - (b.startedAt ?? 0));
+  }
+
+  private async remove(unitId: string): Promise<void> {
+    await this.podmanRun(['rm', '-f', '-t', '0', containerName(unitId)]).catch(() => undefined);
+    if (this.seen.delete(unitId) || this.stopping.has(unitId)) {
+      this.logEvent({ event: 'exit', unitId, t: Date.now() });
+    }
+    this.ready.delete(unitId);
+    this.stopping.delete(unitId);
+    this.protectedUnits.delete(unitId);
+  }
+
+  private logEvent(event: LifecycleEvent): void {
+    appendFileSync(this.lifecyclePath, `${JSON.stringify(event)}\n`);
+  }
+
+  private async podmanRun(
+    args: string[],
+    opts: { env?: NodeJS.ProcessEnv; timeout?: number } = {},
+  ): Promise<{ stdout: string; stderr: string }> {
+    const [cmd, ...base] = this.podman;
+    try {
+      return await run(cmd, [...base, ...args], {
+        env: opts.env ?? process.env,
+        timeout: opts.timeout ?? 60_000,
+        maxBuffer: 16 * 1024 * 1024,
+      });
+    } catch (error) {
+      const stderr = (error as { stderr?: string }).stderr ?? '';
+      throw new Error(
+        `PodmanBackend: podman ${args[0]} failed: ${stderr.trim().split('\n').slice(-2).join(' ')}`,
+      );
+    }
+  }
+}
+
+function containerName(unitId: string): string {
+  return `oq-${unitId}`;
+}
