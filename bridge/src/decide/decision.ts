@@ -36,6 +36,12 @@ export interface ScalingPolicy {
   readonly maxHourlyCost: number;
   /** Estimated cost of one worker-hour (USD), from the price table for the task size. */
   readonly workerHourlyCost: number;
+  /**
+   * A running unit whose worker has not answered yet is "starting" for this long after `startedAt`, not a
+   * contradiction (a Fargate task is RUNNING before celery has connected).
+   * @default 120
+   */
+  readonly workerStartupSeconds?: number;
 }
 
 /** What the decision core remembers between cycles: built from observations only, so a restart rebuilds it. */
@@ -44,6 +50,8 @@ export interface DecisionHistory {
   readonly idleSince: Readonly<Record<string, number>>;
   /** When the last scale action was taken (ms since epoch), if any. */
   readonly lastActionAt?: number;
+  /** The backend's desired count at the last cycle that observed it, reported while the backend is unobserved. */
+  readonly lastObservedDesired?: number;
 }
 
 /** The decision for this cycle. */
@@ -57,6 +65,10 @@ export interface Decision {
   readonly detail: string;
   /** Demand counted (ready + unacked or the workers' own figures), for reports. */
   readonly demand: number;
+  /** The backend's desired count before this decision, when observed. */
+  readonly current?: number;
+  /** Worker processes per worker used for the sizing (from `stats`, else the policy's fallback). */
+  readonly slotsPerWorker?: number;
   /** The history to pass to the next cycle. */
   readonly history: DecisionHistory;
 }

@@ -1,0 +1,217 @@
+/**
+ * Carries out a decision: scale out at once; scale in only through the drain protocol (cancel the chosen idle
+ * worker's consumer, look again, retire exactly that unit if it is still idle, else give its consumer back);
+ * keep busy units protected from scale-in and release idle ones. One action at a time.
+ */
+import type { ComputeBackend } from '../compute/compute-backend.ts';
+import { isIdle } from '../decide/decide.ts';
+import type { Decision } from '../decide/decision.ts';
+import type { Observation, WorkerObservation } from '../observe/observation.ts';
+import { actionResult, type ActionResult } from './action-result.ts';
+import { withRetry, type RetryOptions } from './retry.ts';
+import type { WorkerControl } from './worker-control.ts';
+
+export interface ScaleActorOptions {
+  readonly backend: ComputeBackend;
+  readonly control: WorkerControl;
+  /** The celery queue whose consumer is cancelled and given back (`celery`). */
+  readonly queue: string;
+  /**
+   * Wait between the confirmed cancel and the second look, so that a task delivered just before the cancel
+   * shows up in `active` or `reserved`. @default 500
+   */
+  readonly settleMs?: number;
+  /** Expiry of the scale-in protection of busy units, renewed while they stay busy. @default 10 */
+  readonly protectMinutes?: number;
+  /** A unit idle this long has its protection released (so deployments are not blocked). @default 30 */
+  readonly releaseAfterIdleSeconds?: number;
+  readonly retry?: RetryOptions;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly now?: () => number;
+  /** Structured log sink for what the actor does between decisions. */
+  readonly log?: (event: string, fields: Record<string, unknown>) => void;
+}
+
+/** Executes decisions against a compute backend and the workers' remote control. */
+export class ScaleActor {
+  private busy = false;
+  /** Protection expiry per unit id as this process set it; rebuilt from observation after a restart. */
+  private readonly protectedUntil = new Map<string, number>();
+  private readonly settleMs: number;
+  private readonly protectMinutes: number;
+  private readonly releaseAfterMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly now: () => number;
+  private readonly log: (event: string, fields: Record<string, unknown>) => void;
+
+  constructor(private readonly options: ScaleActorOptions) {
+    this.settleMs = options.settleMs ?? 500;
+    this.protectMinutes = options.protectMinutes ?? 10;
+    this.releaseAfterMs = (options.releaseAfterIdleSeconds ?? 30) * 1000;
+    this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.now = options.now ?? Date.now;
+    this.log = options.log ?? (() => undefined);
+  }
+
+  /** True while an action runs; the loop reports `HoldActionInFlight` instead of starting another. */
+  get inFlight(): boolean {
+    return this.busy;
+  }
+
+  /** Act on one decision made from `observation`. Never throws: failures come back as `kind: 'failed'`. */
+  async act(decision: Decision, observation: Observation): Promise<ActionResult> {
+    if (this.busy) return actionResult('skipped', 'previous action still in flight');
+    this.busy = true;
+    try {
+      return await this.actNow(decision, observation);
+    } catch (error) {
+      return actionResult('failed', `action failed: ${describeError(error)}`);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async actNow(decision: Decision, observation: Observation): Promise<ActionResult> {
+    // Holds act on nothing: the data behind them is missing, stale or contradictory.
+    if (decision.reason.startsWith('Hold') || !observation.compute || !observation.workers) {
+      return actionResult('none', `hold: ${decision.reason}`);
+    }
+    const { backend, control, queue } = this.options;
+    const compute = observation.compute;
+    const running = new Map(compute.units.filter((u) => u.state === 'running').map((u) => [u.unitId, u]));
+    const workerOf = new Map(observation.workers.map((w) => [w.hostname, w]));
+    const retiring = new Set(decision.retire);
+
+    // A drained worker that is not being retired (left over from before a restart, or kept by a changed
+    // decision) gets its consumer back.
+    const restored: string[] = [];
+    for (const unit of running.values()) {
+      const w = workerOf.get(unit.celeryHostname);
+      if (w && !w.consuming && !retiring.has(unit.unitId)) {
+        if (await control.addConsumer(w.hostname, queue)) restored.push(unit.unitId);
+        this.log('consumer-restored', { unit: unit.unitId, hostname: w.hostname });
+      }
+    }
+
+    await this.upkeepProtection(decision, observation, workerOf);
+
+    const current = decision.current ?? compute.desired;
+    if (decision.desired > current && decision.retire.length === 0) {
+      await withRetry(() => backend.scaleTo(decision.desired), this.retryOptions('scaleTo'));
+      return actionResult('scaleOut', `desired ${current} -> ${decision.desired}`, {
+        from: current,
+        to: decision.desired,
+        restored,
+      });
+    }
+    if (decision.retire.length === 0) return actionResult('none', 'no change', { restored });
+
+    const confirmed: string[] = [];
+    const aborted: string[] = [];
+    for (const unitId of decision.retire) {
+      const unit = running.get(unitId);
+      if (!unit) {
+        aborted.push(unitId);
+        continue;
+      }
+      if (await this.drain(unit.celeryHostname)) confirmed.push(unitId);
+      else aborted.push(unitId);
+    }
+    if (confirmed.length > 0) {
+      // The ECS backend protects every other task before lowering the desired count.
+      await withRetry(() => backend.retire(confirmed), this.retryOptions('retire'));
+      for (const id of confirmed) this.protectedUntil.delete(id);
+    }
+    const to = current - confirmed.length;
+    return actionResult(
+      confirmed.length > 0 ? 'scaleIn' : 'none',
+      `retired ${confirmed.length} (${confirmed.join(', ') || '-'}), aborted ${aborted.length} (${aborted.join(', ') || '-'})`,
+      { from: current, to, retired: confirmed, aborted, restored },
+    );
+  }
+
+  /**
+   * The drain protocol for one worker: cancel its consumer, wait for anything in flight to land, look again.
+   * True when it is confirmed idle and consumes nothing; otherwise its consumer is given back.
+   */
+  private async drain(hostname: string): Promise<boolean> {
+    const { control, queue } = this.options;
+    const cancelled = await control.cancelConsumer(hostname, queue).catch(() => false);
+    let fresh: WorkerObservation | undefined;
+    if (cancelled) {
+      await this.sleep(this.settleMs);
+      fresh = await control.inspect(hostname).catch(() => undefined);
+    }
+    if (cancelled && fresh && isIdle(fresh)) {
+      this.log('drain-confirmed', { hostname });
+      return true;
+    }
+    // Not confirmed idle (took a task, did not answer): it keeps working and consuming.
+    const restoredOk = await control.addConsumer(hostname, queue).catch(() => false);
+    this.log('drain-aborted', {
+      hostname,
+      cancelled,
+      answered: fresh !== undefined,
+      active: fresh?.active.length,
+      reserved: fresh?.reserved,
+      consumerRestored: restoredOk,
+    });
+    return false;
+  }
+
+  /** Protect busy units (renewed at half their expiry) and release units idle for a while. */
+  private async upkeepProtection(
+    decision: Decision,
+    observation: Observation,
+    workerOf: Map<string, WorkerObservation>,
+  ): Promise<void> {
+    const { backend } = this.options;
+    const now = this.now();
+    const renewBefore = now + (this.protectMinutes * 60_000) / 2;
+    const toProtect: string[] = [];
+    const toRelease: string[] = [];
+    for (const unit of observation.compute!.units) {
+      if (unit.state !== 'running') continue;
+      const w = workerOf.get(unit.celeryHostname);
+      if (!w) continue;
+      const until = this.protectedUntil.get(unit.unitId);
+      if (!isIdle(w)) {
+        if (until === undefined || until < renewBefore) toProtect.push(unit.unitId);
+      } else {
+        const idleSince = decision.history.idleSince[w.hostname] ?? now;
+        const known = until !== undefined || unit.protected === true;
+        if (known && now - idleSince >= this.releaseAfterMs && !decision.retire.includes(unit.unitId)) {
+          toRelease.push(unit.unitId);
+        }
+      }
+    }
+    try {
+      if (toProtect.length > 0) {
+        await withRetry(() => backend.protect(toProtect, this.protectMinutes), this.retryOptions('protect'));
+        for (const id of toProtect) this.protectedUntil.set(id, now + this.protectMinutes * 60_000);
+      }
+      if (toRelease.length > 0) {
+        await withRetry(() => backend.release(toRelease), this.retryOptions('release'));
+        for (const id of toRelease) this.protectedUntil.delete(id);
+      }
+    } catch (error) {
+      // Protection is a safeguard against others (deployments, manual changes), not part of our own drain:
+      // a failure is logged and retried next cycle.
+      this.log('protection-failed', { error: describeError(error), toProtect, toRelease });
+    }
+  }
+
+  private retryOptions(operation: string): RetryOptions {
+    return {
+      ...this.options.retry,
+      onRetry: (error, attempt, waitMs) =>
+        this.log('retry', { operation, attempt, waitMs, error: describeError(error) }),
+    };
+  }
+}
+
+/** An error's name and message only: never a request, a URL or a stack that could carry a credential. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}

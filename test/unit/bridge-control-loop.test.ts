@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import { actionResult, type ActionResult } from '../../bridge/src/act/action-result.ts';
+import type { Decision, ScalingPolicy } from '../../bridge/src/decide/decision.ts';
+import { ControlLoop, type Actor } from '../../bridge/src/loop/control-loop.ts';
+import type { Observation } from '../../bridge/src/observe/observation.ts';
+import { METRIC_NAMES } from '../../bridge/src/report/metric-names.ts';
+
+const POLICY: ScalingPolicy = {
+  minWorkers: 0,
+  maxWorkers: 5,
+  slotsPerWorkerFallback: 2,
+  maxStepOut: 5,
+  idleGraceSeconds: 60,
+  staleAfterSeconds: 30,
+  maxHourlyCost: Infinity,
+  workerHourlyCost: 0.25,
+};
+
+/** A manual clock: cycles run back to back in tests, time moves only when the test says. */
+function manualClock(start: number) {
+  let t = start;
+  return {
+    now: () => t,
+    sleep: async (ms: number) => {
+      t += ms;
+    },
+    advance: (ms: number) => {
+      t += ms;
+    },
+  };
+}
+
+function observation(at: number, ready: number, idleWorkers: string[]): Observation {
+  return {
+    queue: { ready, unacked: 0, consumers: idleWorkers.length, observedAt: at, source: 'scripted' },
+    workers: idleWorkers.map((id) => ({
+      hostname: `oq@${id}`,
+      poolSize: 2,
+      active: [],
+      reserved: 0,
+      consuming: true,
+      observedAt: at,
+    })),
+    compute: {
+      desired: idleWorkers.length,
+      running: idleWorkers.length,
+      pending: 0,
+      units: idleWorkers.map((id) => ({ unitId: id, celeryHostname: `oq@${id}`, state: 'running' as const })),
+      observedAt: at,
+    },
+    errors: [],
+  };
+}
+
+/** Records decisions instead of acting (a scripted stand-in for the loop's glue only). */
+class RecordingActor implements Actor {
+  readonly decisions: Decision[] = [];
+  inFlight = false;
+  async act(decision: Decision): Promise<ActionResult> {
+    this.decisions.push(decision);
+    if (decision.retire.length > 0)
+      return actionResult('scaleIn', 'retired', { from: 1, to: 0, retired: decision.retire });
+    return actionResult('none', 'nothing');
+  }
+}
+
+describe('ControlLoop glue (scripted observer, recording actor)', () => {
+  it('carries idle streaks between cycles, reports every metric, never logs a password', async () => {
+    const clock = manualClock(1_800_000_000_000);
+    const lines: string[] = [];
+    const docs: Record<string, unknown>[] = [];
+    const actor = new RecordingActor();
+    const loop = new ControlLoop({
+      observer: { observe: async () => observation(clock.now(), 0, ['a']) },
+      actor,
+      policy: POLICY,
+      pollSeconds: 5,
+      clusterName: 'test',
+      clock,
+      log: (event, fields) => lines.push(JSON.stringify({ event, ...fields })),
+      emitMetrics: (d) => docs.push(d),
+    });
+    const first = await loop.runOnce();
+    expect(first.decision.reason).toBe('IdleGrace');
+    clock.advance(61_000);
+    const second = await loop.runOnce();
+    expect(second.decision.reason).toBe('DrainingIdle');
+    expect(second.decision.retire).toEqual(['a']);
+    expect(second.metrics.ScaleIn).toBe(1);
+    expect(loop.decisionHistory.lastActionAt).toBe(clock.now());
+    const doc = docs[1]!;
+    const names = (
+      doc._aws as { CloudWatchMetrics: { Metrics: { Name: string }[] }[] }
+    ).CloudWatchMetrics[0]!.Metrics.map((m) => m.Name);
+    for (const name of names) expect(METRIC_NAMES).toContain(name);
+    expect(names).toEqual(
+      expect.arrayContaining(['QueueReady', 'WorkersRunning', 'Utilisation', 'Heartbeat', 'CycleDuration']),
+    );
+    expect(doc.Cluster).toBe('test');
+    expect(lines.join('\n')).toContain('DrainingIdle');
+  });
+
+  it('an observer that throws becomes a hold with the reason, and the loop keeps going', async () => {
+    const clock = manualClock(1_800_000_000_000);
+    let calls = 0;
+    const actor = new RecordingActor();
+    const loop = new ControlLoop({
+      observer: {
+        observe: async () => {
+          calls++;
+          if (calls === 1) throw new Error('connect ECONNREFUSED 127.0.0.1:5672');
+          return observation(clock.now(), 3, []);
+        },
+      },
+      actor,
+      policy: POLICY,
+      pollSeconds: 5,
+      clusterName: 'test',
+      clock,
+    });
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const origRunOnce = loop.runOnce.bind(loop);
+    loop.runOnce = async () => {
+      const r = await origRunOnce();
+      seen.push(r.decision.reason);
+      if (seen.length === 2) controller.abort();
+      return r;
+    };
+    await loop.run(controller.signal);
+    expect(seen).toEqual(['HoldOnMissingData', 'Activate']);
+    expect(actor.decisions[1]!.desired).toBe(2);
+  });
+});
