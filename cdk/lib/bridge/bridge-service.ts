@@ -1,0 +1,219 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Arn, ArnFormat, Fn, IgnoreMode, Stack } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import type * as efs from 'aws-cdk-lib/aws-efs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { METRIC_NAMESPACE } from '../../../bridge/src/report/metric-names.ts';
+import { AMQP_VHOST, CELERY_QUEUE, PORTS } from '../cluster-constants.ts';
+import { acknowledgeNag } from '../nag/acknowledge.ts';
+import { BRIDGE_DOCKERFILE, BRIDGE_DOCKERIGNORE, REPO_ROOT } from '../repo-paths.ts';
+import { BRIDGE_AMQP_USER } from '../secrets/cluster-secrets.ts';
+
+/** The scaling settings handed to the bridge through its environment (OQE_*). */
+export interface BridgeSettings {
+  readonly minWorkers: number;
+  readonly maxWorkers: number;
+  readonly slotsPerWorker: number;
+  readonly maxStepOut: number;
+  readonly idleGraceSeconds: number;
+  readonly pollSeconds: number;
+  /** USD per hour of one worker task. */
+  readonly workerHourlyCost: number;
+  /** @default - no cap */
+  readonly maxHourlyCost?: number;
+}
+
+/** Props of {@link BridgeService}. */
+export interface BridgeServiceProps {
+  readonly cluster: ecs.ICluster;
+  readonly subnets: ec2.SubnetSelection;
+  readonly securityGroup: ec2.ISecurityGroup;
+  /** The worker service the bridge scales. */
+  readonly workerService: ecs.FargateService;
+  /** The private subnets of the workers (for OQE_WORKER_SUBNET_IDS). */
+  readonly workerSubnetIds: readonly string[];
+  readonly fileSystem: efs.IFileSystem;
+  readonly bridgeBrokerSecret: secretsmanager.ISecret;
+  /** The master's private address. */
+  readonly masterHost: string;
+  readonly settings: BridgeSettings;
+  readonly logRetention: logs.RetentionDays;
+  /** The bridge image. @default - built from bridge/Dockerfile with the repository root as context */
+  readonly image?: ecs.ContainerImage;
+}
+
+/** Patterns of bridge/Dockerfile.dockerignore, so CDK stages exactly what `docker build` would send. */
+export function bridgeImageExcludes(): string[] {
+  return readFileSync(join(REPO_ROOT, BRIDGE_DOCKERIGNORE), 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+}
+
+/**
+ * The bridge: one small ARM Fargate task that scales the worker service. Never two at once (a deployment
+ * stops the old task before starting the new one: two bridges would fight over the desired count), and an
+ * IAM role that can touch only that cluster and that service.
+ */
+export class BridgeService extends Construct {
+  readonly taskDefinition: ecs.FargateTaskDefinition;
+  readonly service: ecs.FargateService;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: BridgeServiceProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
+      cpu: 256,
+      memoryLimitMiB: 512,
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.ARM64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+    });
+    this.grantScaling(props);
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention });
+    const s = props.settings;
+    const environment: Record<string, string> = {
+      OQE_BACKEND: 'ecs',
+      OQE_BROKER_HOST: props.masterHost,
+      OQE_BROKER_PORT: String(PORTS.amqp),
+      OQE_BROKER_VHOST: AMQP_VHOST,
+      OQE_BROKER_USER: BRIDGE_AMQP_USER,
+      OQE_MANAGEMENT_URL: `http://${props.masterHost}:${PORTS.rabbitManagement}`,
+      OQE_QUEUE: CELERY_QUEUE,
+      OQE_ECS_CLUSTER: props.cluster.clusterName,
+      OQE_ECS_SERVICE: props.workerService.serviceName,
+      OQE_EFS_FILE_SYSTEM_ID: props.fileSystem.fileSystemId,
+      OQE_WORKER_SUBNET_IDS: Fn.join(',', [...props.workerSubnetIds]),
+      OQE_MIN_WORKERS: String(s.minWorkers),
+      OQE_MAX_WORKERS: String(s.maxWorkers),
+      OQE_SLOTS_PER_WORKER: String(s.slotsPerWorker),
+      OQE_MAX_STEP_OUT: String(s.maxStepOut),
+      OQE_IDLE_GRACE_SECONDS: String(s.idleGraceSeconds),
+      OQE_WORKER_HOURLY_COST: s.workerHourlyCost.toFixed(6),
+      OQE_POLL_SECONDS: String(s.pollSeconds),
+      AWS_REGION: stack.region,
+    };
+    if (s.maxHourlyCost !== undefined) environment.OQE_MAX_HOURLY_COST = String(s.maxHourlyCost);
+
+    this.taskDefinition.addContainer('Bridge', {
+      image:
+        props.image ??
+        ecs.ContainerImage.fromAsset(REPO_ROOT, {
+          file: BRIDGE_DOCKERFILE,
+          exclude: bridgeImageExcludes(),
+          ignoreMode: IgnoreMode.DOCKER,
+          platform: Platform.LINUX_ARM64,
+        }),
+      essential: true,
+      environment,
+      secrets: { OQE_BROKER_PASSWORD: ecs.Secret.fromSecretsManager(props.bridgeBrokerSecret, 'password') },
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'bridge' }),
+    });
+
+    this.service = new ecs.FargateService(this, 'Service', {
+      cluster: props.cluster,
+      taskDefinition: this.taskDefinition,
+      vpcSubnets: props.subnets,
+      securityGroups: [props.securityGroup],
+      assignPublicIp: false,
+      platformVersion: ecs.FargatePlatformVersion.VERSION1_4,
+      desiredCount: 1,
+      // Stop the old bridge before the new one starts: never two controllers of one desired count.
+      minHealthyPercent: 0,
+      maxHealthyPercent: 100,
+      circuitBreaker: { enable: true, rollback: true },
+    });
+
+    acknowledgeNag(this.taskDefinition, [
+      {
+        id: 'AwsSolutions-ECS2',
+        reason:
+          'Only non-secret settings (addresses, names, limits) are plain environment; the AMQP password is an ECS secret.',
+      },
+    ]);
+    const executionPolicy = this.taskDefinition.executionRole?.node.tryFindChild('DefaultPolicy');
+    if (executionPolicy) {
+      acknowledgeNag(executionPolicy, [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason: 'ecr:GetAuthorizationToken has no resource-level permissions (CDK grants it on *).',
+          appliesTo: ['Resource::*'],
+        },
+      ]);
+    }
+  }
+
+  /** The bridge's permissions: that service, the tasks of that cluster, its metric namespace, EFS describe. */
+  private grantScaling(props: BridgeServiceProps): void {
+    const stack = Stack.of(this);
+    const role = this.taskDefinition.taskRole;
+    const clusterCondition = { ArnEquals: { 'ecs:cluster': props.cluster.clusterArn } };
+    const tasksOfCluster = Arn.format(
+      {
+        service: 'ecs',
+        resource: 'task',
+        resourceName: `${props.cluster.clusterName}/*`,
+        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+      },
+      stack,
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ScaleTheWorkerService',
+        actions: ['ecs:UpdateService', 'ecs:DescribeServices'],
+        resources: [props.workerService.serviceArn],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'WorkerTasksOfTheCluster',
+        actions: ['ecs:DescribeTasks', 'ecs:StopTask', 'ecs:UpdateTaskProtection', 'ecs:GetTaskProtection'],
+        resources: [tasksOfCluster],
+        conditions: clusterCondition,
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ListTasksOfTheCluster',
+        actions: ['ecs:ListTasks'],
+        resources: ['*'],
+        conditions: clusterCondition,
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'PublishBridgeMetrics',
+        actions: ['cloudwatch:PutMetricData'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'cloudwatch:namespace': METRIC_NAMESPACE } },
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'DescribeSharedDir',
+        actions: ['elasticfilesystem:DescribeFileSystems', 'elasticfilesystem:DescribeMountTargets'],
+        resources: [props.fileSystem.fileSystemArn],
+      }),
+    );
+    const policy = role.node.tryFindChild('DefaultPolicy');
+    if (policy) {
+      acknowledgeNag(policy, [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'Task ARNs are random, so tasks are matched by cluster (task/<cluster>/* plus an ecs:cluster condition); ListTasks and PutMetricData have no resource-level permissions and are limited by the ecs:cluster and cloudwatch:namespace conditions.',
+          appliesTo: ['Resource::*', { regex: '/^Resource::arn:.*:ecs:.*:task\\/.*\\/\\*$/g' }],
+        },
+      ]);
+    }
+  }
+}

@@ -1,0 +1,130 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { ExistingVpcProps, ClusterSubnetType } from '../oq-elastic-cluster-props.ts';
+
+/** Props of {@link ClusterNetwork}. */
+export interface ClusterNetworkProps {
+  /** Use this VPC instead of creating one. @default - a new VPC */
+  readonly existingVpc?: ExistingVpcProps;
+  /** CIDR of a new VPC. */
+  readonly vpcCidr: string;
+  /** Availability zones of a new VPC. */
+  readonly maxAzs: number;
+  /** NAT gateways of a new VPC. */
+  readonly natGateways: number;
+  /** Subnet type of the cluster's subnets. */
+  readonly subnetType: ClusterSubnetType;
+  /** Add interface endpoints (ECR, Logs, Secrets Manager, SSM). */
+  readonly interfaceEndpoints: boolean;
+  /** Retention of the flow logs. */
+  readonly logRetention: logs.RetentionDays;
+}
+
+/** The interface endpoints that carry the cluster's own AWS traffic (image pulls, logs, secrets, Session Manager). */
+const INTERFACE_ENDPOINTS: Readonly<Record<string, ec2.InterfaceVpcEndpointAwsService>> = {
+  EcrApi: ec2.InterfaceVpcEndpointAwsService.ECR,
+  EcrDocker: ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
+  Logs: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+  SecretsManager: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+  Ssm: ec2.InterfaceVpcEndpointAwsService.SSM,
+  SsmMessages: ec2.InterfaceVpcEndpointAwsService.SSM_MESSAGES,
+  Ec2Messages: ec2.InterfaceVpcEndpointAwsService.EC2_MESSAGES,
+};
+
+/**
+ * The VPC of the cluster: private subnets for everything (public subnets only hold the NAT gateways), flow
+ * logs, an S3 gateway endpoint (ECR image layers come from S3) and interface endpoints whose security group
+ * admits HTTPS only from the groups given to {@link allowEndpointsFrom}.
+ */
+export class ClusterNetwork extends Construct {
+  readonly vpc: ec2.IVpc;
+  /** The subnets of the master, the workers, the bridge and the EFS mount targets. */
+  readonly subnets: ec2.SubnetSelection;
+  /** Security group of the interface endpoints, if any. */
+  readonly endpointSecurityGroup?: ec2.SecurityGroup;
+
+  constructor(scope: Construct, id: string, props: ClusterNetworkProps) {
+    super(scope, id);
+    const subnetType =
+      props.subnetType === 'PRIVATE_ISOLATED'
+        ? ec2.SubnetType.PRIVATE_ISOLATED
+        : ec2.SubnetType.PRIVATE_WITH_EGRESS;
+
+    if (props.existingVpc) {
+      const e = props.existingVpc;
+      // From attributes, never Vpc.fromLookup: synth must work offline and without credentials.
+      this.vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
+        vpcId: e.vpcId,
+        availabilityZones: [...e.availabilityZones],
+        privateSubnetIds: [...e.privateSubnetIds],
+        privateSubnetRouteTableIds: e.privateSubnetRouteTableIds
+          ? [...e.privateSubnetRouteTableIds]
+          : undefined,
+      });
+      // Imported private subnets are registered as PRIVATE_WITH_EGRESS.
+      this.subnets = { subnets: this.vpc.privateSubnets };
+    } else {
+      const vpc = new ec2.Vpc(this, 'Vpc', {
+        ipAddresses: ec2.IpAddresses.cidr(props.vpcCidr),
+        maxAzs: props.maxAzs,
+        natGateways: props.subnetType === 'PRIVATE_ISOLATED' ? 0 : props.natGateways,
+        subnetConfiguration: [
+          ...(props.subnetType === 'PRIVATE_ISOLATED'
+            ? []
+            : [{ name: 'nat', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24, mapPublicIpOnLaunch: false }]),
+          { name: 'cluster', subnetType, cidrMask: 20 },
+        ],
+        restrictDefaultSecurityGroup: true,
+      });
+      this.vpc = vpc;
+      this.subnets = { subnetType };
+    }
+
+    const flowLogGroup = new logs.LogGroup(this, 'FlowLogs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    new ec2.FlowLog(this, 'FlowLog', {
+      resourceType: ec2.FlowLogResourceType.fromVpc(this.vpc),
+      destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup),
+      trafficType: ec2.FlowLogTrafficType.ALL,
+    });
+
+    if (!props.existingVpc || props.existingVpc.privateSubnetRouteTableIds) {
+      this.vpc.addGatewayEndpoint('S3', {
+        service: ec2.GatewayVpcEndpointAwsService.S3,
+        subnets: [this.subnets],
+      });
+    }
+
+    if (props.interfaceEndpoints) {
+      this.endpointSecurityGroup = new ec2.SecurityGroup(this, 'EndpointSecurityGroup', {
+        vpc: this.vpc,
+        description: 'oq-elastic interface endpoints: HTTPS from the cluster groups only',
+        allowAllOutbound: false,
+      });
+      for (const [name, service] of Object.entries(INTERFACE_ENDPOINTS)) {
+        this.vpc.addInterfaceEndpoint(name, {
+          service,
+          subnets: this.subnets,
+          securityGroups: [this.endpointSecurityGroup],
+          open: false,
+          privateDnsEnabled: true,
+        });
+      }
+    }
+  }
+
+  /** Admits HTTPS to the interface endpoints from these groups (no-op without endpoints). */
+  allowEndpointsFrom(...groups: ec2.ISecurityGroup[]): void {
+    for (const group of groups) {
+      this.endpointSecurityGroup?.addIngressRule(
+        group,
+        ec2.Port.tcp(443),
+        'AWS APIs through the interface endpoints',
+      );
+    }
+  }
+}

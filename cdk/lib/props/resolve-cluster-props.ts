@@ -1,0 +1,345 @@
+import type {
+  ClusterSubnetType,
+  ExistingVpcProps,
+  OqElasticClusterProps,
+} from '../oq-elastic-cluster-props.ts';
+import { DEFAULT_PRICES, type CpuArchitecture, type PriceTable } from '../prices.ts';
+import { describeMemoryOptions, FARGATE_TASK_SIZES, fargateMemoryOptions } from './fargate-task-sizes.ts';
+
+/** The cluster props with every default filled in, after validation. */
+export interface ResolvedClusterProps {
+  readonly existingVpc?: ExistingVpcProps;
+  readonly vpcCidr: string;
+  readonly maxAzs: number;
+  readonly natGateways: number;
+  readonly subnetType: ClusterSubnetType;
+  readonly interfaceEndpoints: boolean;
+  readonly logRetentionDays: number;
+  readonly masterInstanceType: string;
+  readonly masterArchitecture: CpuArchitecture;
+  readonly rabbitmqVolumeGiB?: number;
+  readonly databaseVolumeGiB?: number;
+  readonly webUi: boolean;
+  readonly webUiAllowedCidr?: string;
+  readonly workerArchitecture: CpuArchitecture;
+  readonly workerVcpu: number;
+  readonly workerMemoryGiB: number;
+  readonly workerConcurrency: number;
+  readonly maxMemoryPerChildKb?: number;
+  readonly minWorkers: number;
+  readonly maxWorkers: number;
+  readonly workerSpot: boolean;
+  readonly maxStepOut: number;
+  readonly idleGraceSeconds: number;
+  readonly pollSeconds: number;
+  readonly maxHourlyCost?: number;
+  readonly alarmEmail?: string;
+  readonly hourlyBudget?: number;
+  readonly prices: PriceTable;
+  readonly retainSharedDir: boolean;
+  /** `[distribution] num_cores` of the master: the fleet's most worker processes. */
+  readonly numCores: number;
+}
+
+/** A prop that failed validation. The message names the prop, the value and the fix. */
+export class ClusterPropsError extends Error {
+  constructor(
+    readonly prop: string,
+    value: unknown,
+    fix: string,
+  ) {
+    super(`oq-elastic: invalid prop ${prop}=${JSON.stringify(value)}: ${fix}`);
+    this.name = 'ClusterPropsError';
+  }
+}
+
+/**
+ * Fargate has an account quota of vCPUs (a small default) and a service at most 5000 tasks (Amazon ECS
+ * service quotas: "Tasks per service"); beyond that a cluster of this kind is better split.
+ */
+const MAX_TASKS_PER_SERVICE = 5000;
+/** CloudWatch Logs accepts only these retention periods (PutRetentionPolicy, `retentionInDays`). */
+const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
+const ARCHITECTURES: readonly CpuArchitecture[] = ['x86_64', 'arm64'];
+const SUBNET_TYPES: readonly ClusterSubnetType[] = ['PRIVATE_WITH_EGRESS', 'PRIVATE_ISOLATED'];
+
+function integer(prop: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    const bound = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `between ${min} and ${max}`;
+    throw new ClusterPropsError(prop, value, `use a whole number ${bound}.`);
+  }
+  return value;
+}
+
+function positive(prop: string, value: number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new ClusterPropsError(prop, value, 'use a positive number, or leave it unset.');
+  }
+  return value;
+}
+
+function architecture(prop: string, value: string): CpuArchitecture {
+  if (!ARCHITECTURES.includes(value as CpuArchitecture)) {
+    throw new ClusterPropsError(prop, value, `use one of ${ARCHITECTURES.join(', ')}.`);
+  }
+  return value as CpuArchitecture;
+}
+
+const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+
+function ipv4Cidr(prop: string, value: string): string {
+  const m = CIDR.exec(value);
+  if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32) {
+    throw new ClusterPropsError(prop, value, 'use an IPv4 CIDR such as 10.80.0.0/16.');
+  }
+  return value;
+}
+
+/** Graviton instance families carry a `g` right after the generation digit: m7g, c7gn, r8g, t4g. */
+function isGravitonType(instanceType: string): boolean {
+  return /^[a-z]+\d+g[a-z]*\./.test(instanceType);
+}
+
+function resolveExistingVpc(vpc: ExistingVpcProps | undefined): ExistingVpcProps | undefined {
+  if (vpc === undefined) return undefined;
+  if (!/^vpc-[0-9a-f]+$/.test(vpc.vpcId ?? '')) {
+    throw new ClusterPropsError(
+      'existingVpc.vpcId',
+      vpc.vpcId,
+      'use the id of the VPC, e.g. vpc-0123456789abcdef0.',
+    );
+  }
+  const subnets = vpc.privateSubnetIds ?? [];
+  if (subnets.length === 0) {
+    throw new ClusterPropsError(
+      'existingVpc.privateSubnetIds',
+      subnets,
+      'list at least one private subnet (with a route to a NAT gateway); the cluster never runs in public subnets.',
+    );
+  }
+  const bad = subnets.find((s) => !/^subnet-[0-9a-f]+$/.test(s));
+  if (bad !== undefined) {
+    throw new ClusterPropsError(
+      'existingVpc.privateSubnetIds',
+      subnets,
+      `"${bad}" is not a subnet id (subnet-...).`,
+    );
+  }
+  if ((vpc.availabilityZones ?? []).length !== subnets.length) {
+    throw new ClusterPropsError(
+      'existingVpc.availabilityZones',
+      vpc.availabilityZones,
+      `list one availability zone per private subnet (${subnets.length}), in the same order.`,
+    );
+  }
+  const tables = vpc.privateSubnetRouteTableIds;
+  if (tables !== undefined && tables.length !== subnets.length) {
+    throw new ClusterPropsError(
+      'existingVpc.privateSubnetRouteTableIds',
+      tables,
+      `list one route table per private subnet (${subnets.length}), in the same order, or leave it unset.`,
+    );
+  }
+  return vpc;
+}
+
+function resolveWorkerSize(props: OqElasticClusterProps): { vcpu: number; memoryGiB: number } {
+  const vcpu = props.workerVcpu ?? 4;
+  const options = fargateMemoryOptions(vcpu);
+  if (options === undefined) {
+    throw new ClusterPropsError(
+      'workerVcpu',
+      vcpu,
+      `Fargate offers ${FARGATE_TASK_SIZES.map((o) => o.vcpu).join(', ')} vCPUs; pick one of them.`,
+    );
+  }
+  const memoryGiB = props.workerMemoryGiB ?? Math.min(4 * vcpu, options[options.length - 1]!);
+  if (!options.includes(memoryGiB)) {
+    throw new ClusterPropsError(
+      'workerMemoryGiB',
+      memoryGiB,
+      `Fargate does not offer ${memoryGiB} GiB with workerVcpu=${vcpu}; use ${describeMemoryOptions(options)}.`,
+    );
+  }
+  return { vcpu, memoryGiB };
+}
+
+function resolvePrices(overrides: Partial<PriceTable> | undefined): PriceTable {
+  const prices = {
+    ...DEFAULT_PRICES,
+    ...overrides,
+    ec2Hourly: { ...DEFAULT_PRICES.ec2Hourly, ...overrides?.ec2Hourly },
+  };
+  for (const [key, value] of Object.entries(prices)) {
+    if (key === 'ec2Hourly') continue;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+      throw new ClusterPropsError(`prices.${key}`, value, 'use a price in USD, zero or more.');
+    }
+  }
+  return prices;
+}
+
+/**
+ * Validates the cluster props and fills in every default. Throws a {@link ClusterPropsError} naming the prop,
+ * the value and the fix on the first problem; called once, at synth, before any construct is built.
+ */
+export function resolveClusterProps(props: OqElasticClusterProps = {}): ResolvedClusterProps {
+  const existingVpc = resolveExistingVpc(props.existingVpc);
+  const vpcCidr = ipv4Cidr('vpcCidr', props.vpcCidr ?? '10.80.0.0/16');
+  const maxAzs = integer('maxAzs', props.maxAzs ?? 2, 1, 6);
+  const natGateways = integer('natGateways', props.natGateways ?? 1, 0, maxAzs);
+
+  const subnetType = props.subnetType ?? 'PRIVATE_WITH_EGRESS';
+  if (!SUBNET_TYPES.includes(subnetType)) {
+    throw new ClusterPropsError(
+      'subnetType',
+      subnetType,
+      `use PRIVATE_WITH_EGRESS (default) or PRIVATE_ISOLATED; the master and workers never run in public subnets.`,
+    );
+  }
+  if (subnetType === 'PRIVATE_WITH_EGRESS' && existingVpc === undefined && natGateways === 0) {
+    throw new ClusterPropsError(
+      'natGateways',
+      natGateways,
+      'PRIVATE_WITH_EGRESS subnets need a NAT gateway; set natGateways to 1 or more, or subnetType=PRIVATE_ISOLATED.',
+    );
+  }
+  const interfaceEndpoints = props.interfaceEndpoints ?? existingVpc === undefined;
+  if (subnetType === 'PRIVATE_ISOLATED' && !interfaceEndpoints) {
+    throw new ClusterPropsError(
+      'interfaceEndpoints',
+      interfaceEndpoints,
+      'PRIVATE_ISOLATED subnets reach ECR, logs and secrets only through interface endpoints; set it to true.',
+    );
+  }
+  const logRetentionDays = props.logRetentionDays ?? 30;
+  if (!LOG_RETENTION_DAYS.includes(logRetentionDays)) {
+    throw new ClusterPropsError(
+      'logRetentionDays',
+      logRetentionDays,
+      `use one of ${LOG_RETENTION_DAYS.join(', ')}.`,
+    );
+  }
+
+  const masterInstanceType = props.masterInstanceType ?? 'm7i.large';
+  if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(masterInstanceType)) {
+    throw new ClusterPropsError(
+      'masterInstanceType',
+      masterInstanceType,
+      'use an EC2 instance type such as m7i.large.',
+    );
+  }
+  const masterArchitecture = architecture('masterArchitecture', props.masterArchitecture ?? 'x86_64');
+  if (isGravitonType(masterInstanceType) !== (masterArchitecture === 'arm64')) {
+    throw new ClusterPropsError(
+      'masterArchitecture',
+      masterArchitecture,
+      `it does not match masterInstanceType=${masterInstanceType}; set masterArchitecture=${
+        isGravitonType(masterInstanceType) ? 'arm64' : 'x86_64'
+      } or pick an instance type of the other architecture.`,
+    );
+  }
+  const rabbitmqVolumeGiB =
+    props.rabbitmqVolumeGiB === undefined
+      ? undefined
+      : integer('rabbitmqVolumeGiB', props.rabbitmqVolumeGiB, 8, 16384);
+  const databaseVolumeGiB =
+    props.databaseVolumeGiB === undefined
+      ? undefined
+      : integer('databaseVolumeGiB', props.databaseVolumeGiB, 8, 16384);
+
+  const webUi = props.webUi ?? true;
+  let webUiAllowedCidr = props.webUiAllowedCidr;
+  if (webUiAllowedCidr !== undefined) {
+    if (/^(0\.0\.0\.0\/0|::\/0)$/.test(webUiAllowedCidr.trim())) {
+      throw new ClusterPropsError(
+        'webUiAllowedCidr',
+        webUiAllowedCidr,
+        'the WebUI is never open to the internet; give your office or VPN range (e.g. 203.0.113.0/24), or leave it unset and use the SSM port-forward command.',
+      );
+    }
+    webUiAllowedCidr = ipv4Cidr('webUiAllowedCidr', webUiAllowedCidr);
+    if (!webUi) {
+      throw new ClusterPropsError(
+        'webUiAllowedCidr',
+        webUiAllowedCidr,
+        'it conflicts with webUi=false (nothing listens on 8800); set webUi=true or unset webUiAllowedCidr.',
+      );
+    }
+  }
+
+  const workerArchitecture = architecture('workerArchitecture', props.workerArchitecture ?? 'x86_64');
+  const { vcpu: workerVcpu, memoryGiB: workerMemoryGiB } = resolveWorkerSize(props);
+  const workerConcurrency = integer(
+    'workerConcurrency',
+    props.workerConcurrency ?? Math.max(1, Math.floor(workerVcpu)),
+    1,
+    64,
+  );
+  const maxMemoryPerChildKb =
+    props.maxMemoryPerChildKb === undefined
+      ? undefined
+      : integer('maxMemoryPerChildKb', props.maxMemoryPerChildKb, 1024);
+  const workerSpot = props.workerSpot ?? false;
+  if (workerSpot && workerArchitecture !== 'x86_64') {
+    throw new ClusterPropsError(
+      'workerSpot',
+      workerSpot,
+      `Fargate Spot runs x86_64 tasks only, but workerArchitecture=${workerArchitecture}; set workerArchitecture=x86_64 or workerSpot=false.`,
+    );
+  }
+
+  const minWorkers = integer('minWorkers', props.minWorkers ?? 0, 0, MAX_TASKS_PER_SERVICE);
+  const maxWorkers = integer('maxWorkers', props.maxWorkers ?? 10, 1, MAX_TASKS_PER_SERVICE);
+  if (minWorkers > maxWorkers) {
+    throw new ClusterPropsError(
+      'minWorkers',
+      minWorkers,
+      `it is above maxWorkers=${maxWorkers}; lower minWorkers or raise maxWorkers.`,
+    );
+  }
+  const maxStepOut = integer('maxStepOut', props.maxStepOut ?? 10, 1, 500);
+  const idleGraceSeconds = integer('idleGraceSeconds', props.idleGraceSeconds ?? 120, 0, 86_400);
+  const pollSeconds = integer('pollSeconds', props.pollSeconds ?? 5, 1, 300);
+
+  const alarmEmail = props.alarmEmail;
+  if (alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail)) {
+    throw new ClusterPropsError('alarmEmail', alarmEmail, 'use an e-mail address, or leave it unset.');
+  }
+
+  return {
+    existingVpc,
+    vpcCidr,
+    maxAzs,
+    natGateways,
+    subnetType,
+    interfaceEndpoints,
+    logRetentionDays,
+    masterInstanceType,
+    masterArchitecture,
+    rabbitmqVolumeGiB,
+    databaseVolumeGiB,
+    webUi,
+    webUiAllowedCidr,
+    workerArchitecture,
+    workerVcpu,
+    workerMemoryGiB,
+    workerConcurrency,
+    maxMemoryPerChildKb,
+    minWorkers,
+    maxWorkers,
+    workerSpot,
+    maxStepOut,
+    idleGraceSeconds,
+    pollSeconds,
+    maxHourlyCost: positive('maxHourlyCost', props.maxHourlyCost),
+    alarmEmail,
+    hourlyBudget: positive('hourlyBudget', props.hourlyBudget),
+    prices: resolvePrices(props.prices),
+    retainSharedDir: props.retainSharedDir ?? true,
+    numCores: maxWorkers * workerConcurrency,
+  };
+}

@@ -1,0 +1,186 @@
+import { Annotations, Duration } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import type * as efs from 'aws-cdk-lib/aws-efs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as cr from 'aws-cdk-lib/custom-resources';
+import { Construct } from 'constructs';
+import { AMQP_VHOST, CELERY_QUEUE, PORTS, SHARED_DIR } from '../cluster-constants.ts';
+import { acknowledgeNag } from '../nag/acknowledge.ts';
+import type { CpuArchitecture } from '../prices.ts';
+import { WORKER_IMAGE_DIR } from '../repo-paths.ts';
+import { ENGINE_AMQP_USER } from '../secrets/cluster-secrets.ts';
+
+/** Props of {@link WorkerService}. */
+export interface WorkerServiceProps {
+  readonly cluster: ecs.ICluster;
+  readonly subnets: ec2.SubnetSelection;
+  readonly securityGroup: ec2.ISecurityGroup;
+  readonly architecture: CpuArchitecture;
+  readonly vcpu: number;
+  readonly memoryGiB: number;
+  /** Celery worker processes per task. */
+  readonly concurrency: number;
+  /** Celery `--max-memory-per-child` (KiB). @default - unlimited */
+  readonly maxMemoryPerChildKb?: number;
+  /** Desired count when the service is first created; later the bridge owns it. */
+  readonly initialDesiredCount: number;
+  readonly spot: boolean;
+  /** The master's private address. */
+  readonly masterHost: string;
+  readonly fileSystem: efs.IFileSystem;
+  readonly accessPoint: efs.IAccessPoint;
+  readonly brokerSecret: secretsmanager.ISecret;
+  readonly dbserverAuthkeySecret: secretsmanager.ISecret;
+  readonly logRetention: logs.RetentionDays;
+  /** The worker image. @default - built from worker-image/ */
+  readonly image?: ecs.ContainerImage;
+}
+
+/** Fargate's longest `stopTimeout` (Amazon ECS container definition parameters: "stopTimeout", max 120 s). */
+export const WORKER_STOP_TIMEOUT_SECONDS = 120;
+const VOLUME = 'shared-dir';
+
+/**
+ * The elastic celery workers: a Fargate task definition built from worker-image/, with shared_dir mounted
+ * read-only, and a service whose desired count belongs to the bridge.
+ *
+ * Why the template carries no DesiredCount: CloudFormation sends a templated DesiredCount with every update
+ * of the service, resetting whatever the bridge set, while "for existing services, if a desired count is not
+ * specified, it is omitted from the operation" (AWS::ECS::Service, DesiredCount). A new service without one
+ * starts at 1, so a create-only custom resource sets the configured minimum once; it has no update handler.
+ */
+export class WorkerService extends Construct {
+  readonly taskDefinition: ecs.FargateTaskDefinition;
+  readonly container: ecs.ContainerDefinition;
+  readonly service: ecs.FargateService;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: WorkerServiceProps) {
+    super(scope, id);
+    const cpuArchitecture =
+      props.architecture === 'arm64' ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64;
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
+      cpu: Math.round(props.vcpu * 1024),
+      memoryLimitMiB: Math.round(props.memoryGiB * 1024),
+      runtimePlatform: { cpuArchitecture, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+      volumes: [
+        {
+          name: VOLUME,
+          efsVolumeConfiguration: {
+            fileSystemId: props.fileSystem.fileSystemId,
+            transitEncryption: 'ENABLED',
+            authorizationConfig: { accessPointId: props.accessPoint.accessPointId, iam: 'ENABLED' },
+          },
+        },
+      ],
+    });
+    // ClientMount only: the workers never write to shared_dir.
+    props.fileSystem.grantRead(this.taskDefinition.taskRole);
+    this.taskDefinition.taskRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['elasticfilesystem:ClientMount'],
+        resources: [props.fileSystem.fileSystemArn],
+        conditions: {
+          StringEquals: { 'elasticfilesystem:AccessPointArn': props.accessPoint.accessPointArn },
+        },
+      }),
+    );
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention });
+    const environment: Record<string, string> = {
+      OQ_MASTER_HOST: props.masterHost,
+      OQ_AMQP_PORT: String(PORTS.amqp),
+      OQ_AMQP_USER: ENGINE_AMQP_USER,
+      OQ_AMQP_VHOST: AMQP_VHOST,
+      OQ_CELERY_QUEUE: CELERY_QUEUE,
+      OQ_DBSERVER_PORT: String(PORTS.dbserver),
+      OQ_RECEIVER_PORTS: `${PORTS.receiverFrom}-${PORTS.receiverTo}`,
+      OQ_SHARED_DIR: SHARED_DIR,
+      OQ_WORKER_CONCURRENCY: String(props.concurrency),
+    };
+    if (props.maxMemoryPerChildKb !== undefined) {
+      environment.OQ_MAX_MEMORY_PER_CHILD_KB = String(props.maxMemoryPerChildKb);
+    }
+    // No `command`: the image's entrypoint starts celery, and never with --purge (a new worker would delete
+    // the queued tasks of a running calculation).
+    this.container = this.taskDefinition.addContainer('Worker', {
+      image:
+        props.image ??
+        ecs.ContainerImage.fromAsset(WORKER_IMAGE_DIR, {
+          platform: props.architecture === 'arm64' ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
+        }),
+      essential: true,
+      environment,
+      secrets: {
+        OQ_AMQP_PASSWORD: ecs.Secret.fromSecretsManager(props.brokerSecret, 'password'),
+        OQ_DBSERVER_AUTHKEY: ecs.Secret.fromSecretsManager(props.dbserverAuthkeySecret, 'authkey'),
+      },
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'worker' }),
+      stopTimeout: Duration.seconds(WORKER_STOP_TIMEOUT_SECONDS),
+    });
+    this.container.addMountPoints({ sourceVolume: VOLUME, containerPath: SHARED_DIR, readOnly: true });
+
+    this.service = new ecs.FargateService(this, 'Service', {
+      cluster: props.cluster,
+      taskDefinition: this.taskDefinition,
+      vpcSubnets: props.subnets,
+      securityGroups: [props.securityGroup],
+      assignPublicIp: false,
+      platformVersion: ecs.FargatePlatformVersion.VERSION1_4,
+      // desiredCount deliberately unset: see the class comment.
+      minHealthyPercent: 100,
+      maxHealthyPercent: 200,
+      circuitBreaker: { enable: true, rollback: true },
+      propagateTags: ecs.PropagatedTagSource.SERVICE,
+      capacityProviderStrategies: props.spot ? [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }] : undefined,
+    });
+    if (props.spot) {
+      Annotations.of(this).addWarningV2(
+        'oq-elastic:workerSpot',
+        'workerSpot=true: Fargate Spot may reclaim a busy worker with 2 minutes notice; its celery task is then ' +
+          "redelivered and re-run, and the engine can receive that task's partial results twice. Use on-demand " +
+          'workers for results you must trust.',
+      );
+    }
+
+    const initializer = new cr.AwsCustomResource(this, 'InitialDesiredCount', {
+      resourceType: 'Custom::OqWorkerInitialDesiredCount',
+      installLatestAwsSdk: false,
+      onCreate: {
+        service: 'ECS',
+        action: 'updateService',
+        parameters: {
+          cluster: props.cluster.clusterName,
+          service: this.service.serviceName,
+          desiredCount: props.initialDesiredCount,
+        },
+        physicalResourceId: cr.PhysicalResourceId.of('initial-desired-count'),
+      },
+      // No onUpdate and no onDelete: after the first deployment the desired count is the bridge's.
+      policy: cr.AwsCustomResourcePolicy.fromSdkCalls({ resources: [this.service.serviceArn] }),
+    });
+    initializer.node.addDependency(this.service);
+
+    acknowledgeNag(this.taskDefinition, [
+      {
+        id: 'AwsSolutions-ECS2',
+        reason:
+          'Only non-secret settings (host, ports, vhost, queue, paths) are plain environment; the AMQP password and the DbServer authkey are ECS secrets.',
+      },
+    ]);
+    const executionPolicy = this.taskDefinition.executionRole?.node.tryFindChild('DefaultPolicy');
+    if (executionPolicy) {
+      acknowledgeNag(executionPolicy, [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason: 'ecr:GetAuthorizationToken has no resource-level permissions (CDK grants it on *).',
+          appliesTo: ['Resource::*'],
+        },
+      ]);
+    }
+  }
+}
