@@ -1,0 +1,116 @@
+/**
+ * Real celery workers (Python, .venv, the engine-like test app) as child processes, for the observe tests.
+ * Each worker runs in its own process group so that cleanup can kill it and its pool children by id.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { PYTHON, REPO_ROOT } from '../support/services.ts';
+
+export const TESTAPP_DIR = join(REPO_ROOT, 'worker-image/testapp');
+const CELERY = join(REPO_ROOT, '.venv/bin/celery');
+
+export interface StartedWorker {
+  readonly hostname: string;
+  readonly process: ChildProcess;
+  /** Everything the worker wrote to stderr so far (celery logs there). */
+  log(): string;
+  /** SIGKILL to the worker's whole process group (main process and pool children). */
+  kill(): void;
+}
+
+export interface WorkerSpec {
+  readonly amqpUrl: string;
+  readonly hostname: string;
+  readonly concurrency: number;
+  readonly journal?: string;
+  /**
+   * Emulate celery 4.x's mailbox (JSON only, celery/app/control.py before 5.1) in this celery 5 worker, to
+   * exercise the wire format the engine's workers speak.
+   */
+  readonly json4xMailbox?: boolean;
+}
+
+/** Starts a worker and resolves once celery logs `ready`. */
+export async function startWorker(spec: WorkerSpec, readyTimeoutMs = 30_000): Promise<StartedWorker> {
+  const argv = ['worker', '-n', spec.hostname, '-c', String(spec.concurrency), '-O', 'fair', '-l', 'INFO'];
+  argv.push('--without-gossip', '--without-mingle', '--without-heartbeat');
+  const env = {
+    ...process.env,
+    C_FORCE_ROOT: '1',
+    OQ_TESTAPP_BROKER: spec.amqpUrl,
+    ...(spec.journal ? { OQ_TESTAPP_JOURNAL: spec.journal } : {}),
+  };
+  const child = spec.json4xMailbox
+    ? spawn(
+        PYTHON,
+        [
+          '-c',
+          'import sys, oq_testapp\n' +
+            'mailbox = oq_testapp.app.control.mailbox\n' +
+            "mailbox.accept = ['json']\n" +
+            "mailbox.serializer = 'json'\n" +
+            'oq_testapp.app.worker_main(sys.argv[1:])',
+          ...argv,
+        ],
+        { cwd: TESTAPP_DIR, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+      )
+    : spawn(CELERY, ['-A', 'oq_testapp', ...argv], {
+        cwd: TESTAPP_DIR,
+        env,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+  let log = '';
+  child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const kill = (): void => {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  const deadline = Date.now() + readyTimeoutMs;
+  while (!/ready\./.test(log)) {
+    if (child.exitCode !== null) throw new Error(`worker ${spec.hostname} exited: ${log}`);
+    if (Date.now() > deadline) {
+      kill();
+      throw new Error(`worker ${spec.hostname} not ready in ${readyTimeoutMs} ms: ${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { hostname: spec.hostname, process: child, log: () => log, kill };
+}
+
+/** Submits tasks the way the engine's master does; returns their task ids in order. */
+export function submitTasks(amqpUrl: string, calcId: number, durations: readonly number[]): string[] {
+  const code =
+    'import sys, oq_testapp\n' +
+    'ids = [oq_testapp.submit(int(sys.argv[1]), n, float(d)).id for n, d in enumerate(sys.argv[2:])]\n' +
+    'print(" ".join(ids))';
+  const run = spawnSync(PYTHON, ['-c', code, String(calcId), ...durations.map(String)], {
+    cwd: TESTAPP_DIR,
+    env: { ...process.env, OQ_TESTAPP_BROKER: amqpUrl },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  if (run.status !== 0) throw new Error(`submit failed: ${run.stderr}`);
+  return run.stdout.trim().split(/\s+/).filter(Boolean);
+}
+
+/** Polls `check` every 100 ms until it returns a value other than undefined, or throws after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
