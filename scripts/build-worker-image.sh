@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Builds the worker image with podman, idempotently, and prints its tag.
+#
+#   scripts/build-worker-image.sh            local image for tests and the demo: a debootstrap Debian base
+#                                            (scripts/build-base-image.sh) and the engine-like test app;
+#                                            prints localhost/oq-elastic-worker:test
+#   scripts/build-worker-image.sh engine     the production image: the public Python base of the pinned
+#                                            engine's Python and the pinned engine; prints
+#                                            localhost/oq-elastic-worker:<engine version>
+#
+# The image is also tagged with a hash of everything that goes into it (the Dockerfile, the entrypoint, the test
+# app, engine-release.json, the base and the build arguments), and a run whose hash is already built only re-tags
+# it. Concurrent runs wait for each other. Environment: OQE_WORKER_BASE (base image; overrides the default),
+# OQE_WORKER_TAG (the tag to print), PODMAN (default: podman with runc and cgroupfs).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CONTEXT="$ROOT/worker-image"
+TARGET="${1:-local}"
+read -r -a PODMAN_CMD <<<"${PODMAN:-podman --runtime runc --cgroup-manager=cgroupfs}"
+CACHE="${OQE_IMAGE_CACHE:-/var/cache/oq-elastic}"
+REPO=localhost/oq-elastic-worker
+
+log() { echo "build-worker-image: $*" >&2; }
+
+pin() { sed -n "s/^ *\"$1\": *\"\([^\"]*\)\".*/\1/p" "$ROOT/engine-release.json"; }
+ENGINE_VERSION="$(pin engine)"
+CELERY_VERSION="$(pin celery)"
+PYTHON_VERSION="$(pin python)"
+[[ -n "$ENGINE_VERSION" && -n "$CELERY_VERSION" && -n "$PYTHON_VERSION" ]] ||
+  { log "error: engine-release.json lacks engine, celery or python"; exit 1; }
+# The test app runs on the celery of the project's own virtual environment (requirements-dev.txt).
+TESTAPP_CELERY_VERSION="$(sed -n 's/^celery==\([^ ;]*\).*/\1/p' "$ROOT/requirements-dev.txt" | head -n 1)"
+TESTAPP_CELERY_VERSION="${TESTAPP_CELERY_VERSION:-5.5.3}"
+
+mkdir -p "$CACHE"
+exec 9>"$CACHE/worker-image.lock"
+flock 9
+
+case "$TARGET" in
+  local)
+    BASE="${OQE_WORKER_BASE:-$("$ROOT/scripts/build-base-image.sh")}"
+    TASK_APP=testapp
+    TAG="${OQE_WORKER_TAG:-$REPO:test}"
+    ;;
+  engine)
+    BASE="${OQE_WORKER_BASE:-python:${PYTHON_VERSION}-slim-bookworm}"
+    TASK_APP=engine
+    TAG="${OQE_WORKER_TAG:-$REPO:$ENGINE_VERSION}"
+    ;;
+  *)
+    log "error: unknown target '$TARGET': use local (default) or engine"
+    exit 64
+    ;;
+esac
+
+BUILD_ARGS=(
+  --build-arg "BASE_IMAGE=$BASE" --build-arg "TASK_APP=$TASK_APP"
+  --build-arg "ENGINE_VERSION=$ENGINE_VERSION" --build-arg "CELERY_VERSION=$CELERY_VERSION"
+  --build-arg "TESTAPP_CELERY_VERSION=$TESTAPP_CELERY_VERSION"
+)
+# Behind a TLS-inspecting proxy, pip in the build stage needs the host's CA bundle: mount it for the build only.
+BUILD_VOLUMES=()
+HOST_CA="${PIP_CERT:-${REQUESTS_CA_BUNDLE:-}}"
+if [[ -n "$HOST_CA" && -r "$HOST_CA" ]]; then
+  BUILD_VOLUMES=(-v "$HOST_CA:/etc/oq-build/ca.crt:ro")
+  BUILD_ARGS+=(--build-arg "PIP_CERT=/etc/oq-build/ca.crt")
+fi
+HASH="$(
+  {
+    printf '%s\n' "${BUILD_ARGS[@]}"
+    "${PODMAN_CMD[@]}" image inspect --format '{{.Id}}' "$BASE" 2>/dev/null || echo "$BASE"
+    cd "$CONTEXT" && find Dockerfile entrypoint testapp/oq_testapp.py -type f -not -name '*.pyc' | LC_ALL=C sort |
+      xargs sha256sum
+    sha256sum "$ROOT/engine-release.json" | cut -c1-64
+  } | sha256sum | cut -c1-12
+)"
+HASH_TAG="$REPO:$TASK_APP-$HASH"
+
+if ! "${PODMAN_CMD[@]}" image exists "$HASH_TAG"; then
+  log "building $HASH_TAG from $BASE"
+  start=$SECONDS
+  # Host network: pip in the build stage reaches the package index; --format docker keeps the HEALTHCHECK.
+  "${PODMAN_CMD[@]}" build --quiet --network host --format docker --layers \
+    "${BUILD_VOLUMES[@]}" "${BUILD_ARGS[@]}" -t "$HASH_TAG" -f "$CONTEXT/Dockerfile" "$CONTEXT" >/dev/null
+  log "built in $((SECONDS - start)) s"
+fi
+"${PODMAN_CMD[@]}" tag "$HASH_TAG" "$TAG"
+echo "$TAG"

@@ -1,0 +1,51 @@
+/**
+ * The worker image for tests and the local compute backend: built once per content hash by
+ * scripts/build-worker-image.sh (a debootstrap Debian base and the engine-like test app), then reused.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { REPO_ROOT } from './services.ts';
+
+const run = promisify(execFile);
+
+/** podman with the flags this kind of machine needs (no systemd, no cgroup v2 delegation). */
+export const PODMAN = ['podman', '--runtime', 'runc', '--cgroup-manager=cgroupfs'] as const;
+
+/** Limits every container needs here: the defaults are too low for RabbitMQ clients and celery's pool. */
+export const PODMAN_RUN_LIMITS = ['--ulimit', 'nofile=20000:20000', '--ulimit', 'nproc=10000:10000'] as const;
+
+/** Where the image keeps what it mounts or reads. */
+export const WORKER_IMAGE_PATHS = {
+  sharedDir: '/opt/openquake/shared',
+  python: '/opt/openquake/venv/bin/python',
+  healthcheck: '/opt/openquake/bin/oq_worker_healthcheck.py',
+  /** uid and gid the worker runs as (cdk/lib/cluster-constants.ts OPENQUAKE_UID/GID). */
+  uid: 1200,
+} as const;
+
+let building: Promise<string> | undefined;
+
+/**
+ * Builds the local worker image if its inputs changed (cold: about a minute and a half; warm: about a second)
+ * and returns its tag, `localhost/oq-elastic-worker:test`. One build per process; concurrent processes
+ * wait for each other through the build script's lock.
+ */
+export function ensureWorkerImage(): Promise<string> {
+  building ??= run('bash', [`${REPO_ROOT}scripts/build-worker-image.sh`], {
+    cwd: REPO_ROOT,
+    maxBuffer: 16 * 1024 * 1024,
+    timeout: 15 * 60 * 1000,
+  }).then(
+    ({ stdout }) => {
+      const tag = stdout.trim().split('\n').pop() ?? '';
+      if (!tag.includes(':'))
+        throw new Error(`build-worker-image.sh printed no image tag: ${JSON.stringify(stdout)}`);
+      return tag;
+    },
+    (error: Error & { stderr?: string }) => {
+      building = undefined;
+      throw new Error(`building the worker image failed: ${error.message}\n${error.stderr ?? ''}`);
+    },
+  );
+  return building;
+}
