@@ -1,0 +1,58 @@
+/**
+ * The results of `npm run bench` (measured on real parts), stored in docs/bench-real.json so that
+ * `npm run simulate` can render them into docs/benchmarks.md without measuring again.
+ */
+
+export interface LatencyResult {
+  readonly trials: number;
+  readonly burst: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  /** What the measured path is made of (which observer, which backend). */
+  readonly path: string;
+}
+
+export interface CycleCostResult {
+  readonly cycles: number;
+  /** Process CPU time (user + system) per cycle, ms. */
+  readonly cpuMsPerCycle: number;
+  /** Resident set size after the cycles, MiB. */
+  readonly rssMiB: number;
+  /** Heap growth over the cycles, KiB per cycle (a leak shows here). */
+  readonly heapKiBPerCycle: number;
+  readonly wallMsPerCycle: number;
+  readonly path: string;
+}
+
+export interface BrokerLoadPoint {
+  readonly workers: number;
+  /** Broker (beam.smp) CPU ms per second of wall time while the bridge polls. */
+  readonly brokerCpuMsPerSecond: number;
+  /** The same with no bridge polling, for the baseline of idle workers alone. */
+  readonly baselineCpuMsPerSecond: number;
+  /** One observation cycle's wall time, ms. */
+  readonly cycleMs: number;
+  /** Remote-control replies received per cycle. */
+  readonly replies: number;
+}
+
+export interface CalibrationResult {
+  readonly trace: string;
+  readonly realMakespanSeconds: number;
+  readonly simMakespanSeconds: number;
+  readonly realWorkerSeconds: number;
+  readonly simWorkerSeconds: number;
+  readonly notes: string;
+}
+
+export interface BenchRealResults {
+  readonly measuredAt: string;
+  readonly machine: string;
+  readonly latency?: LatencyResult;
+  readonly cycle?: CycleCostResult;
+  readonly brokerLoad?: readonly BrokerLoadPoint[];
+  readonly calibration?: CalibrationResult;
+  /** What could not be measured and why. */
+  readonly notes: readonly string[];
+}

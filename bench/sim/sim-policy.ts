@@ -1,0 +1,61 @@
+/**
+ * What a scaling policy sees of the simulated fleet and what it may do. The bridge and every peer implement
+ * `SimPolicy`; the simulator calls `evaluate` every `intervalSeconds`.
+ */
+
+/** One unit (an ECS task) as a policy may see it. */
+export interface SimUnitView {
+  readonly id: string;
+  readonly state: 'pending' | 'running' | 'stopping';
+  /** Launch request time, seconds. */
+  readonly launchedAt: number;
+  /** Worker processes. */
+  readonly slots: number;
+  /** Start times of the tasks it runs now. */
+  readonly taskStarts: readonly number[];
+  /** False once told to stop. */
+  readonly consuming: boolean;
+}
+
+/** The fleet and the queue at one instant. */
+export interface FleetView {
+  /** Simulated seconds since the start of the trace. */
+  readonly now: number;
+  /** Messages waiting in the `celery` queue. */
+  readonly ready: number;
+  /** Messages delivered and not acknowledged (tasks running: acks_late, prefetch 1). */
+  readonly unacked: number;
+  /** The service's desired count. */
+  readonly desired: number;
+  /** Every unit not yet stopped. */
+  readonly units: readonly SimUnitView[];
+}
+
+/** A scaling action: the new desired count, and for the bridge the exact idle units to stop. */
+export interface SimAction {
+  readonly desired: number;
+  readonly retire?: readonly string[];
+}
+
+/**
+ * Which running units the platform stops when the desired count drops below the running count:
+ * `none` (every unit protected: the bridge retires by name), `random` (ECS: zone balance, blind to busy
+ * state), `newest-first` (Kubernetes ReplicaSet: the most recently started pods go first).
+ */
+export type VictimRule = 'none' | 'random' | 'newest-first';
+
+export interface SimPolicy {
+  /** Short id used in tables (`bridge`, `keda-amqp`...). */
+  readonly name: string;
+  readonly intervalSeconds: number;
+  readonly victims: VictimRule;
+  /** Units running (warm) before the trace starts. */
+  readonly initialWorkers: number;
+  /** Stop the whole fleet the moment the last task ends (an operator's fixed cluster). */
+  readonly stopWhenDone?: boolean;
+  /** Called every `intervalSeconds`; undefined means no change. */
+  evaluate(view: FleetView): SimAction | undefined;
+}
+
+/** Builds a fresh policy (its own state) for one simulation run. */
+export type PolicyFactory = () => SimPolicy;
