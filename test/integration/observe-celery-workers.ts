@@ -24,10 +24,11 @@ export interface WorkerSpec {
   readonly concurrency: number;
   readonly journal?: string;
   /**
-   * Emulate celery 4.x's mailbox (JSON only, celery/app/control.py before 5.1) in this celery 5 worker, to
-   * exercise the wire format the engine's workers speak.
+   * Emulate, in this celery 5 worker, the two celery 4.4.7 behaviours the bridge meets with engine 3.11: a
+   * JSON-only mailbox (celery/app/control.py before 5.1 hard-codes `accept=['json']` and no serializer) and
+   * `Request.info()` that ignores `safe` and returns the raw task arguments (celery/worker/request.py, 4.4.7).
    */
-  readonly json4xMailbox?: boolean;
+  readonly emulateCelery44?: boolean;
 }
 
 /** Starts a worker and resolves once celery logs `ready`. */
@@ -40,7 +41,7 @@ export async function startWorker(spec: WorkerSpec, readyTimeoutMs = 30_000): Pr
     OQ_TESTAPP_BROKER: spec.amqpUrl,
     ...(spec.journal ? { OQ_TESTAPP_JOURNAL: spec.journal } : {}),
   };
-  const child = spec.json4xMailbox
+  const child = spec.emulateCelery44
     ? spawn(
         PYTHON,
         [
@@ -49,6 +50,9 @@ export async function startWorker(spec: WorkerSpec, readyTimeoutMs = 30_000): Pr
             'mailbox = oq_testapp.app.control.mailbox\n' +
             "mailbox.accept = ['json']\n" +
             "mailbox.serializer = 'json'\n" +
+            'from celery.worker import request\n' +
+            'info = request.Request.info\n' +
+            'request.Request.info = lambda self, safe=False: info(self, safe=False)\n' +
             'oq_testapp.app.worker_main(sys.argv[1:])',
           ...argv,
         ],

@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
+import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
+import { createTestVhost, describeWithRabbit, RABBIT_ADMIN, type TestVhost } from '../support/services.ts';
+import { startWorker, submitTasks, waitFor, type StartedWorker } from './observe-celery-workers.ts';
+
+/**
+ * The wire behaviour of the engine's celery 4.4.7, emulated in a celery 5.5 worker (celery 4.4 cannot import
+ * on the Python 3.11 here): a JSON mailbox, and `active` replies that carry the raw task arguments.
+ */
+describeWithRabbit('CeleryRemoteControl against a celery-4.4-style worker (JSON mailbox, emulated)', () => {
+  let vhost: TestVhost;
+  let session: BrokerSession;
+  let control: CeleryRemoteControl;
+  let worker: StartedWorker;
+
+  beforeAll(async () => {
+    vhost = await createTestVhost('oqe-observe-c44');
+    worker = await startWorker({
+      amqpUrl: vhost.amqpUrl,
+      hostname: 'oq@unit-44',
+      concurrency: 2,
+      emulateCelery44: true,
+    });
+    session = new BrokerSession({
+      host: '127.0.0.1',
+      vhost: vhost.vhost,
+      username: RABBIT_ADMIN.user,
+      password: RABBIT_ADMIN.password,
+    });
+    control = new CeleryRemoteControl(session, { serializer: 'json', timeoutMs: 1500 });
+  });
+
+  afterAll(async () => {
+    worker?.kill();
+    await control?.close();
+    await session?.close();
+    await vhost?.cleanup();
+  });
+
+  it('speaks JSON: ping, stats and an idle active list reply', async () => {
+    const expect1 = { expect: [worker.hostname] };
+    expect((await control.ping(expect1)).replies.get('oq@unit-44')).toEqual({ ok: 'pong' });
+    expect((await control.stats(expect1)).replies.get('oq@unit-44')?.poolSize).toBe(2);
+    expect((await control.active(expect1)).replies.get('oq@unit-44')).toEqual([]);
+    const pickle = new CeleryRemoteControl(session, { serializer: 'pickle', timeoutMs: 800 });
+    try {
+      expect((await pickle.ping(expect1)).replies.size).toBe(0); // a JSON-only worker drops pickle requests
+    } finally {
+      await pickle.close();
+    }
+  });
+
+  it('gets no active reply from a busy worker, whose engine-like arguments JSON cannot encode', async () => {
+    submitTasks(vhost.amqpUrl, 9, [4]);
+    await waitFor('the task to start', async () =>
+      /Task openquake\.baselib\.parallel\.safely_call\[[^\]]+\] received/.test(worker.log())
+        ? true
+        : undefined,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const active = await control.active({ expect: [worker.hostname] });
+    // celery 4.4 tries to JSON-encode the function and Pickled objects, fails (celery issue #3667) and sends
+    // nothing: "no reply" must never be read as "no tasks".
+    expect(active.missing).toEqual(['oq@unit-44']);
+    expect(worker.log()).toMatch(/Control command error: EncodeError/);
+    // stats and ping still answer, so the worker is alive but its tasks are unknown.
+    expect((await control.ping({ expect: [worker.hostname] })).replies.has('oq@unit-44')).toBe(true);
+  });
+});
