@@ -1,0 +1,212 @@
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type { ClusterAlarms } from './cluster-alarms.ts';
+import type { ClusterMetrics } from './cluster-metrics.ts';
+import { mathNumber } from './cluster-metrics.ts';
+import { WIDGET_SIZES } from './widget-sizes.ts';
+
+/** What the banner tells the reader about the cluster and the prices behind the cost figures. */
+export interface DashboardFacts {
+  readonly workerVcpu: number;
+  readonly workerMemoryGiB: number;
+  readonly workerCpuArchitecture: string;
+  readonly workerSpot: boolean;
+  readonly masterInstanceType: string;
+}
+
+const percentAxis: cloudwatch.YAxisProps = { min: 0, max: 100, label: '%', showUnits: false };
+const countAxis: cloudwatch.YAxisProps = { min: 0, showUnits: false };
+const usdAxis: cloudwatch.YAxisProps = { min: 0, label: 'USD', showUnits: false };
+
+function banner(metrics: ClusterMetrics, facts: DashboardFacts): cloudwatch.TextWidget {
+  const r = metrics.rates;
+  const master = r.masterPriced
+    ? `${facts.masterInstanceType} ${mathNumber(r.masterHourly)} USD/h`
+    : `${facts.masterInstanceType} (no price in the table: counted as 0)`;
+  return new cloudwatch.TextWidget({
+    ...WIDGET_SIZES.banner,
+    markdown: [
+      '# OpenQuake cluster: queue, workers, cost',
+      `Worker: ${facts.workerVcpu} vCPU, ${facts.workerMemoryGiB} GiB, ${facts.workerCpuArchitecture}` +
+        `${facts.workerSpot ? ', Fargate Spot' : ''} at ${mathNumber(r.workerHourly)} USD/h · Master: ${master} · ` +
+        `EFS: ${mathNumber(r.efsGbMonth)} USD/GB-month. Costs are estimates from the price table (the \`prices\` prop), not the bill.`,
+    ].join('\n'),
+  });
+}
+
+/** The headline row: spend now, over the last day and the last 30 days, and the fleet now. */
+function headlines(m: ClusterMetrics): cloudwatch.IWidget[] {
+  return [
+    new cloudwatch.SingleValueWidget({
+      ...WIDGET_SIZES.headline,
+      title: 'Estimated cost per hour',
+      metrics: [m.costPerHour()],
+      sparkline: true,
+      fullPrecision: false,
+    }),
+    // CloudWatch widgets cannot start at midnight or on the 1st: rolling windows are the honest equivalents.
+    new cloudwatch.SingleValueWidget({
+      ...WIDGET_SIZES.headline,
+      title: 'Estimated spend, last 24 hours',
+      metrics: [m.costInPeriod()],
+      setPeriodToTimeRange: true,
+      start: '-PT24H',
+    }),
+    new cloudwatch.SingleValueWidget({
+      ...WIDGET_SIZES.headline,
+      title: 'Estimated spend, last 30 days',
+      metrics: [m.costInPeriod()],
+      setPeriodToTimeRange: true,
+      start: '-P30D',
+    }),
+    new cloudwatch.SingleValueWidget({
+      ...WIDGET_SIZES.headline,
+      title: 'Workers now',
+      metrics: [m.workersRunning(), m.workersBusy(), m.calculationsExecuting()],
+    }),
+  ];
+}
+
+/**
+ * The dashboard's rows, top to bottom. Each row fills the 24-column grid; the preview renders the same rows
+ * from the synthesized dashboard body.
+ */
+export function clusterDashboardRows(
+  m: ClusterMetrics,
+  alarms: ClusterAlarms,
+  facts: DashboardFacts,
+): cloudwatch.IWidget[][] {
+  return [
+    [banner(m, facts)],
+    [
+      new cloudwatch.AlarmStatusWidget({
+        ...WIDGET_SIZES.alarms,
+        title: 'Alarms',
+        alarms: [...alarms.all],
+      }),
+    ],
+    headlines(m),
+    [
+      new cloudwatch.GraphWidget({
+        ...WIDGET_SIZES.half,
+        title: 'Queue `celery`: work in flight',
+        left: [m.queueReady(), m.queueUnacked()],
+        right: [m.consumers()],
+        stacked: true,
+        leftYAxis: { ...countAxis, label: 'messages' },
+        rightYAxis: { ...countAxis, label: 'consumers' },
+      }),
+      new cloudwatch.GraphWidget({
+        ...WIDGET_SIZES.half,
+        title: 'Workers: desired, running, busy',
+        left: [m.workersDesired(), m.workersRunning(), m.workersBusy()],
+        leftYAxis: { ...countAxis, label: 'workers' },
+      }),
+    ],
+    [
+      new cloudwatch.GraphWidget({
+        ...WIDGET_SIZES.half,
+        title: 'Utilisation (busy worker processes / all)',
+        left: [m.utilisation()],
+        right: [m.activeTasks(), m.workerSlots()],
+        leftYAxis: percentAxis,
+        rightYAxis: { ...countAxis, label: 'processes' },
+      }),
+      new cloudwatch.GraphWidget({
+        ...WIDGET_SIZES.half,
+        title: 'Estimated cost per hour, and cumulative',
+        left: [
+          m.workersCostPerHour(),
+          m.masterCostPerHour(),
+          m.efsCostPerHour(),
+          m.bridgeEstimatedCostPerHour(),
+        ],
+        right: [m.cumulativeCost()],
+        leftYAxis: { ...usdAxis, label: 'USD per hour' },
+        rightYAxis: usdAxis,
+      }),
+    ],
+    [
+      new cloudwatch.GraphWidget({
+        ...WIDGET_SIZES.third,
+        title: 'Scale events',
+        left: [m.scaleOut(), m.scaleIn()],
+        view: cloudwatch.GraphWidgetView.BAR,
+        leftYAxis: { ...countAxis, label: 'workers' },
+      }),
+      new cloudwatch.GraphWidget({
+        ...WIDGET_SIZES.third,
+        title: 'Time to first worker',
+        left: [m.timeToFirstWorker()],
+        leftYAxis: { ...countAxis, label: 'seconds' },
+      }),
+      new cloudwatch.GraphWidget({
+        ...WIDGET_SIZES.third,
+        title: 'Bridge: cycle time and heartbeat',
+        left: [m.cycleDuration('p50'), m.cycleDuration('Maximum')],
+        right: [m.heartbeat()],
+        leftYAxis: { ...countAxis, label: 'ms' },
+        rightYAxis: { ...countAxis, label: 'per minute' },
+      }),
+    ],
+    [
+      new cloudwatch.GraphWidget({
+        ...WIDGET_SIZES.third,
+        title: 'Cost per calculation (over the time range)',
+        left: [m.perCalculation('CalculationCost', 'USD')],
+        view: cloudwatch.GraphWidgetView.BAR,
+        setPeriodToTimeRange: true,
+        leftYAxis: usdAxis,
+      }),
+      new cloudwatch.GraphWidget({
+        ...WIDGET_SIZES.third,
+        title: 'Worker-seconds per calculation',
+        left: [m.perCalculation('CalculationWorkerSeconds', 'worker-s')],
+        stacked: true,
+        leftYAxis: { ...countAxis, label: 'worker-seconds' },
+      }),
+      new cloudwatch.GraphWidget({
+        ...WIDGET_SIZES.third,
+        title: 'Worker tasks: CPU and memory (ECS)',
+        left: [m.workerServiceUtilisation('CPUUtilization'), m.workerServiceUtilisation('MemoryUtilization')],
+        leftYAxis: percentAxis,
+      }),
+    ],
+    [
+      new cloudwatch.GraphWidget({
+        ...WIDGET_SIZES.third,
+        title: 'Master: CPU',
+        left: [m.masterCpu()],
+        right: [m.masterStatusCheck('System'), m.masterStatusCheck('Instance')],
+        leftYAxis: percentAxis,
+        rightYAxis: { min: 0, max: 1, showUnits: false },
+      }),
+      new cloudwatch.GraphWidget({
+        ...WIDGET_SIZES.third,
+        title: 'Master: memory',
+        left: [m.masterMemory()],
+        leftYAxis: percentAxis,
+      }),
+      new cloudwatch.GraphWidget({
+        ...WIDGET_SIZES.third,
+        title: 'Master: disks',
+        left: [m.masterDisk()],
+        leftYAxis: percentAxis,
+      }),
+    ],
+    [
+      new cloudwatch.GraphWidget({
+        ...WIDGET_SIZES.half,
+        title: 'shared_dir (EFS): throughput',
+        left: [m.efsThroughput(), m.efsPermittedThroughput()],
+        leftYAxis: { ...countAxis, label: 'MiB/s' },
+      }),
+      new cloudwatch.GraphWidget({
+        ...WIDGET_SIZES.half,
+        title: 'shared_dir (EFS): burst credits',
+        left: [m.efsBurstCreditBalance()],
+        leftYAxis: { ...countAxis, label: 'bytes' },
+        leftAnnotations: [{ value: alarms.efsBurstCreditThreshold, label: 'alarm below', color: '#d62728' }],
+      }),
+    ],
+  ];
+}
