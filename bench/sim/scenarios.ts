@@ -11,9 +11,15 @@ import { TARGET_TRACKING_DEFAULTS, TargetTrackingPolicy } from './policies/targe
 import type { PolicyFactory } from './sim-policy.ts';
 import { RUN_SHAPES, singleRunTrace, workingDayTrace, type Trace } from './trace.ts';
 
-/** The bridge's settings in the simulation (the bridge's config defaults). */
+/**
+ * The bridge's settings in the simulation: the defaults of its config loader (BRIDGE_ENVIRONMENT in
+ * bridge/src/config/bridge-config.ts: OQE_POLL_SECONDS 5, OQE_IDLE_GRACE_SECONDS 120, OQE_MAX_STEP_OUT 10,
+ * OQE_STALE_AFTER_SECONDS 30, OQE_WORKER_STARTUP_SECONDS 180); min and max workers and the slots follow the
+ * fleet model.
+ */
 export const BRIDGE_POLL_SECONDS = 5;
-export const BRIDGE_IDLE_GRACE_SECONDS = 60;
+export const BRIDGE_IDLE_GRACE_SECONDS = 120;
+export const BRIDGE_MAX_STEP_OUT = 10;
 
 export interface NamedPolicy {
   readonly name: string;
@@ -35,9 +41,10 @@ export function policies(model: FargateModel = DEFAULT_FARGATE_MODEL): NamedPoli
             minWorkers: 0,
             maxWorkers: max,
             slotsPerWorkerFallback: slots,
-            maxStepOut: max,
+            maxStepOut: BRIDGE_MAX_STEP_OUT,
             idleGraceSeconds: BRIDGE_IDLE_GRACE_SECONDS,
             staleAfterSeconds: 30,
+            workerStartupSeconds: 180,
             maxHourlyCost: Number.POSITIVE_INFINITY,
             workerHourlyCost: model.workerHourlyCost,
           },

@@ -6,7 +6,12 @@
 import type { BenchRealResults } from '../../real/bench-results.ts';
 import type { FargateModel } from '../fargate-model.ts';
 import type { SimResult } from '../fleet-simulator.ts';
-import { BRIDGE_IDLE_GRACE_SECONDS, BRIDGE_POLL_SECONDS, type NamedPolicy } from '../scenarios.ts';
+import {
+  BRIDGE_IDLE_GRACE_SECONDS,
+  BRIDGE_MAX_STEP_OUT,
+  BRIDGE_POLL_SECONDS,
+  type NamedPolicy,
+} from '../scenarios.ts';
 import type { Trace } from '../trace.ts';
 
 export interface SimulationRun {
@@ -103,9 +108,20 @@ export function benchmarksMarkdown(run: SimulationRun, real: BenchRealResults | 
     p();
   }
   if (cheaper.length > 0) {
-    const names = new Set(cheaper.flatMap((c) => c.cheaperPeers));
+    p('Cost: missed where a peer spent less than the bridge. Each case with its makespan beside it:');
+    p();
+    for (const c of cheaper) {
+      const row = run.results.get(c.trace)!;
+      const b = row.get('bridge')!;
+      const items = c.cheaperPeers.map((name) => {
+        const r = row.get(name)!;
+        return `${name} ${ratio(r.cost, b.cost)}x the cost at ${ratio(r.makespanSeconds, b.makespanSeconds)}x the makespan`;
+      });
+      p(`- ${c.trace}: ${items.join('; ')}.`);
+    }
+    p();
     p(
-      `Cost: some peers spend less on ${cheaper.map((c) => c.trace).join(', ')} (${[...names].join(', ')}). Read the makespan column beside it: a peer that never scales out (the step policy never sees 100 ready messages when the engine holds the queue to a window of num_cores) runs the whole calculation on its minimum of one worker, fully busy and so cheap, many times slower. At equal makespan none of them is cheaper.`,
+      `Why: the step policy never sees 100 ready messages while the engine holds the queue to a window of num_cores, so it runs the calculation on its minimum of one worker: fully busy, hence cheap, and many times slower. The fixed fleet is modelled at an operator's best case, warm before the run at no charge and stopped the second the last task ends; the bridge pays the start-up of every worker plus the idle grace (${BRIDGE_IDLE_GRACE_SECONDS} s) before it retires each one, about ${num((run.model.maxWorkers * (run.model.startupMedianSeconds + BRIDGE_IDLE_GRACE_SECONDS)) / 3600, 2)} worker-hours per burst at full size, which shows only on the shortest runs.`,
     );
     p();
   }
@@ -215,7 +231,7 @@ function ASSUMPTIONS(run: SimulationRun): string {
 
 ### Policies
 
-- **bridge**: \`decide()\` from \`bridge/src/decide/decide.ts\` every ${BRIDGE_POLL_SECONDS} s, minWorkers 0, maxWorkers ${m.maxWorkers}, maxStepOut ${m.maxWorkers}, idle grace ${BRIDGE_IDLE_GRACE_SECONDS} s; it sees ready, unacked and every worker's active tasks as its observers report them; it retires only the idle units it names, every other unit is protected (task scale-in protection).
+- **bridge**: \`decide()\` from \`bridge/src/decide/decide.ts\` every ${BRIDGE_POLL_SECONDS} s, minWorkers 0, maxWorkers ${m.maxWorkers}, maxStepOut ${BRIDGE_MAX_STEP_OUT}, idle grace ${BRIDGE_IDLE_GRACE_SECONDS} s (the config loader's defaults); it sees ready, unacked and every worker's active tasks as its observers report them; it retires only the idle units it names, every other unit is protected (task scale-in protection).
 - **fixed fleet**: ${m.maxWorkers} workers, always on during the trace.
 - **aws-ecs-patterns \`QueueProcessingFargateService\`** (aws-cdk-lib \`aws-ecs-patterns/lib/base/queue-processing-service-base\`): \`defaultScalingSteps\` = [{upper 0: -1}, {lower 100: +1}, {lower 500: +5}] on the queue's visible messages (for RabbitMQ: ready), statistic Maximum (aws-sqs \`metricApproximateNumberOfMessagesVisible\`) over the CloudWatch default period of 5 minutes (aws-cloudwatch \`Metric\`), one evaluation period; \`minScalingCapacity\` default 1; cooldown unset, so Application Auto Scaling's default 300 s (API reference, StepScalingPolicyConfiguration \`Cooldown\`): during a scale-out cooldown the capacity just added counts towards the next step, scale-in waits for its own cooldown. Victims: chosen by ECS (zone balance), modelled as random. **Not modelled**: the pattern's default CPU target tracking at 50 % (\`cpuTargetUtilizationPercent\`), which would add workers while tasks saturate the CPU and remove random ones when it drops.
 - **target tracking** (Application Auto Scaling user guide, "How target tracking scaling works"; AWS's guidance to scale queue workers on backlog per task): a custom metric (ready + unacked) / desired count every minute, target = ${m.slotsPerWorker} messages per worker (one per process); the managed alarms: scale out after 3 datapoints above the target in 3 minutes, scale in after 15 datapoints in 15 minutes below 90 % of it (the alarms Application Auto Scaling creates; the guide says only "typically 10 % below"), new capacity = ceil(current x metric / target); scale-out and scale-in cooldowns 300 s (the ECS defaults); minimum 1 (a per-task metric cannot scale from zero). Victims random. Kind to the peer: no CloudWatch publication delay, denominator the desired count.
