@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Arn, ArnFormat, Fn, IgnoreMode, Stack } from 'aws-cdk-lib';
+import { Arn, ArnFormat, CfnResource, Fn, IgnoreMode, Stack } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
@@ -146,7 +146,7 @@ export class BridgeService extends Construct {
         {
           id: 'AwsSolutions-IAM5',
           reason: 'ecr:GetAuthorizationToken has no resource-level permissions (CDK grants it on *).',
-          appliesTo: ['Resource::*'],
+          findings: ['Resource::*'],
         },
       ]);
     }
@@ -205,13 +205,18 @@ export class BridgeService extends Construct {
       }),
     );
     const policy = role.node.tryFindChild('DefaultPolicy');
+    const clusterResource = props.cluster.node.defaultChild;
+    const clusterId = clusterResource instanceof CfnResource ? stack.getLogicalId(clusterResource) : '';
     if (policy) {
       acknowledgeNag(policy, [
         {
           id: 'AwsSolutions-IAM5',
           reason:
             'Task ARNs are random, so tasks are matched by cluster (task/<cluster>/* plus an ecs:cluster condition); ListTasks and PutMetricData have no resource-level permissions and are limited by the ecs:cluster and cloudwatch:namespace conditions.',
-          appliesTo: ['Resource::*', { regex: '/^Resource::arn:.*:ecs:.*:task\\/.*\\/\\*$/g' }],
+          findings: [
+            'Resource::*',
+            `Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<${clusterId}>/*`,
+          ],
         },
       ]);
     }

@@ -1,0 +1,410 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { App, type Stack } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { OPENQUAKE_GID, OPENQUAKE_UID, SHARED_DIR } from '../../cdk/lib/cluster-constants.ts';
+import type { OqElasticClusterProps } from '../../cdk/lib/oq-elastic-cluster-props.ts';
+import { OqElasticStack } from '../../cdk/lib/oq-elastic-stack.ts';
+import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../cdk/lib/prices.ts';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function synth(cluster: OqElasticClusterProps): {
+  stack: OqElasticStack;
+  template: Template;
+  json: Json;
+  app: App;
+} {
+  const app = new App();
+  const stack = new OqElasticStack(app, 'Test', { cluster });
+  const template = Template.fromStack(stack);
+  return { stack, template, json: template.toJSON() as Json, app };
+}
+
+function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }): string {
+  return stack.getLogicalId(construct.node.defaultChild as never);
+}
+
+/** Every ingress rule of the template, inline or standalone, as `port(s) <- source`. */
+function ingressRules(json: Json): { group: string; ports: string; source: string }[] {
+  const out: { group: string; ports: string; source: string }[] = [];
+  const describeSource = (rule: Json): string =>
+    rule.CidrIp ?? rule.CidrIpv6 ?? rule.SourceSecurityGroupId?.['Fn::GetAtt']?.[0] ?? JSON.stringify(rule);
+  const ports = (rule: Json): string =>
+    rule.FromPort === rule.ToPort ? `${rule.FromPort}` : `${rule.FromPort}-${rule.ToPort}`;
+  for (const [id, r] of Object.entries<Json>(json.Resources)) {
+    if (r.Type === 'AWS::EC2::SecurityGroup') {
+      for (const rule of r.Properties.SecurityGroupIngress ?? []) {
+        out.push({ group: id, ports: ports(rule), source: describeSource(rule) });
+      }
+    }
+    if (r.Type === 'AWS::EC2::SecurityGroupIngress') {
+      const group = r.Properties.GroupId['Fn::GetAtt'][0];
+      out.push({ group, ports: ports(r.Properties), source: describeSource(r.Properties) });
+    }
+  }
+  return out;
+}
+
+function containerOf(json: Json, taskDefinitionId: string): Json {
+  return json.Resources[taskDefinitionId].Properties.ContainerDefinitions[0];
+}
+
+describe('stack template (default props, WebUI CIDR given)', () => {
+  let stack: OqElasticStack;
+  let template: Template;
+  let json: Json;
+  let app: App;
+  let ids: Record<string, string>;
+
+  beforeAll(() => {
+    ({ stack, template, json, app } = synth({ webUiAllowedCidr: '10.20.0.0/16', maxWorkers: 12 }));
+    ids = {
+      master: logicalId(stack, stack.securityGroups.master),
+      workers: logicalId(stack, stack.securityGroups.workers),
+      bridge: logicalId(stack, stack.securityGroups.bridge),
+      efs: logicalId(stack, stack.sharedDir.securityGroup),
+      endpoints: logicalId(stack, stack.network.endpointSecurityGroup!),
+      workerTask: logicalId(stack, stack.workers.taskDefinition),
+      bridgeTask: logicalId(stack, stack.bridge.taskDefinition),
+      workerService: logicalId(stack, stack.workers.service),
+      bridgeService: logicalId(stack, stack.bridge.service),
+      cluster: logicalId(stack, stack.cluster),
+      bridgeTaskRole: logicalId(stack, stack.bridge.taskDefinition.taskRole),
+    };
+  });
+
+  it('master admits 1908 and the receiver ports from workers only, 5672 from workers and bridge, 15672 from the bridge, 8800 from the CIDR', () => {
+    const master = ingressRules(json)
+      .filter((r) => r.group === ids.master)
+      .map((r) => `${r.ports}<-${r.source}`)
+      .sort();
+    expect(master).toEqual(
+      [
+        `5672<-${ids.workers}`,
+        `5672<-${ids.bridge}`,
+        `15672<-${ids.bridge}`,
+        `1908<-${ids.workers}`,
+        `1912-1920<-${ids.workers}`,
+        '8800<-10.20.0.0/16',
+      ].sort(),
+    );
+  });
+
+  it('EFS admits 2049 from master and workers only; endpoints admit 443 from the cluster groups only', () => {
+    const efs = ingressRules(json).filter((r) => r.group === ids.efs);
+    expect(efs.map((r) => `${r.ports}<-${r.source}`).sort()).toEqual(
+      [`2049<-${ids.master}`, `2049<-${ids.workers}`].sort(),
+    );
+    const endpoints = ingressRules(json).filter((r) => r.group === ids.endpoints);
+    expect(endpoints.map((r) => `${r.ports}<-${r.source}`).sort()).toEqual(
+      [`443<-${ids.master}`, `443<-${ids.workers}`, `443<-${ids.bridge}`].sort(),
+    );
+  });
+
+  it('nothing admits 0.0.0.0/0 or ::/0, and workers and bridge accept no inbound at all', () => {
+    const rules = ingressRules(json);
+    expect(rules.length).toBeGreaterThan(0);
+    expect(rules.filter((r) => r.source === '0.0.0.0/0' || r.source === '::/0')).toEqual([]);
+    expect(rules.filter((r) => r.group === ids.workers || r.group === ids.bridge)).toEqual([]);
+  });
+
+  it('mounts shared_dir read-only in the workers, over TLS with IAM through the access point', () => {
+    const worker = containerOf(json, ids.workerTask);
+    expect(worker.MountPoints).toEqual([
+      { ContainerPath: SHARED_DIR, ReadOnly: true, SourceVolume: 'shared-dir' },
+    ]);
+    const volume = json.Resources[ids.workerTask].Properties.Volumes[0];
+    expect(volume.EFSVolumeConfiguration).toMatchObject({
+      TransitEncryption: 'ENABLED',
+      AuthorizationConfig: { IAM: 'ENABLED', AccessPointId: { Ref: expect.stringMatching(/AccessPoint/) } },
+    });
+    // The worker role may mount, never write.
+    const workerRole = logicalId(stack, stack.workers.taskDefinition.taskRole);
+    const actions = Object.values<Json>(json.Resources)
+      .filter(
+        (r) => r.Type === 'AWS::IAM::Policy' && r.Properties.Roles.some((x: Json) => x.Ref === workerRole),
+      )
+      .flatMap((r) => r.Properties.PolicyDocument.Statement.flatMap((s: Json) => [s.Action].flat()));
+    expect(actions).toContain('elasticfilesystem:ClientMount');
+    expect(actions).not.toContain('elasticfilesystem:ClientWrite');
+    expect(actions).not.toContain('elasticfilesystem:ClientRootAccess');
+  });
+
+  it('an encrypted EFS whose access point maps to uid/gid 1200 with a setgid 2750 directory, refusing plain NFS', () => {
+    template.hasResourceProperties('AWS::EFS::FileSystem', {
+      Encrypted: true,
+      FileSystemPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+    template.hasResourceProperties('AWS::EFS::AccessPoint', {
+      PosixUser: { Uid: String(OPENQUAKE_UID), Gid: String(OPENQUAKE_GID) },
+      RootDirectory: {
+        CreationInfo: {
+          OwnerUid: String(OPENQUAKE_UID),
+          OwnerGid: String(OPENQUAKE_GID),
+          Permissions: '2750',
+        },
+      },
+    });
+    const mountSubnets = Object.values<Json>(json.Resources)
+      .filter((r) => r.Type === 'AWS::EFS::MountTarget')
+      .map((r) => r.Properties.SubnetId.Ref as string);
+    expect(mountSubnets.length).toBe(2);
+    for (const subnet of mountSubnets) {
+      expect(json.Resources[subnet].Properties.MapPublicIpOnLaunch).toBe(false);
+      expect(subnet).toMatch(/cluster/i);
+    }
+  });
+
+  it('passes the broker password and the authkey as ECS secrets, never as plain environment', () => {
+    for (const task of [ids.workerTask, ids.bridgeTask]) {
+      const container = containerOf(json, task);
+      for (const env of container.Environment) expect(env.Name).not.toMatch(/PASSWORD|AUTHKEY|SECRET/);
+      for (const secret of container.Secrets) {
+        expect(JSON.stringify(secret.ValueFrom)).toMatch(/:(password|authkey)::/);
+      }
+    }
+    expect(
+      containerOf(json, ids.workerTask)
+        .Secrets.map((s: Json) => s.Name)
+        .sort(),
+    ).toEqual(['OQ_AMQP_PASSWORD', 'OQ_DBSERVER_AUTHKEY']);
+    expect(containerOf(json, ids.bridgeTask).Secrets.map((s: Json) => s.Name)).toEqual([
+      'OQE_BROKER_PASSWORD',
+    ]);
+  });
+
+  it('sets the worker environment of the contract, the stop timeout and the Fargate size', () => {
+    const worker = containerOf(json, ids.workerTask);
+    const env = Object.fromEntries(worker.Environment.map((e: Json) => [e.Name, e.Value]));
+    expect(Object.keys(env).sort()).toEqual(
+      [
+        'OQ_MASTER_HOST',
+        'OQ_AMQP_PORT',
+        'OQ_AMQP_USER',
+        'OQ_AMQP_VHOST',
+        'OQ_CELERY_QUEUE',
+        'OQ_DBSERVER_PORT',
+        'OQ_RECEIVER_PORTS',
+        'OQ_SHARED_DIR',
+        'OQ_WORKER_CONCURRENCY',
+      ].sort(),
+    );
+    expect(env).toMatchObject({
+      OQ_AMQP_PORT: '5672',
+      OQ_AMQP_VHOST: 'openquake',
+      OQ_CELERY_QUEUE: 'celery',
+    });
+    expect(env.OQ_RECEIVER_PORTS).toBe('1912-1920');
+    expect(env.OQ_WORKER_CONCURRENCY).toBe('4');
+    expect(env.OQ_MASTER_HOST).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^Master/), 'PrivateIp'] });
+    expect(worker.StopTimeout).toBe(120);
+    expect(worker.LogConfiguration.LogDriver).toBe('awslogs');
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      Cpu: '4096',
+      Memory: '16384',
+      RuntimePlatform: { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' },
+    });
+  });
+
+  it('never runs celery with --purge', () => {
+    expect(JSON.stringify(json)).not.toMatch(/--purge/);
+    // No command override: the image's entrypoint (which never purges) starts celery.
+    expect(containerOf(json, ids.workerTask).Command).toBeUndefined();
+  });
+
+  it('leaves the worker desired count to the bridge: no DesiredCount, a create-only initializer at the minimum', () => {
+    const service = json.Resources[ids.workerService];
+    expect(service.Properties).not.toHaveProperty('DesiredCount');
+    const init = Object.values<Json>(json.Resources).filter(
+      (r) => r.Type === 'Custom::OqWorkerInitialDesiredCount',
+    );
+    expect(init).toHaveLength(1);
+    expect(init[0]!.Properties).not.toHaveProperty('Update');
+    expect(init[0]!.Properties).not.toHaveProperty('Delete');
+    const create = JSON.stringify(init[0]!.Properties.Create);
+    expect(create).toContain('updateService');
+    expect(create).toContain('\\"desiredCount\\":0');
+    expect(create).toContain(ids.workerService);
+  });
+
+  it('runs one bridge task, never two during a deployment, on ARM', () => {
+    template.hasResourceProperties('AWS::ECS::Service', {
+      DesiredCount: 1,
+      DeploymentConfiguration: Match.objectLike({ MinimumHealthyPercent: 0, MaximumPercent: 100 }),
+      TaskDefinition: { Ref: ids.bridgeTask },
+    });
+    expect(json.Resources[ids.bridgeTask].Properties.RuntimePlatform.CpuArchitecture).toBe('ARM64');
+    const env = Object.fromEntries(
+      containerOf(json, ids.bridgeTask).Environment.map((e: Json) => [e.Name, e.Value]),
+    );
+    expect(env.OQE_BACKEND).toBe('ecs');
+    expect(env.OQE_BROKER_USER).toBe('oq-bridge');
+    expect(env.OQE_MAX_WORKERS).toBe('12');
+    expect(env.OQE_SLOTS_PER_WORKER).toBe('4');
+    expect(Number(env.OQE_WORKER_HOURLY_COST)).toBeCloseTo(
+      fargateTaskHourlyCost(DEFAULT_PRICES, 'x86_64', 4, 16),
+      5,
+    );
+    expect(JSON.stringify(env.OQE_MANAGEMENT_URL)).not.toMatch(/@/);
+  });
+
+  it('scopes the bridge IAM to the worker service and the tasks of its cluster', () => {
+    const statements = Object.values<Json>(json.Resources)
+      .filter(
+        (r) =>
+          r.Type === 'AWS::IAM::Policy' && r.Properties.Roles.some((x: Json) => x.Ref === ids.bridgeTaskRole),
+      )
+      .flatMap((r) => r.Properties.PolicyDocument.Statement as Json[]);
+    const bySid = Object.fromEntries(statements.map((s) => [s.Sid, s]));
+    expect(bySid.ScaleTheWorkerService.Resource).toEqual({ Ref: ids.workerService });
+    expect([bySid.ScaleTheWorkerService.Action].flat().sort()).toEqual([
+      'ecs:DescribeServices',
+      'ecs:UpdateService',
+    ]);
+    const clusterCondition = { ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [ids.cluster, 'Arn'] } } };
+    expect(bySid.WorkerTasksOfTheCluster.Condition).toEqual(clusterCondition);
+    expect(JSON.stringify(bySid.WorkerTasksOfTheCluster.Resource)).toContain(`:task/`);
+    expect(JSON.stringify(bySid.WorkerTasksOfTheCluster.Resource)).toContain(ids.cluster);
+    expect([bySid.WorkerTasksOfTheCluster.Action].flat().sort()).toEqual(
+      ['ecs:DescribeTasks', 'ecs:GetTaskProtection', 'ecs:StopTask', 'ecs:UpdateTaskProtection'].sort(),
+    );
+    expect(bySid.ListTasksOfTheCluster.Condition).toEqual(clusterCondition);
+    expect(bySid.PublishBridgeMetrics.Condition).toEqual({
+      StringEquals: { 'cloudwatch:namespace': 'OqElastic' },
+    });
+    // No wildcard action, and a wildcard resource only with a condition.
+    for (const s of statements) {
+      for (const action of [s.Action].flat()) expect(action).not.toMatch(/\*/);
+      if (s.Resource === '*') expect(s.Condition).toBeDefined();
+    }
+  });
+
+  it('requires IMDSv2 on the master, with no public IP', () => {
+    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({ MetadataOptions: Match.objectLike({ HttpTokens: 'required' }) }),
+    });
+    const instances = Object.values<Json>(json.Resources).filter((r) => r.Type === 'AWS::EC2::Instance');
+    expect(instances).toHaveLength(1);
+    expect(JSON.stringify(instances[0]!.Properties)).not.toMatch(/AssociatePublicIpAddress":true/);
+    expect(instances[0]!.Properties.KeyName).toBeUndefined();
+  });
+
+  it('enables Container Insights, flow logs and the endpoints that save NAT traffic', () => {
+    template.hasResourceProperties('AWS::ECS::Cluster', {
+      ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
+    });
+    template.resourceCountIs('AWS::EC2::FlowLog', 1);
+    const services = Object.values<Json>(json.Resources)
+      .filter((r) => r.Type === 'AWS::EC2::VPCEndpoint')
+      .map((r) => JSON.stringify(r.Properties.ServiceName));
+    for (const name of ['ecr.api', 'ecr.dkr', '.logs', '.s3', 'secretsmanager', '.ssm"']) {
+      expect(services.some((s) => s.includes(name))).toBe(true);
+    }
+  });
+
+  it('outputs the master id, the SSM shell and port-forward commands and the dashboard URL', () => {
+    const outputs = json.Outputs as Json;
+    expect(outputs.MasterInstanceId.Value).toEqual({ Ref: expect.stringMatching(/^Master/) });
+    expect(JSON.stringify(outputs.MasterShellCommand.Value)).toContain('aws ssm start-session');
+    expect(JSON.stringify(outputs.WebUiPortForwardCommand.Value)).toMatch(
+      /AWS-StartPortForwardingSession.*portNumber=8800,localPortNumber=8800/,
+    );
+    expect(JSON.stringify(outputs.DashboardUrl.Value)).toContain('#dashboards:name=');
+  });
+
+  it('holds no secret value: no default password, no literal password or authkey', () => {
+    const text = JSON.stringify(json);
+    expect(text).not.toMatch(/changeme|guest/i);
+    // Passwords may only ever be generated by Secrets Manager.
+    for (const r of Object.values<Json>(json.Resources).filter(
+      (x) => x.Type === 'AWS::SecretsManager::Secret',
+    )) {
+      expect(r.Properties.SecretString).toBeUndefined();
+      expect(r.Properties.GenerateSecretString.GenerateStringKey).toMatch(/^(password|authkey)$/);
+      expect(r.Properties.GenerateSecretString.SecretStringTemplate).not.toMatch(/password|authkey/i);
+    }
+    // No key named like a credential carries a literal value, anywhere (user-data included).
+    const literal: string[] = [];
+    const walk = (node: unknown, path: string): void => {
+      if (Array.isArray(node)) node.forEach((n, i) => walk(n, `${path}[${i}]`));
+      else if (node && typeof node === 'object') {
+        for (const [k, v] of Object.entries(node)) {
+          if (/(password|passwd|authkey)$/i.test(k) && typeof v === 'string') literal.push(`${path}.${k}`);
+          walk(v, `${path}.${k}`);
+        }
+      }
+    };
+    walk(json, '');
+    expect(literal).toEqual([]);
+    // Rendered configuration (user-data): no password or authkey assigned a literal, no credentials in a URL.
+    expect(text).not.toMatch(/(password|authkey)\s*[=:]\s*(openquake|changeme|guest)\b/i);
+    expect(text).not.toMatch(/amqp:\/\/[^:/@"\s]+:(?!\$)[^@"\s$]+@/);
+  });
+
+  it('stages the bridge image from the repository root without node_modules, .venv, cdk.out or .services', () => {
+    const outdir = app.synth().directory;
+    const staged = readdirSync(outdir).filter(
+      (d) => d.startsWith('asset.') && existsSync(join(outdir, d, 'bridge/Dockerfile')),
+    );
+    expect(staged).toHaveLength(1);
+    const dir = join(outdir, staged[0]!);
+    expect(existsSync(join(dir, 'bridge/src/cli.ts'))).toBe(true);
+    expect(existsSync(join(dir, 'package-lock.json'))).toBe(true);
+    for (const heavy of ['node_modules', '.venv', 'cdk.out', '.services', 'test', '.git']) {
+      expect(existsSync(join(dir, heavy))).toBe(false);
+    }
+  });
+});
+
+describe('stack template variants', () => {
+  it('without a WebUI CIDR, nothing admits 8800; Fargate Spot is off and no warning is raised', () => {
+    const { stack, json } = synth({});
+    expect(ingressRules(json).filter((r) => r.ports === '8800')).toEqual([]);
+    expect(JSON.stringify(json)).not.toContain('FARGATE_SPOT');
+    expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('Fargate Spot'))).toEqual([]);
+  });
+
+  it('Fargate Spot on opt-in only, with a synth-time warning about re-run tasks duplicating partial results', () => {
+    const { stack, template } = synth({ workerSpot: true });
+    template.hasResourceProperties('AWS::ECS::Service', {
+      CapacityProviderStrategy: [{ CapacityProvider: 'FARGATE_SPOT', Weight: 1 }],
+    });
+    const warnings = Annotations.fromStack(stack).findWarning(
+      '*',
+      Match.stringLikeRegexp('partial results twice'),
+    );
+    expect(warnings).toHaveLength(1);
+  });
+
+  it('deploys into an existing VPC from its attributes, with no context lookup and no new VPC', () => {
+    const { stack, json, app } = synth({
+      existingVpc: {
+        vpcId: 'vpc-0123456789abcdef0',
+        availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+        privateSubnetIds: ['subnet-0aaaaaaaaaaaaaaaa', 'subnet-0bbbbbbbbbbbbbbbb'],
+      },
+      workerArchitecture: 'arm64',
+      workerVcpu: 2,
+      workerMemoryGiB: 8,
+    });
+    const types = Object.values<Json>(json.Resources).map((r) => r.Type);
+    expect(types).not.toContain('AWS::EC2::VPC');
+    expect(types).not.toContain('AWS::EC2::NatGateway');
+    expect(types).not.toContain('AWS::EC2::VPCEndpoint');
+    const service = json.Resources[logicalId(stack, stack.workers.service)];
+    expect(service.Properties.NetworkConfiguration.AwsvpcConfiguration).toMatchObject({
+      AssignPublicIp: 'DISABLED',
+      Subnets: ['subnet-0aaaaaaaaaaaaaaaa', 'subnet-0bbbbbbbbbbbbbbbb'],
+    });
+    expect(app.synth().manifest.missing ?? []).toEqual([]);
+    const task = json.Resources[logicalId(stack, stack.workers.taskDefinition)];
+    expect(task.Properties).toMatchObject({ Cpu: '2048', Memory: '8192' });
+    expect(task.Properties.RuntimePlatform.CpuArchitecture).toBe('ARM64');
+  });
+});
