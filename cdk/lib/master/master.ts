@@ -1,47 +1,184 @@
+import { Aws, type CfnElement, Lazy, Stack } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as efs from 'aws-cdk-lib/aws-efs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { ENGINE_RELEASE } from '../cluster-constants.ts';
+import { DATA_VOLUMES, renderBootScript } from './boot-script.ts';
+import { masterMachineImage } from './master-machine-image.ts';
 
-/** Props of the {@link Master} construct (contract fixed by the lead: see /tmp/prompts/01-contracts.md). */
+/** Props of the {@link Master} construct (the contract fixed by the lead; the stack instantiates it). */
 export interface MasterProps {
+  /** The cluster's VPC. */
   readonly vpc: ec2.IVpc;
-  /** Private subnets. */
+  /** Where the master lives: private subnets (the instance never gets a public IP). */
   readonly vpcSubnets: ec2.SubnetSelection;
-  /** Created by the stack, which adds the ingress rules. */
+  /** The master's security group, created by the stack, which adds the ingress rules. */
   readonly securityGroup: ec2.ISecurityGroup;
+  /** Instance type; its CPU must match `architecture`. */
   readonly instanceType: ec2.InstanceType;
+  /** CPU architecture of the master: `x86_64` installs from binary wheels only; `arm64` builds several. */
   readonly architecture: 'x86_64' | 'arm64';
+  /** shared_dir, mounted read-write on the master at SHARED_DIR. */
   readonly fileSystem: efs.IFileSystem;
+  /** The access point for the `openquake` uid/gid through which the master mounts shared_dir. */
   readonly accessPoint: efs.IAccessPoint;
+  /** `{"username":"openquake","password":...}`: the engine's RabbitMQ user. */
   readonly brokerSecret: secretsmanager.ISecret;
+  /** `{"username":"oq-bridge","password":...}`: the bridge's least-privileged RabbitMQ user. */
   readonly bridgeBrokerSecret: secretsmanager.ISecret;
+  /** `{"authkey":...}`: the DbServer's authkey. */
   readonly dbserverAuthkeySecret: secretsmanager.ISecret;
   /** `[distribution] num_cores` = maxWorkers x worker processes per worker. */
   readonly numCores: number;
-  /** Run the WebUI/API on 8800. */
+  /** Run the WebUI/API on 8800 (on the private IP; the stack decides who may reach it). */
   readonly webUi: boolean;
+  /** Size of the encrypted EBS volume for /var/lib/rabbitmq. @default 20 */
   readonly rabbitmqVolumeGiB?: number;
+  /** Size of the encrypted EBS volume for the engine database (/var/lib/openquake). @default 20 */
   readonly databaseVolumeGiB?: number;
 }
 
-/** The fixed master of the cluster: RabbitMQ, the OpenQuake DbServer and optionally the WebUI (work in progress). */
+const DEFAULT_VOLUME_GIB = 20;
+/** Room for the OS, the engine's Python and its environment (about 2 GB) and build trees. */
+const ROOT_VOLUME_GIB = 30;
+/** EBS gp3 sizes: 1 GiB to 16 TiB (EC2 user guide, "Amazon EBS volume types"). */
+const MAX_VOLUME_GIB = 16_384;
+
+function checkVolumeSize(prop: string, value: number | undefined): number {
+  const size = value ?? DEFAULT_VOLUME_GIB;
+  if (!Number.isInteger(size) || size < 1 || size > MAX_VOLUME_GIB) {
+    throw new Error(
+      `${prop}=${value} is invalid: give a whole number of GiB from 1 to ${MAX_VOLUME_GIB} ` +
+        `(default ${DEFAULT_VOLUME_GIB})`,
+    );
+  }
+  return size;
+}
+
+/**
+ * The cluster's fixed master: one EC2 instance running RabbitMQ, the OpenQuake DbServer and optionally the
+ * WebUI/API, configured at boot by the user-data of {@link renderBootScript}.
+ *
+ * Private subnets, no public IP, no SSH key (SSM Session Manager instead), IMDSv2 required, separate encrypted
+ * EBS volumes for RabbitMQ and the engine database, no swap. The CreationPolicy waits for the boot script's
+ * signal, so `cdk deploy` fails when the master does not come up.
+ */
 export class Master extends Construct {
+  /** The master instance. */
   readonly instance: ec2.Instance;
+  /** The instance role (SSM, the three secrets, EFS client mount/write, its own CloudFormation signal). */
+  readonly role: iam.Role;
 
   constructor(scope: Construct, id: string, props: MasterProps) {
     super(scope, id);
+    // requireImdsv2 adds a launch template named after the construct id alone ("InstanceLaunchTemplate"), so
+    // two stacks in one region would collide; this feature flag gives it a unique name (it must be set
+    // before any child exists).
+    this.node.setContext('@aws-cdk/aws-ec2:uniqueImdsv2TemplateName', true);
+    const architecture: string = props.architecture;
+    if (architecture !== 'x86_64' && architecture !== 'arm64') {
+      throw new Error(`architecture='${architecture}' is invalid: use 'x86_64' or 'arm64' (Graviton)`);
+    }
+    const typeArchitecture =
+      props.instanceType.architecture === ec2.InstanceArchitecture.ARM_64 ? 'arm64' : 'x86_64';
+    if (typeArchitecture !== architecture) {
+      throw new Error(
+        `instanceType=${props.instanceType.toString()} is a ${typeArchitecture} type but architecture=` +
+          `'${architecture}': pick an instance type of that architecture (e.g. m7g.large for arm64, ` +
+          'm7i.large for x86_64) or change architecture',
+      );
+    }
+    const rabbitmqVolumeGiB = checkVolumeSize('rabbitmqVolumeGiB', props.rabbitmqVolumeGiB);
+    const databaseVolumeGiB = checkVolumeSize('databaseVolumeGiB', props.databaseVolumeGiB);
+
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      description: 'oq-elastic master: SSM sessions, its secrets, shared_dir, its boot signal',
+      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
+    });
+    props.brokerSecret.grantRead(this.role);
+    props.bridgeBrokerSecret.grantRead(this.role);
+    props.dbserverAuthkeySecret.grantRead(this.role);
+    props.fileSystem.grant(this.role, 'elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite');
+    // The boot script maps its EBS device names to NVMe devices through the volume ids; DescribeVolumes
+    // supports no resource-level permissions (Service Authorization Reference, Amazon EC2).
+    this.role.addToPolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeVolumes'], resources: ['*'] }));
+
+    const stack = Stack.of(this);
+    const buildFromSource = architecture === 'arm64';
+    const userData = ec2.UserData.custom(
+      renderBootScript({
+        region: Aws.REGION,
+        stackName: Aws.STACK_NAME,
+        // The instance carries the CreationPolicy: the script signals its logical id.
+        logicalId: Lazy.string({
+          produce: () => stack.getLogicalId(this.instance.node.defaultChild as CfnElement),
+        }),
+        brokerSecretArn: props.brokerSecret.secretArn,
+        bridgeBrokerSecretArn: props.bridgeBrokerSecret.secretArn,
+        dbserverAuthkeySecretArn: props.dbserverAuthkeySecret.secretArn,
+        fileSystemId: props.fileSystem.fileSystemId,
+        accessPointId: props.accessPoint.accessPointId,
+        engine: ENGINE_RELEASE,
+        numCores: props.numCores,
+        webUi: props.webUi,
+        buildFromSource,
+      }),
+    );
     this.instance = new ec2.Instance(this, 'Instance', {
       vpc: props.vpc,
       vpcSubnets: props.vpcSubnets,
       securityGroup: props.securityGroup,
       instanceType: props.instanceType,
-      machineImage: ec2.MachineImage.fromSsmParameter(
-        `/aws/service/canonical/ubuntu/server/24.04/stable/current/${props.architecture === 'arm64' ? 'arm64' : 'amd64'}/hvm/ebs-gp3/ami-id`,
-      ),
+      machineImage: masterMachineImage(architecture),
+      role: this.role,
+      userData,
       requireImdsv2: true,
       associatePublicIpAddress: false,
-      ssmSessionPermissions: true,
+      blockDevices: [
+        {
+          deviceName: '/dev/sda1',
+          volume: ec2.BlockDeviceVolume.ebs(ROOT_VOLUME_GIB, {
+            encrypted: true,
+            volumeType: ec2.EbsDeviceVolumeType.GP3,
+          }),
+        },
+        {
+          deviceName: DATA_VOLUMES.rabbitmq.deviceName,
+          volume: ec2.BlockDeviceVolume.ebs(rabbitmqVolumeGiB, {
+            encrypted: true,
+            volumeType: ec2.EbsDeviceVolumeType.GP3,
+          }),
+        },
+        {
+          deviceName: DATA_VOLUMES.database.deviceName,
+          volume: ec2.BlockDeviceVolume.ebs(databaseVolumeGiB, {
+            encrypted: true,
+            volumeType: ec2.EbsDeviceVolumeType.GP3,
+          }),
+        },
+      ],
     });
+    const cfnInstance = this.instance.node.defaultChild as ec2.CfnInstance;
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['cloudformation:SignalResource'],
+        resources: [
+          stack.formatArn({
+            service: 'cloudformation',
+            resource: 'stack',
+            resourceName: `${Aws.STACK_NAME}/*`,
+          }),
+        ],
+      }),
+    );
+    // Compiling numpy, scipy and h5py for Python 3.8 on arm64 (no wheels) takes far longer than installing.
+    cfnInstance.cfnOptions.creationPolicy = {
+      resourceSignal: { count: 1, timeout: buildFromSource ? 'PT120M' : 'PT40M' },
+    };
+    // The boot mounts shared_dir: the mount targets must exist first.
+    this.instance.node.addDependency(props.fileSystem.mountTargetsAvailable);
   }
 }

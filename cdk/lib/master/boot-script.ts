@@ -1,0 +1,298 @@
+import { readFileSync } from 'node:fs';
+import { OPENQUAKE_GID, OPENQUAKE_UID, SHARED_DIR } from '../cluster-constants.ts';
+import { DATABASE_DIR, renderOpenquakeCfg } from './openquake-cfg.ts';
+import { renderRabbitmqConf } from './rabbitmq-conf.ts';
+import { ENGINE_VENV, renderMasterUnits } from './systemd-units.ts';
+
+const ASSETS = new URL('../../assets/master/', import.meta.url);
+
+/** The RabbitMQ provisioning script, embedded in the boot script and run for real by the integration test. */
+export const PROVISION_RABBITMQ_SCRIPT = readFileSync(new URL('provision-rabbitmq.sh', ASSETS), 'utf8');
+/** Versions of the engine's dependencies on the master (Python 3.8). */
+export const ENGINE_CONSTRAINTS = readFileSync(new URL('engine-constraints-py38.txt', ASSETS), 'utf8');
+
+/** EBS device names of the master's data volumes, as in the instance's block device mapping. */
+export const DATA_VOLUMES = {
+  rabbitmq: { deviceName: '/dev/sdf', mountPoint: '/var/lib/rabbitmq', label: 'oq-rabbitmq' },
+  database: { deviceName: '/dev/sdg', mountPoint: DATABASE_DIR, label: 'oq-database' },
+} as const;
+
+/**
+ * Pinned tools the boot installs from source or the Python package index, outside the engine's environment.
+ * amazon-efs-utils is not packaged for Ubuntu; 1.36.0 is the last release before the mount helper needed a
+ * Rust toolchain to build (aws/efs-utils release notes for 2.0.0).
+ */
+export const BOOT_TOOLS = { awscli: '1.36.40', uv: '0.5.31', efsUtils: 'v1.36.0' } as const;
+
+/** The ids and names the boot script needs; in the stack they are CloudFormation tokens. */
+export interface BootScriptOptions {
+  readonly region: string;
+  readonly stackName: string;
+  /** Logical id of the instance, which carries the CreationPolicy the script signals. */
+  readonly logicalId: string;
+  readonly brokerSecretArn: string;
+  readonly bridgeBrokerSecretArn: string;
+  readonly dbserverAuthkeySecretArn: string;
+  readonly fileSystemId: string;
+  readonly accessPointId: string;
+  readonly engine: { readonly engine: string; readonly python: string; readonly celery: string };
+  readonly numCores: number;
+  readonly webUi: boolean;
+  /** @default DEFAULT_CONSUMER_TIMEOUT_MS */
+  readonly consumerTimeoutMs?: number;
+  /** Install compilers and libraries for the dependencies that have no Python 3.8 wheel on this CPU. */
+  readonly buildFromSource: boolean;
+}
+
+/** Drops whole-line comments (not the shebang) from an embedded file: user-data is limited to 16 KB. */
+export function stripComments(text: string): string {
+  return text
+    .split('\n')
+    .filter((line) => !/^\s*#(?!!)/.test(line))
+    .join('\n');
+}
+
+/** A here-document that writes `content` to `path` verbatim (quoted delimiter: no expansion). */
+function writeFile(path: string, content: string, mode: string): string {
+  const delimiter = 'OQ_ELASTIC_EOF';
+  if (content.includes(delimiter)) throw new Error(`content for ${path} contains the here-doc delimiter`);
+  return [
+    `install -D -m ${mode} /dev/null ${path}`,
+    `cat >${path} <<'${delimiter}'`,
+    content.endsWith('\n') ? content.slice(0, -1) : content,
+    delimiter,
+  ].join('\n');
+}
+
+function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Renders the master's user-data: a bash script that converges the instance to a working master and signals
+ * the result to CloudFormation. It installs itself as a cloud-init per-boot script that re-reads the current
+ * user-data, so every boot re-runs it: every step is idempotent (existing file systems, users, fstab lines,
+ * venvs and RabbitMQ users are detected and kept, files are rewritten whole).
+ *
+ * Secrets never appear in it: it reads them from Secrets Manager by ARN, hands the RabbitMQ passwords to
+ * rabbitmqctl on stdin and writes them only into root:openquake 0640 files.
+ */
+export function renderBootScript(options: BootScriptOptions): string {
+  const { engine } = options;
+  const cfg = renderOpenquakeCfg({
+    masterHost: '@OQ_MASTER_HOST@',
+    amqpPassword: '@OQ_AMQP_PASSWORD@',
+    dbserverAuthkey: '@OQ_DBSERVER_AUTHKEY@',
+    numCores: options.numCores,
+  });
+  const units = renderMasterUnits(options.webUi ? '@OQ_MASTER_HOST@' : undefined);
+  const unitNames = Object.keys(units);
+  const vars: Record<string, string> = {
+    REGION: options.region,
+    STACK_NAME: options.stackName,
+    LOGICAL_ID: options.logicalId,
+    BROKER_SECRET_ARN: options.brokerSecretArn,
+    BRIDGE_SECRET_ARN: options.bridgeBrokerSecretArn,
+    AUTHKEY_SECRET_ARN: options.dbserverAuthkeySecretArn,
+    FILE_SYSTEM_ID: options.fileSystemId,
+    ACCESS_POINT_ID: options.accessPointId,
+    ENGINE_VERSION: engine.engine,
+    PYTHON_VERSION: engine.python,
+    CELERY_VERSION: engine.celery,
+  };
+  const buildPackages = options.buildFromSource
+    ? ' gfortran libopenblas-dev liblapack-dev libhdf5-dev libgeos-dev libproj-dev proj-bin libfreetype-dev libpng-dev'
+    : '';
+
+  return `#!/bin/bash
+# oq-elastic master boot (user-data; re-run at every boot from cloud-init's per-boot scripts).
+set -Eeuo pipefail
+umask 022
+exec >>/var/log/oq-master-boot.log 2>&1
+echo "=== oq-master-boot $(date -Is)"
+
+${Object.entries(vars)
+  .map(([name, value]) => `${name}=${shellQuote(value)}`)
+  .join('\n')}
+TOOLS=/opt/oq-tools
+VENV=${ENGINE_VENV}
+export DEBIAN_FRONTEND=noninteractive AWS_DEFAULT_REGION="$REGION"
+
+signal() { # SUCCESS|FAILURE reason
+  [[ -x "$TOOLS/bin/aws" ]] || return 0
+  "$TOOLS/bin/aws" cloudformation signal-resource --stack-name "$STACK_NAME" --logical-resource-id "$LOGICAL_ID" \\
+    --unique-id "$INSTANCE_ID" --status "$1" ||
+    echo "signal $1 not accepted (normal after the first boot): $2"
+}
+INSTANCE_ID=unknown
+on_error() { # exit-code line
+  echo "FAILED at line $2 (exit $1)"
+  signal FAILURE "boot failed at line $2, see /var/log/oq-master-boot.log"
+  exit "$1"
+}
+trap 'on_error $? $LINENO' ERR
+
+imds() { # path: IMDSv2 only (the instance requires tokens)
+  local token
+  token=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' http://169.254.169.254/latest/api/token)
+  curl -sf -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/$1"
+}
+INSTANCE_ID=$(imds meta-data/instance-id)
+MASTER_HOST=$(imds meta-data/local-ipv4)
+
+# Every later boot re-runs the current user-data (a changed user-data arrives with a stop/start).
+install -D -m 0700 /dev/null /var/lib/cloud/scripts/per-boot/oq-master-boot
+cat >/var/lib/cloud/scripts/per-boot/oq-master-boot <<'OQ_ELASTIC_EOF'
+#!/bin/bash
+set -euo pipefail
+token=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' http://169.254.169.254/latest/api/token)
+curl -sf -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/user-data >/run/oq-master-boot.sh
+exec bash /run/oq-master-boot.sh
+OQ_ELASTIC_EOF
+
+# No swap (classic guide): a swapping master stalls every calculation.
+swapoff -a
+sed -i -E '/\\sswap\\s/d' /etc/fstab
+
+apt-get update -q
+apt-get install -y -q --no-install-recommends python3-venv build-essential git binutils stunnel4 nfs-common \\
+  ca-certificates curl${buildPackages}
+
+if [[ ! -x "$TOOLS/bin/uv" ]]; then
+  python3 -m venv "$TOOLS"
+  "$TOOLS/bin/pip" install -q 'awscli==${BOOT_TOOLS.awscli}' 'uv==${BOOT_TOOLS.uv}'
+fi
+
+secret() { # arn key: prints one key of a JSON secret; alphanumeric only (it goes into URLs and INI files)
+  local value
+  value=$("$TOOLS/bin/aws" secretsmanager get-secret-value --secret-id "$1" --query SecretString --output text |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2")
+  if [[ ! "$value" =~ ^[A-Za-z0-9]{16,}$ ]]; then
+    echo "secret $1 key '$2' must be 16+ letters and digits (generate it with excludePunctuation)" >&2
+    return 1
+  fi
+  printf '%s' "$value"
+}
+
+# Data volumes: found by their EBS device name (NVMe instances show it only through the EC2 API).
+volume_device() { # sdX
+  local dev vol serial _
+  for dev in "/dev/$1" "/dev/xvd\${1#sd}"; do [[ -b "$dev" ]] && { echo "$dev"; return; }; done
+  vol=$("$TOOLS/bin/aws" ec2 describe-volumes --filters "Name=attachment.instance-id,Values=$INSTANCE_ID" \\
+    "Name=attachment.device,Values=/dev/$1" --query 'Volumes[0].VolumeId' --output text)
+  serial=\${vol//-/}
+  for _ in $(seq 60); do
+    dev=$(lsblk -dno NAME,SERIAL | awk -v s="$serial" '$2 == s { print $1 }')
+    [[ -n "$dev" ]] && { echo "/dev/$dev"; return; }
+    sleep 2
+  done
+  echo "no block device for $1 ($vol)" >&2
+  return 1
+}
+mount_volume() { # sdX label mountpoint
+  local dev
+  if ! blkid -L "$2" >/dev/null; then
+    dev=$(volume_device "$1")
+    blkid "$dev" >/dev/null && { echo "$dev has a file system but not the label $2: refusing to format" >&2; return 1; }
+    mkfs.ext4 -q -L "$2" "$dev"
+  fi
+  grep -q "^LABEL=$2 " /etc/fstab || echo "LABEL=$2 $3 ext4 defaults,nofail 0 2" >>/etc/fstab
+  mkdir -p "$3"
+  mountpoint -q "$3" || mount "$3"
+}
+mount_volume ${DATA_VOLUMES.rabbitmq.deviceName.slice(5)} ${DATA_VOLUMES.rabbitmq.label} ${DATA_VOLUMES.rabbitmq.mountPoint}
+mount_volume ${DATA_VOLUMES.database.deviceName.slice(5)} ${DATA_VOLUMES.database.label} ${DATA_VOLUMES.database.mountPoint}
+
+# The openquake user and group: the same ids as in the worker image and on the EFS access point.
+getent group openquake >/dev/null || groupadd -g ${OPENQUAKE_GID} openquake
+id openquake >/dev/null 2>&1 ||
+  useradd -u ${OPENQUAKE_UID} -g openquake -M -d ${DATABASE_DIR} -s /bin/bash -c 'OpenQuake Engine' openquake
+chown openquake:openquake ${DATABASE_DIR}
+chmod 0750 ${DATABASE_DIR}
+
+# RabbitMQ: configured before the package's first start; a fixed node name keeps its data valid on any host.
+getent passwd rabbitmq >/dev/null ||
+  useradd --system --user-group -M -d /var/lib/rabbitmq -s /usr/sbin/nologin rabbitmq
+chown rabbitmq:rabbitmq /var/lib/rabbitmq
+${writeFile('/etc/rabbitmq/rabbitmq.conf', renderRabbitmqConf({ consumerTimeoutMs: options.consumerTimeoutMs }), '0644')}
+${writeFile('/etc/rabbitmq/rabbitmq-env.conf', 'NODENAME=rabbit@localhost\n', '0644')}
+apt-get install -y -q -o Dpkg::Options::=--force-confold rabbitmq-server
+rabbitmq-plugins enable --quiet rabbitmq_management
+systemctl enable rabbitmq-server
+systemctl restart rabbitmq-server
+rabbitmqctl -q await_startup
+
+${writeFile('/usr/local/sbin/oq-provision-rabbitmq', stripComments(PROVISION_RABBITMQ_SCRIPT), '0700')}
+OQ_AMQP_PASSWORD=$(secret "$BROKER_SECRET_ARN" password)
+OQ_BRIDGE_PASSWORD=$(secret "$BRIDGE_SECRET_ARN" password)
+OQ_DBSERVER_AUTHKEY=$(secret "$AUTHKEY_SECRET_ARN" authkey)
+OQ_AMQP_PASSWORD="$OQ_AMQP_PASSWORD" OQ_BRIDGE_PASSWORD="$OQ_BRIDGE_PASSWORD" \\
+  OQ_CONSUMER_TIMEOUT_MS="$(sed -n 's/^consumer_timeout = //p' /etc/rabbitmq/rabbitmq.conf)" \\
+  /usr/local/sbin/oq-provision-rabbitmq
+
+# shared_dir on EFS, read-write, through the access point with TLS and IAM.
+if ! command -v mount.efs >/dev/null; then
+  rm -rf /opt/oq-build/efs-utils
+  git clone -q --depth 1 --branch "${BOOT_TOOLS.efsUtils}" https://github.com/aws/efs-utils /opt/oq-build/efs-utils
+  (cd /opt/oq-build/efs-utils && ./build-deb.sh >/dev/null)
+  apt-get install -y -q /opt/oq-build/efs-utils/build/amazon-efs-utils*.deb
+fi
+sed -i -E "s/^#?region = .*/region = $REGION/" /etc/amazon/efs/efs-utils.conf
+mkdir -p ${SHARED_DIR}
+grep -q " ${SHARED_DIR} efs " /etc/fstab ||
+  echo "$FILE_SYSTEM_ID:/ ${SHARED_DIR} efs _netdev,noresvport,tls,iam,accesspoint=$ACCESS_POINT_ID 0 0" >>/etc/fstab
+mountpoint -q ${SHARED_DIR} || mount ${SHARED_DIR}
+
+# The engine, in its own Python (the release's, not the distribution's).
+export UV_PYTHON_INSTALL_DIR=/opt/openquake/python UV_NO_CACHE=1
+"$TOOLS/bin/uv" python install -q "$PYTHON_VERSION"
+[[ -x "$VENV/bin/python" ]] || "$TOOLS/bin/uv" venv -q --python "$PYTHON_VERSION" "$VENV"
+installed=$("$VENV/bin/python" -c 'import openquake.baselib as b, celery; print(b.__version__, celery.__version__)' \\
+  2>/dev/null || true)
+if [[ "$installed" != "$ENGINE_VERSION $CELERY_VERSION" ]]; then
+${writeFile('/opt/openquake/constraints.txt', stripComments(ENGINE_CONSTRAINTS), '0644')}
+  # Without the [celery] extra: 3.11.5's metadata says celery<4.4, engine-release.json pins the release we run.
+  "$TOOLS/bin/uv" pip install -q --python "$VENV/bin/python" -c /opt/openquake/constraints.txt \\
+    "openquake.engine==$ENGINE_VERSION" "celery==$CELERY_VERSION" setproctitle
+fi
+ln -sf "$VENV/bin/oq" /usr/local/bin/oq
+
+# openquake.cfg and the units, with the boot-time values filled in (from the environment, never argv).
+fill() { # template target mode
+  OQ_MASTER_HOST="$MASTER_HOST" OQ_AMQP_PASSWORD="$OQ_AMQP_PASSWORD" OQ_DBSERVER_AUTHKEY="$OQ_DBSERVER_AUTHKEY" \\
+    python3 -c 'import os, sys
+text = open(sys.argv[1]).read()
+for key in ("OQ_MASTER_HOST", "OQ_AMQP_PASSWORD", "OQ_DBSERVER_AUTHKEY"):
+    text = text.replace("@" + key + "@", os.environ[key])
+open(sys.argv[2] + ".new", "w").write(text)' "$1" "$2"
+  chown root:openquake "$2.new"
+  chmod "$3" "$2.new"
+  mv "$2.new" "$2"
+}
+# The engine in a venv reads <venv>/openquake.cfg; /etc/openquake is where operators look for it.
+${writeFile('/etc/openquake/openquake.cfg.in', cfg, '0600')}
+fill /etc/openquake/openquake.cfg.in /etc/openquake/openquake.cfg 0640
+ln -sf /etc/openquake/openquake.cfg "$VENV/openquake.cfg"
+
+${Object.entries(units)
+  .map(([name, content]) =>
+    [
+      writeFile(`/etc/openquake/${name}.in`, content, '0644'),
+      `fill /etc/openquake/${name}.in /etc/systemd/system/${name} 0644`,
+    ].join('\n'),
+  )
+  .join('\n')}
+${options.webUi ? '' : 'rm -f /etc/systemd/system/openquake-webui.service\n'}systemctl daemon-reload
+systemctl enable ${unitNames.join(' ')}
+systemctl restart ${unitNames.join(' ')}
+
+for _ in $(seq 60); do
+  runuser -u openquake -- "$VENV/bin/oq" dbserver status | grep -q 'dbserver running' && break
+  sleep 2
+done
+runuser -u openquake -- "$VENV/bin/oq" dbserver status | grep -q 'dbserver running'
+
+echo "=== oq-master-boot done $(date -Is)"
+signal SUCCESS "master ready"
+`;
+}

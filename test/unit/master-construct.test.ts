@@ -1,0 +1,183 @@
+/**
+ * The Master construct on a small test stack (aws-cdk-lib/assertions): IMDSv2, no public IP, no key pair,
+ * SSM, encrypted data volumes, the CreationPolicy, IAM scoped to its secrets, and the props it rejects.
+ */
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as efs from 'aws-cdk-lib/aws-efs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { describe, expect, it } from 'vitest';
+import { Master, type MasterProps } from '../../cdk/lib/master/master.ts';
+import { masterAmiParameter } from '../../cdk/lib/master/master-machine-image.ts';
+
+function build(overrides: Partial<MasterProps> = {}): { stack: Stack; master: Master } {
+  const app = new App();
+  const stack = new Stack(app, 'MasterTest', { env: { account: '123456789012', region: 'eu-west-1' } });
+  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1 });
+  const securityGroup = new ec2.SecurityGroup(stack, 'MasterSg', { vpc, allowAllOutbound: true });
+  const fileSystem = new efs.FileSystem(stack, 'Shared', { vpc, encrypted: true });
+  const accessPoint = fileSystem.addAccessPoint('Ap', {
+    path: '/shared',
+    posixUser: { uid: '1200', gid: '1200' },
+    createAcl: { ownerUid: '1200', ownerGid: '1200', permissions: '2750' },
+  });
+  const secret = (id: string, key: string) =>
+    new secretsmanager.Secret(stack, id, {
+      generateSecretString: { secretStringTemplate: '{}', generateStringKey: key, excludePunctuation: true },
+    });
+  const master = new Master(stack, 'Master', {
+    vpc,
+    vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+    securityGroup,
+    instanceType: new ec2.InstanceType('m7i.large'),
+    architecture: 'x86_64',
+    fileSystem,
+    accessPoint,
+    brokerSecret: secret('Broker', 'password'),
+    bridgeBrokerSecret: secret('Bridge', 'password'),
+    dbserverAuthkeySecret: secret('Authkey', 'authkey'),
+    numCores: 64,
+    webUi: false,
+    ...overrides,
+  });
+  return { stack, master };
+}
+
+describe('Master construct', () => {
+  const { stack } = build();
+  const template = Template.fromStack(stack);
+
+  it('requires IMDSv2 tokens', () => {
+    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({ MetadataOptions: Match.objectLike({ HttpTokens: 'required' }) }),
+    });
+  });
+
+  it('names its launch template uniquely, so two stacks in one region do not collide', () => {
+    const names = Object.values(template.findResources('AWS::EC2::LaunchTemplate')).map(
+      (r) => (r.Properties as { LaunchTemplateName: string }).LaunchTemplateName,
+    );
+    expect(names).toHaveLength(1);
+    expect(names[0]).toMatch(/^MasterTest.*Master.*Instance/);
+  });
+
+  it('has no public IP and no key pair, in the given private subnets and security group', () => {
+    const instances = template.findResources('AWS::EC2::Instance');
+    expect(Object.keys(instances)).toHaveLength(1);
+    const props = Object.values(instances)[0]?.Properties as Record<string, unknown>;
+    expect(props.KeyName).toBeUndefined();
+    const nic = (props.NetworkInterfaces as Array<Record<string, unknown>>)[0];
+    expect(nic?.AssociatePublicIpAddress).toBe(false);
+    expect(JSON.stringify(nic?.SubnetId)).toMatch(/PrivateSubnet/);
+    expect(JSON.stringify(nic?.GroupSet)).toMatch(/MasterSg/);
+  });
+
+  it('boots Ubuntu 24.04 from the public SSM parameter (no context lookup)', () => {
+    const parameters = template.toJSON().Parameters as Record<string, { Type: string; Default: string }>;
+    expect(Object.values(parameters)).toContainEqual({
+      Type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>',
+      Default: masterAmiParameter('x86_64'),
+    });
+    expect(masterAmiParameter('x86_64')).toContain('/ubuntu/server/24.04/stable/current/amd64/');
+  });
+
+  it('has separate encrypted gp3 volumes for RabbitMQ and the database, and an encrypted root', () => {
+    template.hasResourceProperties('AWS::EC2::Instance', {
+      BlockDeviceMappings: [
+        { DeviceName: '/dev/sda1', Ebs: { Encrypted: true, VolumeSize: 30, VolumeType: 'gp3' } },
+        { DeviceName: '/dev/sdf', Ebs: { Encrypted: true, VolumeSize: 20, VolumeType: 'gp3' } },
+        { DeviceName: '/dev/sdg', Ebs: { Encrypted: true, VolumeSize: 20, VolumeType: 'gp3' } },
+      ],
+    });
+  });
+
+  it('waits for the boot script signal (CreationPolicy)', () => {
+    template.hasResource('AWS::EC2::Instance', {
+      CreationPolicy: { ResourceSignal: { Count: 1, Timeout: 'PT40M' } },
+    });
+  });
+
+  it('gives the role SSM Session Manager and nothing with a wildcard action', () => {
+    template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: Match.objectLike({
+        Statement: [Match.objectLike({ Principal: { Service: 'ec2.amazonaws.com' } })],
+      }),
+      ManagedPolicyArns: [
+        {
+          'Fn::Join': [
+            '',
+            ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/AmazonSSMManagedInstanceCore'],
+          ],
+        },
+      ],
+    });
+    const policies = JSON.stringify(template.findResources('AWS::IAM::Policy'));
+    expect(policies).not.toMatch(/"Action":"\*"|"[a-z0-9]+:\*"/);
+  });
+
+  it('lets the instance read exactly its three secrets, mount shared_dir read-write and signal its stack', () => {
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (p) =>
+        (p.Properties as { PolicyDocument: { Statement: Array<Record<string, unknown>> } }).PolicyDocument
+          .Statement,
+    );
+    const secretReads = statements.filter((s) =>
+      JSON.stringify(s.Action).includes('secretsmanager:GetSecretValue'),
+    );
+    expect(secretReads.map((s) => JSON.stringify(s.Resource)).sort()).toEqual(
+      ['Authkey', 'Bridge', 'Broker'].map((id) => expect.stringMatching(new RegExp(`"Ref":"${id}`))),
+    );
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Action: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
+        Effect: 'Allow',
+      }),
+    );
+    const signal = statements.find((s) => s.Action === 'cloudformation:SignalResource');
+    expect(JSON.stringify(signal?.Resource)).toMatch(/:stack\/.*AWS::StackName.*\/\*/);
+  });
+
+  it('puts the secret ARNs, never their values, into the user-data', () => {
+    const json = JSON.stringify(template.toJSON());
+    expect(json).not.toMatch(/changeme|guest:guest|amqp:\/\/[^"]*:[^"]*@|password = (?!@)|authkey = (?!@)/);
+    const userData = JSON.stringify(template.findResources('AWS::EC2::Instance'));
+    for (const id of ['Broker', 'Bridge', 'Authkey'])
+      expect(userData).toMatch(new RegExp(`"Ref":"${id}[0-9A-F]+"`));
+    expect(userData).toContain("LOGICAL_ID='MasterInstance");
+  });
+
+  it('waits for the EFS mount targets before the instance boots', () => {
+    const instance = Object.values(template.findResources('AWS::EC2::Instance'))[0] as {
+      DependsOn: string[];
+    };
+    expect(instance.DependsOn.some((d) => d.startsWith('SharedEfsMountTarget'))).toBe(true);
+  });
+
+  it('uses the arm64 image and a longer signal timeout on Graviton', () => {
+    const arm = Template.fromStack(
+      build({ architecture: 'arm64', instanceType: new ec2.InstanceType('m7g.large') }).stack,
+    );
+    arm.hasResource('AWS::EC2::Instance', {
+      CreationPolicy: { ResourceSignal: { Count: 1, Timeout: 'PT120M' } },
+    });
+    const parameters = JSON.stringify(arm.toJSON().Parameters);
+    expect(parameters).toContain(masterAmiParameter('arm64'));
+  });
+
+  it('rejects an instance type of the other architecture, naming both props', () => {
+    expect(() => build({ architecture: 'arm64' })).toThrow(/instanceType=m7i.large .*architecture='arm64'/);
+  });
+
+  it('rejects an unknown architecture', () => {
+    expect(() => build({ architecture: 'sparc' as 'arm64' })).toThrow(/architecture='sparc' is invalid/);
+  });
+
+  it('rejects bad volume sizes and num_cores with the prop, the value and the fix', () => {
+    expect(() => build({ rabbitmqVolumeGiB: 0 })).toThrow(
+      /rabbitmqVolumeGiB=0 is invalid: give a whole number/,
+    );
+    expect(() => build({ databaseVolumeGiB: 20.5 })).toThrow(/databaseVolumeGiB=20.5 is invalid/);
+    expect(() => build({ numCores: -1 })).toThrow(/numCores=-1 is invalid/);
+  });
+});

@@ -1,0 +1,213 @@
+/**
+ * The master's rendered files: openquake.cfg (INI, every key of the classic cluster guide, read by Python's
+ * ConfigParser as the engine does), rabbitmq.conf, the systemd units and the boot script (shellcheck, size,
+ * no secrets, the idempotency guards).
+ */
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import ini from 'ini';
+import { describe, expect, it } from 'vitest';
+import { ENGINE_RELEASE, PORTS, SHARED_DIR } from '../../cdk/lib/cluster-constants.ts';
+import {
+  type BootScriptOptions,
+  PROVISION_RABBITMQ_SCRIPT,
+  renderBootScript,
+  stripComments,
+} from '../../cdk/lib/master/boot-script.ts';
+import { renderOpenquakeCfg } from '../../cdk/lib/master/openquake-cfg.ts';
+import { DEFAULT_CONSUMER_TIMEOUT_MS, renderRabbitmqConf } from '../../cdk/lib/master/rabbitmq-conf.ts';
+import { renderMasterUnits } from '../../cdk/lib/master/systemd-units.ts';
+import { PYTHON, REPO_ROOT } from '../support/services.ts';
+
+const run = promisify(execFile);
+
+const cfgOptions = {
+  masterHost: '10.0.3.17',
+  amqpPassword: 'Pw0rdFromSecretsManager1',
+  dbserverAuthkey: 'AuthKeyFromSecretsManager2',
+  numCores: 96,
+};
+
+/** Values the size of the CloudFormation tokens they stand for once resolved (ARNs with long names). */
+const bootOptions: BootScriptOptions = {
+  region: 'ap-southeast-2',
+  stackName: 'OqElasticClusterProductionStack',
+  logicalId: 'ClusterMasterInstanceAbCdEf0123456789',
+  brokerSecretArn: `arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:${'B'.repeat(64)}-AbCdEf`,
+  bridgeBrokerSecretArn: `arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:${'R'.repeat(64)}-AbCdEf`,
+  dbserverAuthkeySecretArn: `arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:${'D'.repeat(64)}-AbCdEf`,
+  fileSystemId: 'fs-0123456789abcdef0',
+  accessPointId: 'fsap-0123456789abcdef0',
+  engine: ENGINE_RELEASE,
+  numCores: 96,
+  webUi: true,
+  buildFromSource: true,
+};
+
+function shellcheck(script: string): { status: number | null; output: string } {
+  const result = spawnSync('shellcheck', ['-s', 'bash', '-'], { input: script, encoding: 'utf8' });
+  if (result.error) throw result.error;
+  return { status: result.status, output: result.stdout + result.stderr };
+}
+
+describe('master openquake.cfg', () => {
+  const text = renderOpenquakeCfg(cfgOptions);
+  const cfg = ini.parse(text) as Record<string, Record<string, string>>;
+
+  it('parses as INI with every key of the classic cluster guide, set for this cluster', () => {
+    expect(cfg.distribution).toMatchObject({ oq_distribute: 'celery', num_cores: '96' });
+    expect(cfg.amqp).toEqual({
+      host: '10.0.3.17',
+      port: String(PORTS.amqp),
+      user: 'openquake',
+      password: 'Pw0rdFromSecretsManager1',
+      vhost: 'openquake',
+      celery_queue: 'celery',
+    });
+    expect(cfg.dbserver).toEqual({
+      multi_user: true, // the ini package turns 'true' into a boolean
+      file: '/var/lib/openquake/db.sqlite3',
+      listen: '10.0.3.17',
+      host: '10.0.3.17',
+      port: String(PORTS.dbserver),
+      receiver_ports: `${PORTS.receiverFrom}-${PORTS.receiverTo}`,
+      authkey: 'AuthKeyFromSecretsManager2',
+    });
+    expect(cfg.directory).toEqual({ shared_dir: SHARED_DIR });
+  });
+
+  it('leaves [zworkers] host_cores empty, so the engine neither waits for nor shuts down the fleet', () => {
+    expect(cfg.zworkers).toEqual({ host_cores: '' });
+  });
+
+  it("is read by Python's ConfigParser (with interpolation) as the engine reads it", async () => {
+    const script = [
+      'import configparser, json, sys',
+      'p = configparser.ConfigParser()',
+      'p.read_string(sys.stdin.read())',
+      'print(json.dumps({s: dict(p.items(s)) for s in p.sections()}))',
+    ].join('\n');
+    const child = spawnSync(PYTHON, ['-c', script], { input: text, encoding: 'utf8' });
+    expect(child.stderr).toBe('');
+    const parsed = JSON.parse(child.stdout) as Record<string, Record<string, string>>;
+    expect(parsed.amqp?.password).toBe('Pw0rdFromSecretsManager1');
+    expect(parsed.zworkers?.host_cores).toBe('');
+    expect(parsed.distribution?.num_cores).toBe('96');
+  });
+
+  it('rejects a num_cores that is not a positive integer, naming the value', () => {
+    expect(() => renderOpenquakeCfg({ ...cfgOptions, numCores: 0 })).toThrow(/numCores=0 is invalid/);
+    expect(() => renderOpenquakeCfg({ ...cfgOptions, numCores: 2.5 })).toThrow(/numCores=2.5/);
+  });
+
+  it("rejects values ConfigParser would misread ('%' interpolation, whitespace)", () => {
+    expect(() => renderOpenquakeCfg({ ...cfgOptions, amqpPassword: 'a%b' })).toThrow(/amqpPassword/);
+    expect(() => renderOpenquakeCfg({ ...cfgOptions, dbserverAuthkey: '' })).toThrow(/dbserverAuthkey/);
+  });
+});
+
+describe('master rabbitmq.conf', () => {
+  it('raises consumer_timeout to 24 hours by default and sets the listeners', () => {
+    const conf = renderRabbitmqConf();
+    const lines = conf.split('\n').filter((line) => line && !line.startsWith('#'));
+    expect(Object.fromEntries(lines.map((line) => line.split(' = ')))).toEqual({
+      'listeners.tcp.default': '5672',
+      'management.tcp.port': '15672',
+      'loopback_users.guest': 'true',
+      consumer_timeout: String(24 * 3600 * 1000),
+      'disk_free_limit.absolute': '1GB',
+    });
+    expect(DEFAULT_CONSUMER_TIMEOUT_MS).toBeGreaterThan(1_800_000);
+  });
+
+  it('takes another timeout and rejects one below a minute', () => {
+    expect(renderRabbitmqConf({ consumerTimeoutMs: 7_200_000 })).toContain('consumer_timeout = 7200000\n');
+    expect(() => renderRabbitmqConf({ consumerTimeoutMs: 1000 })).toThrow(
+      /consumerTimeoutMs=1000 is invalid/,
+    );
+  });
+});
+
+describe('master systemd units', () => {
+  it('runs the DbServer in the foreground as openquake, and the WebUI only when asked', () => {
+    const withWeb = renderMasterUnits('10.0.3.17');
+    expect(withWeb['openquake-dbserver.service']).toMatch(/^User=openquake$/m);
+    expect(withWeb['openquake-dbserver.service']).toMatch(
+      /^ExecStart=\/opt\/openquake\/venv\/bin\/oq dbserver start -f$/m,
+    );
+    expect(withWeb['openquake-webui.service']).toMatch(/oq webui start 10\.0\.3\.17:8800 --skip-browser$/m);
+    expect(renderMasterUnits()['openquake-webui.service']).toBeUndefined();
+  });
+});
+
+describe('master boot script', () => {
+  const script = renderBootScript(bootOptions);
+
+  it('passes shellcheck, with and without the WebUI', () => {
+    const full = shellcheck(script);
+    expect(full.output).toBe('');
+    expect(full.status).toBe(0);
+    expect(
+      shellcheck(renderBootScript({ ...bootOptions, webUi: false, buildFromSource: false })).status,
+    ).toBe(0);
+  });
+
+  it('embeds a provisioning script that passes shellcheck', async () => {
+    const { stdout } = await run('shellcheck', [`${REPO_ROOT}cdk/assets/master/provision-rabbitmq.sh`]);
+    expect(stdout).toBe('');
+    expect(script).toContain(stripComments(PROVISION_RABBITMQ_SCRIPT).trimEnd());
+  });
+
+  it('fits in the 16 KB that EC2 allows for user-data (before base64)', () => {
+    expect(Buffer.byteLength(script)).toBeLessThan(16 * 1024);
+  });
+
+  it('holds no secret value: it reads the secrets by ARN at boot', () => {
+    expect(script).toContain(`BROKER_SECRET_ARN='${bootOptions.brokerSecretArn}'`);
+    expect(script).toMatch(/secret "\$BROKER_SECRET_ARN" password/);
+    expect(script).toMatch(/secret "\$AUTHKEY_SECRET_ARN" authkey/);
+    expect(script).toContain('password = @OQ_AMQP_PASSWORD@');
+    expect(script).not.toMatch(/changeme|guest:guest|password = (?!@)/);
+  });
+
+  it('never starts a celery worker on the master, and never with --purge', () => {
+    expect(script).not.toMatch(/--purge|celery worker|celery -A/);
+  });
+
+  it('pins the engine release and Python from engine-release.json', () => {
+    expect(script).toContain(`ENGINE_VERSION='${ENGINE_RELEASE.engine}'`);
+    expect(script).toContain(`PYTHON_VERSION='${ENGINE_RELEASE.python}'`);
+    expect(script).toContain(`CELERY_VERSION='${ENGINE_RELEASE.celery}'`);
+  });
+
+  it('guards every step that a second boot would otherwise duplicate', () => {
+    for (const guard of [
+      /if ! blkid -L "\$2"/, // never reformats a labelled data volume
+      /grep -q "\^LABEL=\$2 " \/etc\/fstab \|\|/, // one fstab line per volume
+      /grep -q " \/opt\/openquake\/shared efs " \/etc\/fstab \|\|/, // one fstab line for shared_dir
+      /getent group openquake >\/dev\/null \|\| groupadd -g 1200 openquake/,
+      /id openquake >\/dev\/null 2>&1 \|\|\n\s+useradd -u 1200/,
+      /\[\[ -x "\$VENV\/bin\/python" \]\] \|\|/,
+      /if \[\[ "\$installed" != "\$ENGINE_VERSION \$CELERY_VERSION" \]\]/,
+      /mountpoint -q "\$3" \|\| mount/,
+    ]) {
+      expect(script).toMatch(guard);
+    }
+    expect(script).toContain('/var/lib/cloud/scripts/per-boot/oq-master-boot');
+  });
+
+  it('signals CloudFormation on success and on any failure', () => {
+    expect(script).toMatch(/trap 'on_error \$\? \$LINENO' ERR/);
+    expect(script).toMatch(/signal SUCCESS "master ready"\n$/);
+    expect(script).toContain(`LOGICAL_ID='${bootOptions.logicalId}'`);
+  });
+
+  it('turns swap off and keeps it off', () => {
+    expect(script).toMatch(/^swapoff -a$/m);
+  });
+
+  it('installs compilers only where wheels are missing (arm64)', () => {
+    expect(script).toContain('gfortran');
+    expect(renderBootScript({ ...bootOptions, buildFromSource: false })).not.toContain('gfortran');
+  });
+});
