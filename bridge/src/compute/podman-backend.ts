@@ -53,6 +53,7 @@ interface PsEntry {
   readonly Labels?: Record<string, string>;
   readonly Created?: number;
   readonly StartedAt?: number;
+  readonly ExitCode?: number;
 }
 
 /**
@@ -73,6 +74,8 @@ export class PodmanBackend implements ComputeBackend {
   private readonly stopping = new Set<string>();
   private readonly protectedUnits = new Set<string>();
   private readonly seen = new Set<string>();
+  /** Why the last unit that failed on its own exited (its exit code and last output lines), for logs and tests. */
+  lastFailure?: string;
 
   constructor(private readonly options: PodmanBackendOptions) {
     if (!options.image) throw new Error('PodmanBackend: image is empty; pass the worker image tag');
@@ -191,7 +194,7 @@ export class PodmanBackend implements ComputeBackend {
     const live: Array<{ unitId: string; startedAt?: number }> = [];
     for (const c of all) {
       if (c.state !== 'running' && c.state !== 'created' && c.state !== 'configured') {
-        await this.remove(c.unitId);
+        await this.remove(c.unitId, c.exitCode);
         continue;
       }
       this.seen.add(c.unitId);
@@ -253,7 +256,7 @@ export class PodmanBackend implements ComputeBackend {
 
   private async liveContainers(
     includeExited = false,
-  ): Promise<Array<{ unitId: string; state: string; startedAt?: number }>> {
+  ): Promise<Array<{ unitId: string; state: string; startedAt?: number; exitCode?: number }>> {
     const args = ['ps', '--filter', `label=${POOL_LABEL}=${this.pool}`, '--format', 'json'];
     if (includeExited) args.splice(1, 0, '-a');
     const { stdout } = await this.podmanRun(args);
@@ -262,16 +265,26 @@ export class PodmanBackend implements ComputeBackend {
       .map((e) => ({
         unitId: e.Labels?.[UNIT_LABEL] ?? '',
         state: (e.State ?? '').toLowerCase(),
+        exitCode: e.ExitCode,
         startedAt: e.StartedAt ? e.StartedAt * 1000 : e.Created ? e.Created * 1000 : undefined,
       }))
       .filter((e) => e.unitId !== '')
       .sort((a, b) => (a.startedAt ?? 0) - (b.startedAt ?? 0));
   }
 
-  private async remove(unitId: string): Promise<void> {
+  private async remove(unitId: string, exitCode?: number): Promise<void> {
+    let detail: string | undefined;
+    if (exitCode !== undefined && exitCode !== 0 && !this.stopping.has(unitId)) {
+      // Like an ECS stoppedReason: the entrypoint prints why it refused to start (never a secret's value).
+      const logs = await this.podmanRun(['logs', '--tail', '6', containerName(unitId)]).catch(
+        () => undefined,
+      );
+      detail = `${logs?.stdout ?? ''}${logs?.stderr ?? ''}`.trim().split('\n').slice(-6).join(' | ');
+      this.lastFailure = `unit ${unitId} exited with ${exitCode}: ${detail}`;
+    }
     await this.podmanRun(['rm', '-f', '-t', '0', containerName(unitId)]).catch(() => undefined);
     if (this.seen.delete(unitId) || this.stopping.has(unitId)) {
-      this.logEvent({ event: 'exit', unitId, t: Date.now() });
+      this.logEvent({ event: 'exit', unitId, t: Date.now(), exitCode, detail });
     }
     this.ready.delete(unitId);
     this.stopping.delete(unitId);

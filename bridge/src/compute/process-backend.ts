@@ -59,6 +59,9 @@ export interface LifecycleEvent {
   readonly unitId: string;
   readonly t: number;
   readonly signal?: string;
+  /** For an exit: the exit code and the last lines of the unit's output when it failed (secrets are not in it). */
+  readonly exitCode?: number;
+  readonly detail?: string;
 }
 
 /** Celery's worker logs `<hostname> ready.` once its consumers are started (celery/apps/worker.py). */
