@@ -2,13 +2,19 @@
 
 Reads the worker's environment (set by the ECS task definition; passwords and the authkey come from ECS
 secrets), refuses to start with one message per missing or malformed variable, renders openquake.cfg for
-the engine and replaces itself with the celery worker:
+the engine and runs the celery worker:
 
   celery worker -n oq@<ecs task id> -Q celery -Ofair -c <vCPUs> --prefetch-multiplier=1
                 --max-memory-per-child=<KiB> --without-gossip --without-mingle --without-heartbeat
 
 never with --purge: a worker that purges on start deletes the waiting tasks of a running calculation.
-Celery handles SIGTERM as a warm shutdown: it stops consuming, lets the running tasks finish and exits.
+
+It stays as the container's first process to make SIGTERM safe. Celery's own warm shutdown keeps its AMQP
+consumer open while the running tasks finish, so the broker hands it the next message as soon as one task
+acks, and that message is only returned (marked redelivered) when the worker exits. On SIGTERM this process
+therefore first asks its worker, over celery remote control, to cancel its consumer of the queue (the same
+`cancel_consumer` the bridge uses to drain), and only then passes SIGTERM on for the warm shutdown. As
+process 1 it also reaps orphaned processes. Other signals are passed on unchanged (SIGQUIT: cold shutdown).
 
 Usage (the container's command):  worker (default) | check
   check  validates, renders the configuration and prints a summary without starting the worker.
@@ -20,7 +26,9 @@ import json
 import math
 import os
 import re
+import signal
 import socket
+import subprocess
 import sys
 import urllib.parse
 import urllib.request
@@ -310,6 +318,70 @@ def worker_argv(settings, hostname, concurrency, per_child_kb):
     ]
 
 
+def stop_consuming(settings, hostname):
+    """Asks the worker to cancel its consumer of the queue; returns a line for the log (never the password)."""
+    try:
+        from celery import Celery
+
+        app = Celery("oq-worker-stop", broker=broker_url(settings))
+        # Remote control speaks the worker's serializer: celery 5 uses task_serializer and accept_content for
+        # it (celery/app/control.py), celery 4.4 always JSON; the engine's workers accept only pickle tasks.
+        app.conf.update(task_serializer="pickle", accept_content=["pickle", "json"], broker_connection_timeout=5)
+        replies = app.control.cancel_consumer(
+            settings["celery_queue"], destination=[hostname], reply=True, timeout=5
+        )
+    except Exception as error:
+        return "could not cancel the consumer (%s); warm shutdown anyway" % type(error).__name__
+    if any(hostname in reply for reply in replies or []):
+        return "%s stopped consuming from %s" % (hostname, settings["celery_queue"])
+    return "%s did not confirm cancel_consumer within 5 s; warm shutdown anyway" % hostname
+
+
+def exit_code(status):
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return 1
+
+
+def supervise(argv, env, settings, hostname):
+    """Runs the worker as a child, makes SIGTERM stop consumption first, and returns the worker's exit code."""
+    child = subprocess.Popen(argv, env=env)
+    terminating = []
+
+    def on_term(signum, frame):
+        if terminating:  # a second SIGTERM: pass it on (celery then shuts down cold)
+            child.send_signal(signum)
+            return
+        terminating.append(True)
+        log("SIGTERM: " + stop_consuming(settings, hostname))
+        log("SIGTERM: warm shutdown, running tasks finish first")
+        child.send_signal(signal.SIGTERM)
+
+    def forward(signum, frame):
+        child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    for signum in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(signum, forward)
+    # As process 1, wait for any child so that orphans are reaped; otherwise wait for the worker only.
+    wait_for = -1 if os.getpid() == 1 else child.pid
+    while True:
+        try:
+            pid, status = os.waitpid(wait_for, 0)
+        except ChildProcessError:
+            return child.returncode if child.returncode is not None else 1
+        if pid == child.pid:
+            child.returncode = exit_code(status)
+            log("worker exited with code %d" % child.returncode)
+            return child.returncode
+
+
+def log(line):
+    print("oq-worker: " + line, file=sys.stderr, flush=True)
+
+
 def prepare(env):
     """Validates everything and renders the configuration; returns (argv, child environment, summary lines)."""
     settings = parse_environment(env)
@@ -341,7 +413,7 @@ def prepare(env):
         "config %s" % settings["config_file"],
         "command: %s" % " ".join(argv),
     ]
-    return argv, child_env, summary
+    return argv, child_env, summary, settings, hostname
 
 
 def main(args, env):
@@ -351,19 +423,17 @@ def main(args, env):
               "worker options (and never --purge) are fixed by the image" % (args,), file=sys.stderr)
         return 64
     try:
-        argv, child_env, summary = prepare(env)
+        argv, child_env, summary, settings, hostname = prepare(env)
     except ConfigError as error:
         print("oq-worker: refusing to start:", file=sys.stderr)
         for problem in error.problems:
             print("  - " + problem, file=sys.stderr)
         return 78
     for line in summary:
-        print("oq-worker: " + line, file=sys.stderr)
+        log(line)
     if mode == "check":
         return 0
-    sys.stderr.flush()
-    os.execvpe(argv[0], argv, child_env)
-    return 0  # not reached
+    return supervise(argv, child_env, settings, hostname)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ def main():
     from celery import Celery
 
     app = Celery("oq-healthcheck", broker=url)
-    app.conf.update(broker_connection_timeout=TIMEOUT_SECONDS, accept_content=["json", "pickle"])
+    # The worker's serializer for remote control: pickle under celery 5 (like the engine's tasks), JSON under 4.4.
+    app.conf.update(broker_connection_timeout=TIMEOUT_SECONDS, task_serializer="pickle", accept_content=["pickle", "json"])
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=TIMEOUT_SECONDS)
