@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
+import { CeleryObserver } from '../../bridge/src/observe/observer.ts';
 import { createTestVhost, describeWithRabbit, RABBIT_ADMIN, type TestVhost } from '../support/services.ts';
 import { startWorker, submitTasks, waitFor, type StartedWorker } from './observe-celery-workers.ts';
 
@@ -52,7 +53,7 @@ describeWithRabbit('CeleryRemoteControl against a celery-4.4-style worker (JSON 
   });
 
   it('gets no active reply from a busy worker, whose engine-like arguments JSON cannot encode', async () => {
-    submitTasks(vhost.amqpUrl, 9, [4]);
+    submitTasks(vhost.amqpUrl, 9, [6]);
     await waitFor('the task to start', async () =>
       /Task openquake\.baselib\.parallel\.safely_call\[[^\]]+\] received/.test(worker.log())
         ? true
@@ -66,5 +67,17 @@ describeWithRabbit('CeleryRemoteControl against a celery-4.4-style worker (JSON 
     expect(worker.log()).toMatch(/Control command error: EncodeError/);
     // stats and ping still answer, so the worker is alive but its tasks are unknown.
     expect((await control.ping({ expect: [worker.hostname] })).replies.has('oq@unit-44')).toBe(true);
+    // The observer leaves such a worker out, with the reason, rather than report it idle.
+    const seen = await new CeleryObserver({
+      remoteControl: control,
+      timeouts: { workersMs: 1000 },
+    }).observe();
+    expect(seen.workers).toEqual([]);
+    // (The worker resets its control consumer after the error, so a `reserved` sent alongside may be lost too.)
+    expect(seen.errors).toContainEqual(
+      expect.stringMatching(
+        /^worker oq@unit-44 answered but not active( or reserved)? within 1000 ms: its tasks are unknown, so it is left out \(never counted idle\)$/,
+      ),
+    );
   });
 });

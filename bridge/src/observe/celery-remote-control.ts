@@ -179,7 +179,7 @@ export class CeleryRemoteControl {
         // redeclare with PRECONDITION_FAILED when workers declared them first.
         await channel.assertExchange(this.exchange, 'fanout', { durable: false, autoDelete: false });
         await channel.assertExchange(this.replyExchange, 'direct', { durable: false, autoDelete: false });
-        const { queue } = await channel.assertQueue(`oq-bridge.${this.oid}.${this.replyExchange}`, {
+        const { queue } = await channel.assertQueue(`oq-bridge-${this.oid}.${this.replyExchange}`, {
           exclusive: true,
           durable: false,
           autoDelete: true,

@@ -1,0 +1,274 @@
+import type { ComputeBackend } from '../compute/compute-backend.ts';
+import type { CeleryRemoteControl } from './celery-remote-control.ts';
+import type {
+  ComputeObservation,
+  Observation,
+  QueueObservation,
+  SharedDirObservation,
+  WorkerObservation,
+} from './observation.ts';
+import type { QueueProbe } from './queue-probe.ts';
+
+/** One observation per control-loop cycle. */
+export interface Observer {
+  observe(): Promise<Observation>;
+}
+
+/** Anything that can describe shared_dir (the EFS probe; a stub in unit tests). */
+export interface SharedDirSource {
+  observe(): Promise<SharedDirObservation>;
+}
+
+/** Per-source time limits (ms). A source that overruns is reported missing for the cycle. */
+export interface ObserverTimeouts {
+  /** Passive declare and management API. @default 2000 */
+  readonly queueMs?: number;
+  /** How long the remote-control broadcasts collect replies. @default 1500 */
+  readonly workersMs?: number;
+  /** ComputeBackend.describe. @default 5000 */
+  readonly computeMs?: number;
+  /** EFS describe calls. @default 5000 */
+  readonly sharedDirMs?: number;
+}
+
+/** The sources of {@link CeleryObserver}; each is optional so that local backends can leave some out. */
+export interface CeleryObserverOptions {
+  readonly queueProbe?: QueueProbe;
+  readonly remoteControl?: CeleryRemoteControl;
+  readonly compute?: ComputeBackend;
+  readonly sharedDir?: SharedDirSource;
+  /** The queue the workers consume (OQE_QUEUE). @default 'celery' */
+  readonly queue?: string;
+  readonly timeouts?: ObserverTimeouts;
+  /**
+   * How old the management API's figures may be when fetched: its `collect_statistics_interval`. They are
+   * stamped that much in the past, so that the decision's staleness check sees them for what they are.
+   * @default 5000
+   */
+  readonly managementLagMs?: number;
+  /** The clock, for tests. @default Date.now */
+  readonly now?: () => number;
+}
+
+type Outcome<T> = { ok: true; value: T } | { ok: false; error: string };
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function settle<T>(label: string, work: () => Promise<T>, timeoutMs: number): Promise<Outcome<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return { ok: true, value: await Promise.race([work(), timeout]) };
+  } catch (error) {
+    return { ok: false, error: `${label}: ${message(error)}` };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Combines the queue probe, celery's remote control, the compute backend and the shared-dir probe into one
+ * {@link Observation}, all sources at once, each under its own time limit. A source that fails or overruns
+ * leaves its part absent and says why in `errors`; it never turns into zeros.
+ *
+ * Demand (ready + unacked) is assembled from the fastest truthful sources, as measured in docs/observe.md:
+ * - `ready` and `consumers` from the passive declare (live), else from the management API (lagging);
+ * - `unacked` as the larger of the workers' own in-flight count (`active` + `reserved`, live, but only when
+ *   every consuming worker answered both) and the management API's figure (complete, but up to its stats
+ *   interval old). The larger is safe both ways: a burst taken by the workers shows at once, and a stale high
+ *   figure can only delay a scale-in by one stats interval, well inside the idle grace.
+ *
+ * A worker that answered some commands but not `active` and `reserved` is left out of `workers` with an
+ * error, never reported idle: celery 4.4 (the engine's) cannot encode `active` while it runs an engine task
+ * (see docs/observe.md), so silence from `active` means "busy, tasks unknown".
+ */
+export class CeleryObserver implements Observer {
+  private readonly queue: string;
+  private readonly timeouts: Required<ObserverTimeouts>;
+  private readonly now: () => number;
+  /** Hostnames seen last cycle (replies and running units): a broadcast ends early once all have replied. */
+  private known = new Set<string>();
+  /** Last known consuming state per worker, used when `active_queues` did not answer. */
+  private consuming = new Map<string, boolean>();
+
+  constructor(private readonly options: CeleryObserverOptions) {
+    this.queue = options.queue ?? 'celery';
+    this.now = options.now ?? Date.now;
+    this.timeouts = {
+      queueMs: options.timeouts?.queueMs ?? 2000,
+      workersMs: options.timeouts?.workersMs ?? 1500,
+      computeMs: options.timeouts?.computeMs ?? 5000,
+      sharedDirMs: options.timeouts?.sharedDirMs ?? 5000,
+    };
+  }
+
+  async observe(): Promise<Observation> {
+    const { queueProbe, remoteControl, compute, sharedDir } = this.options;
+    const t = this.timeouts;
+    const [passive, management, workers, fleet, shared] = await Promise.all([
+      queueProbe ? settle('queue (passive declare)', () => queueProbe.passive(), t.queueMs) : undefined,
+      queueProbe?.hasManagement
+        ? settle('queue (management API)', () => queueProbe.fromManagement(), t.queueMs)
+        : undefined,
+      remoteControl ? this.observeWorkers(remoteControl) : undefined,
+      compute ? settle(`compute (${compute.name})`, () => compute.describe(), t.computeMs) : undefined,
+      sharedDir ? settle('shared dir (EFS)', () => sharedDir.observe(), t.sharedDirMs) : undefined,
+    ]);
+
+    const errors: string[] = [];
+    for (const outcome of [passive, management, fleet, shared])
+      if (outcome && !outcome.ok) errors.push(outcome.error);
+    if (workers) errors.push(...workers.errors);
+
+    const computeObservation: ComputeObservation | undefined = fleet?.ok ? fleet.value : undefined;
+    const workerObservations = workers?.workers;
+    this.known = new Set([
+      ...(workerObservations ?? []).map((w) => w.hostname),
+      ...(workers?.partial ?? []),
+      ...(computeObservation?.units ?? []).filter((u) => u.state === 'running').map((u) => u.celeryHostname),
+    ]);
+
+    const queue = this.combineQueue(
+      passive?.ok ? passive.value : undefined,
+      management?.ok ? management.value : undefined,
+      workers,
+    );
+    if (!queue && queueProbe) errors.push(`queue: no source gave both ready and unacked this cycle`);
+
+    return {
+      ...(queue ? { queue } : {}),
+      ...(workerObservations ? { workers: workerObservations } : {}),
+      ...(computeObservation ? { compute: computeObservation } : {}),
+      ...(shared?.ok ? { sharedDir: shared.value } : {}),
+      errors,
+    };
+  }
+
+  private combineQueue(
+    passive: { ready: number; consumers: number; observedAt: number } | undefined,
+    management: { ready: number; unacked: number; consumers: number; observedAt: number } | undefined,
+    workers: WorkersOutcome | undefined,
+  ): QueueObservation | undefined {
+    const lag = this.options.managementLagMs ?? 5000;
+    const mgmtAt = management ? management.observedAt - lag : undefined;
+    // The workers' in-flight count is complete when every consumer on the queue belongs to a worker that
+    // answered both `active` and `reserved`, and no worker answered only in part.
+    const consumingWorkers = (workers?.workers ?? []).filter((w) => w.consuming).length;
+    const workerSum =
+      workers?.workers && workers.partial.length === 0 && (!passive || consumingWorkers >= passive.consumers)
+        ? workers.workers.reduce((sum, w) => sum + w.active.length + w.reserved, 0)
+        : undefined;
+
+    let unacked: number | undefined;
+    let unackedSource: string | undefined;
+    if (workerSum !== undefined && management) {
+      unacked = Math.max(workerSum, management.unacked);
+      unackedSource = `max(workers active+reserved ${workerSum}, management API ${management.unacked})`;
+    } else if (workerSum !== undefined) {
+      unacked = workerSum;
+      unackedSource = 'workers active+reserved';
+    } else if (management) {
+      unacked = management.unacked;
+      unackedSource = 'management API';
+    }
+    if (unacked === undefined) return undefined;
+
+    if (passive) {
+      return {
+        ready: passive.ready,
+        unacked,
+        consumers: passive.consumers,
+        // The figure is as old as its oldest part.
+        observedAt: Math.min(
+          passive.observedAt,
+          workerSum !== undefined || !mgmtAt ? passive.observedAt : mgmtAt,
+        ),
+        source: `ready,consumers: passive declare; unacked: ${unackedSource}`,
+      };
+    }
+    if (management) {
+      return {
+        ready: management.ready,
+        unacked,
+        consumers: management.consumers,
+        observedAt: mgmtAt!,
+        source: `ready,consumers: management API (passive declare failed); unacked: ${unackedSource}`,
+      };
+    }
+    return undefined;
+  }
+
+  private async observeWorkers(control: CeleryRemoteControl): Promise<WorkersOutcome> {
+    const expect = [...this.known];
+    const options = { expect, timeoutMs: this.timeouts.workersMs };
+    // Four broadcasts at once on one reply queue; each ends when every known worker has answered it.
+    const limit = this.timeouts.workersMs + 3000;
+    const [stats, active, reserved, queues] = await Promise.all([
+      settle('workers (stats)', () => control.stats(options), limit),
+      settle('workers (active)', () => control.active(options), limit),
+      settle('workers (reserved)', () => control.reserved(options), limit),
+      settle('workers (active_queues)', () => control.activeQueues(options), limit),
+    ]);
+    const errors: string[] = [];
+    if (!active.ok || !reserved.ok) {
+      // Without `active` and `reserved` nothing about the workers' load is known: the whole part is missing.
+      for (const o of [active, reserved]) if (!o.ok) errors.push(o.error);
+      return { errors, partial: [] };
+    }
+    for (const o of [stats, queues]) if (!o.ok) errors.push(o.error);
+    for (const o of [stats, active, reserved, queues]) if (o.ok) errors.push(...o.value.errors);
+
+    const observedAt = this.now();
+    const hostnames = new Set<string>();
+    for (const o of [stats, active, reserved, queues])
+      if (o.ok) for (const h of o.value.replies.keys()) hostnames.add(h);
+    const workers: WorkerObservation[] = [];
+    const partial: string[] = [];
+    for (const hostname of [...hostnames].sort()) {
+      const tasks = active.value.replies.get(hostname);
+      const held = reserved.value.replies.get(hostname);
+      if (tasks === undefined || held === undefined) {
+        partial.push(hostname);
+        const lacking = [tasks === undefined ? 'active' : '', held === undefined ? 'reserved' : ''].filter(
+          Boolean,
+        );
+        errors.push(
+          `worker ${hostname} answered but not ${lacking.join(' or ')} within ${this.timeouts.workersMs} ms: its ` +
+            `tasks are unknown, so it is left out (never counted idle)`,
+        );
+        continue;
+      }
+      const queueNames = queues.ok ? queues.value.replies.get(hostname) : undefined;
+      const consuming = queueNames ? queueNames.includes(this.queue) : (this.consuming.get(hostname) ?? true);
+      this.consuming.set(hostname, consuming);
+      const poolSize = stats.ok ? stats.value.replies.get(hostname)?.poolSize : undefined;
+      workers.push({
+        hostname,
+        ...(poolSize !== undefined ? { poolSize } : {}),
+        active: tasks.map(({ id, name, startedAt, calculationId }) => ({
+          id,
+          name,
+          ...(startedAt !== undefined ? { startedAt } : {}),
+          ...(calculationId !== undefined ? { calculationId } : {}),
+        })),
+        reserved: held.length,
+        consuming,
+        observedAt,
+      });
+    }
+    for (const h of this.consuming.keys()) if (!hostnames.has(h)) this.consuming.delete(h);
+    return { workers, errors, partial };
+  }
+}
+
+interface WorkersOutcome {
+  /** Undefined when remote control failed as a whole. */
+  readonly workers?: WorkerObservation[];
+  readonly errors: string[];
+  /** Workers that answered only in part (left out of `workers`). */
+  readonly partial: string[];
+}
