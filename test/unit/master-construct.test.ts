@@ -92,6 +92,10 @@ describe('Master construct', () => {
     });
   });
 
+  it('has detailed (one-minute) monitoring', () => {
+    template.hasResourceProperties('AWS::EC2::Instance', { Monitoring: true });
+  });
+
   it('waits for the boot script signal (CreationPolicy)', () => {
     template.hasResource('AWS::EC2::Instance', {
       CreationPolicy: { ResourceSignal: { Count: 1, Timeout: 'PT40M' } },
@@ -135,7 +139,7 @@ describe('Master construct', () => {
       }),
     );
     const signal = statements.find((s) => s.Action === 'cloudformation:SignalResource');
-    expect(JSON.stringify(signal?.Resource)).toMatch(/:stack\/.*AWS::StackName.*\/\*/);
+    expect(signal?.Resource).toEqual({ Ref: 'AWS::StackId' });
   });
 
   it('puts the secret ARNs, never their values, into the user-data', () => {

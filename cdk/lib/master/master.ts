@@ -5,6 +5,7 @@ import type * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { ENGINE_RELEASE } from '../cluster-constants.ts';
+import { acknowledgeNag } from '../nag/acknowledge.ts';
 import { DATA_VOLUMES, renderBootScript } from './boot-script.ts';
 import { masterMachineImage } from './master-machine-image.ts';
 
@@ -135,6 +136,8 @@ export class Master extends Construct {
       machineImage: masterMachineImage(architecture),
       role: this.role,
       userData,
+      // One-minute CPU and status metrics: the master is the cluster's single point of failure.
+      detailedMonitoring: true,
       requireImdsv2: true,
       associatePublicIpAddress: false,
       blockDevices: [
@@ -165,13 +168,8 @@ export class Master extends Construct {
     this.role.addToPolicy(
       new iam.PolicyStatement({
         actions: ['cloudformation:SignalResource'],
-        resources: [
-          stack.formatArn({
-            service: 'cloudformation',
-            resource: 'stack',
-            resourceName: `${Aws.STACK_NAME}/*`,
-          }),
-        ],
+        // This stack only (its full ARN, with the stack's unique id).
+        resources: [Aws.STACK_ID],
       }),
     );
     // Compiling numpy, scipy and h5py for Python 3.8 on arm64 (no wheels) takes far longer than installing.
@@ -180,5 +178,33 @@ export class Master extends Construct {
     };
     // The boot mounts shared_dir: the mount targets must exist first.
     this.instance.node.addDependency(props.fileSystem.mountTargetsAvailable);
+
+    acknowledgeNag(this.role, [
+      {
+        id: 'AwsSolutions-IAM4',
+        findings: ['Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore'],
+        reason:
+          'AWS maintains AmazonSSMManagedInstanceCore as the minimum for Session Manager, the only way in (no SSH)',
+      },
+    ]);
+    const defaultPolicy = this.role.node.tryFindChild('DefaultPolicy');
+    if (defaultPolicy) {
+      acknowledgeNag(defaultPolicy, [
+        {
+          id: 'AwsSolutions-IAM5',
+          findings: ['Resource::*'],
+          reason:
+            'ec2:DescribeVolumes has no resource-level permissions; the boot script maps its data volumes with it',
+        },
+      ]);
+    }
+    acknowledgeNag(this.instance, [
+      {
+        id: 'AwsSolutions-EC29',
+        reason:
+          'The master is one fixed instance by design (its RabbitMQ and DbServer state is not replicable by an ASG); ' +
+          'termination protection would make cdk destroy fail, and its calculation data lives on EFS',
+      },
+    ]);
   }
 }
