@@ -1,0 +1,98 @@
+import { connect, type ChannelModel } from 'amqplib';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
+import { ManagementApi, ManagementApiError } from '../../bridge/src/observe/management-api.ts';
+import { QueueProbe } from '../../bridge/src/observe/queue-probe.ts';
+import {
+  createTestVhost,
+  describeWithRabbit,
+  MANAGEMENT_URL,
+  RABBIT_ADMIN,
+  type TestVhost,
+} from '../support/services.ts';
+
+describeWithRabbit('QueueProbe against the local RabbitMQ', () => {
+  let vhost: TestVhost;
+  let admin: ChannelModel;
+  let session: BrokerSession;
+  let probe: QueueProbe;
+
+  beforeAll(async () => {
+    vhost = await createTestVhost('oqe-observe-qp');
+    admin = await connect(vhost.amqpUrl);
+    const endpoint = {
+      host: '127.0.0.1',
+      vhost: vhost.vhost,
+      username: RABBIT_ADMIN.user,
+      password: RABBIT_ADMIN.password,
+    };
+    session = new BrokerSession(endpoint);
+    probe = new QueueProbe(session, 'celery', new ManagementApi({ url: MANAGEMENT_URL, ...endpoint }));
+  });
+
+  afterAll(async () => {
+    await probe?.close();
+    await session?.close();
+    await admin?.close();
+    await vhost?.cleanup();
+  });
+
+  it('reports a queue nobody declared yet as absent with zero counts, and recovers its channel', async () => {
+    expect(await probe.passive()).toMatchObject({ ready: 0, consumers: 0, exists: false });
+    await expect(probe.fromManagement()).rejects.toThrow(
+      /queue 'celery' not found in vhost 'oqe-observe-qp-\w+'.*OQE_QUEUE/,
+    );
+    const channel = await admin.createChannel();
+    await channel.assertQueue('celery', { durable: true });
+    await channel.close();
+    expect(await probe.passive()).toMatchObject({ ready: 0, consumers: 0, exists: true });
+  });
+
+  it('sees a burst of 50 on the passive declare at once, and unacked on the management API later', async () => {
+    const channel = await admin.createChannel();
+    const start = Date.now();
+    for (let i = 0; i < 50; i++) channel.sendToQueue('celery', Buffer.from(String(i)));
+    let seen = await probe.passive();
+    while (seen.ready < 50 && Date.now() - start < 1000) seen = await probe.passive();
+    expect(seen.ready).toBe(50);
+    expect(Date.now() - start).toBeLessThan(1000);
+
+    // Held unacked by a consumer: the passive declare shows 0 ready and 1 consumer, never the 50 in flight.
+    const consumer = await admin.createChannel();
+    await consumer.prefetch(50);
+    await consumer.consume('celery', () => undefined, { noAck: false });
+    let held = await probe.passive();
+    while (held.ready > 0 && Date.now() - start < 3000) held = await probe.passive();
+    expect(held).toMatchObject({ ready: 0, consumers: 1 });
+    // The management API does report them, once its statistics catch up (5 s interval by default).
+    let mgmt = await probe.fromManagement();
+    while (mgmt.unacked < 50 && Date.now() - start < 15_000) {
+      await new Promise((r) => setTimeout(r, 250));
+      mgmt = await probe.fromManagement();
+    }
+    expect(mgmt).toMatchObject({ unacked: 50, consumers: 1 });
+    await consumer.close();
+    await channel.close();
+  });
+
+  it('refuses a management URL with credentials and explains a refused login without the password', async () => {
+    expect(
+      () =>
+        new ManagementApi({
+          url: 'http://oq-bridge:s3cret@10.0.0.5:15672',
+          username: 'oq-bridge',
+          password: 's3cret',
+        }),
+    ).toThrow(/OQE_MANAGEMENT_URL must not carry credentials \(got user 'oq-bridge' in it\)/);
+    const bad = new ManagementApi({
+      url: MANAGEMENT_URL,
+      username: 'oq-bridge-nobody',
+      password: 'wrong-Xy7',
+    });
+    const error = await bad.queue(vhost.vhost, 'celery').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ManagementApiError);
+    expect((error as ManagementApiError).status).toBe(401);
+    expect((error as Error).message).toMatch(/refused user 'oq-bridge-nobody' \(401\).*'management' tag/);
+    expect((error as Error).message).not.toContain('wrong-Xy7');
+  });
+});
