@@ -38,8 +38,9 @@ export interface OqElasticClusterProps {
   /** Subnet type of the master, workers, bridge and EFS mount targets. @default 'PRIVATE_WITH_EGRESS' */
   readonly subnetType?: ClusterSubnetType;
   /**
-   * Interface endpoints for ECR, CloudWatch Logs, Secrets Manager and SSM (Session Manager), which keep image
-   * pulls, logs and secret reads off the NAT gateway. About USD 7 a month per endpoint and AZ.
+   * Interface endpoints for ECR, CloudWatch Logs and Secrets Manager, which keep image pulls, logs and secret
+   * reads off the NAT gateway (with PRIVATE_ISOLATED also SSM, ECS, CloudWatch and EFS, which then have no
+   * other way out). About USD 7 a month per endpoint and AZ.
    * @default true for a new VPC, false for an existing VPC (it may already have them)
    */
   readonly interfaceEndpoints?: boolean;

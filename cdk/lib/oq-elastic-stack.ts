@@ -1,4 +1,4 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, Tags, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -47,6 +47,8 @@ export class OqElasticStack extends Stack {
     super(scope, id, props);
     const p = resolveClusterProps(props.cluster);
     this.settings = p;
+    // One tag on everything, for Cost Explorer's cost allocation by cluster.
+    Tags.of(this).add('oq-elastic:cluster', this.stackName);
     const logRetention = p.logRetentionDays as logs.RetentionDays;
 
     this.network = new ClusterNetwork(this, 'Network', {

@@ -303,9 +303,11 @@ describe('stack template (default props, WebUI CIDR given)', () => {
     const services = Object.values<Json>(json.Resources)
       .filter((r) => r.Type === 'AWS::EC2::VPCEndpoint')
       .map((r) => JSON.stringify(r.Properties.ServiceName));
-    for (const name of ['ecr.api', 'ecr.dkr', '.logs', '.s3', 'secretsmanager', '.ssm"']) {
+    for (const name of ['ecr.api', 'ecr.dkr', '.logs', '.s3', 'secretsmanager']) {
       expect(services.some((s) => s.includes(name))).toBe(true);
     }
+    // With a NAT gateway, Session Manager and the ECS API go through it rather than through paid endpoints.
+    expect(services.filter((s) => /\.(ssm|ecs)"/.test(s))).toEqual([]);
   });
 
   it('outputs the master id, the SSM shell and port-forward commands and the dashboard URL', () => {
@@ -385,6 +387,25 @@ describe('stack template variants', () => {
       Match.stringLikeRegexp('partial results twice'),
     );
     expect(warnings).toHaveLength(1);
+  });
+
+  it('isolated subnets: no NAT gateway, no public subnet, and endpoints for everything the cluster calls', () => {
+    const { stack, json } = synth({ subnetType: 'PRIVATE_ISOLATED' });
+    expect(
+      Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('PRIVATE_ISOLATED')),
+    ).toHaveLength(1);
+    const types = Object.values<Json>(json.Resources).map((r) => r.Type);
+    expect(types).not.toContain('AWS::EC2::NatGateway');
+    expect(types).not.toContain('AWS::EC2::InternetGateway');
+    const services = Object.values<Json>(json.Resources)
+      .filter((r) => r.Type === 'AWS::EC2::VPCEndpoint')
+      .map((r) => JSON.stringify(r.Properties.ServiceName));
+    for (const name of ['.ssm"', '.ssmmessages', '.ecs"', '.monitoring', '.elasticfilesystem', 'ecr.dkr']) {
+      expect(
+        services.some((s) => s.includes(name)),
+        name,
+      ).toBe(true);
+    }
   });
 
   it('deploys into an existing VPC from its attributes, with no context lookup and no new VPC', () => {

@@ -1,4 +1,4 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { Annotations, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -22,15 +22,29 @@ export interface ClusterNetworkProps {
   readonly logRetention: logs.RetentionDays;
 }
 
-/** The interface endpoints that carry the cluster's own AWS traffic (image pulls, logs, secrets, Session Manager). */
+/**
+ * Interface endpoints for the cluster's own AWS traffic: image manifests and auth, logs, secrets. Image layers
+ * come from S3 through the (free) gateway endpoint. Each interface endpoint costs about USD 0.01 an hour per AZ
+ * (AWS PrivateLink pricing, us-east-1), so only these four are added where a NAT gateway exists.
+ */
 const INTERFACE_ENDPOINTS: Readonly<Record<string, ec2.InterfaceVpcEndpointAwsService>> = {
   EcrApi: ec2.InterfaceVpcEndpointAwsService.ECR,
   EcrDocker: ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
   Logs: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
   SecretsManager: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+};
+
+/**
+ * Without a NAT gateway, Session Manager (the only way onto the master), the bridge's ECS calls and the
+ * metrics need endpoints of their own.
+ */
+const ISOLATED_ONLY_ENDPOINTS: Readonly<Record<string, ec2.InterfaceVpcEndpointAwsService>> = {
   Ssm: ec2.InterfaceVpcEndpointAwsService.SSM,
   SsmMessages: ec2.InterfaceVpcEndpointAwsService.SSM_MESSAGES,
   Ec2Messages: ec2.InterfaceVpcEndpointAwsService.EC2_MESSAGES,
+  Ecs: ec2.InterfaceVpcEndpointAwsService.ECS,
+  Monitoring: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
+  Efs: ec2.InterfaceVpcEndpointAwsService.ELASTIC_FILESYSTEM,
 };
 
 /**
@@ -99,13 +113,25 @@ export class ClusterNetwork extends Construct {
       });
     }
 
+    if (props.subnetType === 'PRIVATE_ISOLATED') {
+      Annotations.of(this).addWarningV2(
+        'oq-elastic:isolatedSubnets',
+        'subnetType=PRIVATE_ISOLATED: nothing reaches the internet, so the master installs the engine and the ' +
+          'worker image pulls only from sources inside the VPC (package mirror, ECR); see docs/deploy.md.',
+      );
+    }
+
     if (props.interfaceEndpoints) {
       this.endpointSecurityGroup = new ec2.SecurityGroup(this, 'EndpointSecurityGroup', {
         vpc: this.vpc,
         description: 'oq-elastic interface endpoints: HTTPS from the cluster groups only',
         allowAllOutbound: false,
       });
-      for (const [name, service] of Object.entries(INTERFACE_ENDPOINTS)) {
+      const endpoints = {
+        ...INTERFACE_ENDPOINTS,
+        ...(props.subnetType === 'PRIVATE_ISOLATED' ? ISOLATED_ONLY_ENDPOINTS : {}),
+      };
+      for (const [name, service] of Object.entries(endpoints)) {
         this.vpc.addInterfaceEndpoint(name, {
           service,
           subnets: this.subnets,
