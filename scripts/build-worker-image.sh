@@ -70,7 +70,7 @@ HASH="$(
   {
     printf '%s\n' "${BUILD_ARGS[@]}"
     "${PODMAN_CMD[@]}" image inspect --format '{{.Id}}' "$BASE" 2>/dev/null || echo "$BASE"
-    cd "$CONTEXT" && find Dockerfile entrypoint testapp/oq_testapp.py -type f -not -name '*.pyc' | LC_ALL=C sort |
+    cd "$CONTEXT" && find Dockerfile engine-constraints.txt entrypoint testapp/oq_testapp.py -type f -not -name '*.pyc' | LC_ALL=C sort |
       xargs sha256sum
     sha256sum "$ROOT/engine-release.json" | cut -c1-64
   } | sha256sum | cut -c1-12
