@@ -7,9 +7,26 @@ import {
   createTestVhost,
   describeWithRabbit,
   MANAGEMENT_URL,
+  managementApi,
   RABBIT_ADMIN,
   type TestVhost,
 } from '../support/services.ts';
+
+/** Names of the user's connections on the vhost, once the management API lists at least one (it lags a little). */
+async function waitForConnections(vhost: string, user: string): Promise<string[]> {
+  for (let i = 0; i < 100; i++) {
+    const list = (await (
+      await managementApi('GET', `/api/vhosts/${encodeURIComponent(vhost)}/connections`)
+    ).json()) as {
+      name: string;
+      user: string;
+    }[];
+    const names = list.filter((c) => c.user === user).map((c) => c.name);
+    if (names.length > 0) return names;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return [];
+}
 
 describeWithRabbit('QueueProbe against the local RabbitMQ', () => {
   let vhost: TestVhost;
@@ -73,6 +90,39 @@ describeWithRabbit('QueueProbe against the local RabbitMQ', () => {
     expect(mgmt).toMatchObject({ unacked: 50, consumers: 1 });
     await consumer.close();
     await channel.close();
+  });
+
+  it('reconnects on the next call after the broker closed its connection (no restart needed)', async () => {
+    expect((await probe.passive()).exists).toBe(true);
+    const list = (await (
+      await managementApi('GET', `/api/vhosts/${encodeURIComponent(vhost.vhost)}/connections`)
+    ).json()) as {
+      name: string;
+      user: string;
+    }[];
+    const ours = list.filter((c) => c.user === RABBIT_ADMIN.user);
+    expect(ours.length).toBeGreaterThan(0);
+    // Closing every admin connection on this vhost also closes the test's own `admin` connection: reopen it below.
+    for (const c of ours) await managementApi('DELETE', `/api/connections/${encodeURIComponent(c.name)}`);
+    const outcomes: string[] = [];
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      try {
+        await probe.passive();
+        outcomes.push('ok');
+        break;
+      } catch (error) {
+        outcomes.push(String(error));
+        if (Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    expect(outcomes[outcomes.length - 1]).toBe('ok');
+    expect(outcomes.length).toBeLessThanOrEqual(2); // at most the one call that met the closing connection fails
+    // It answered on a new connection, not on one of those the broker closed.
+    const after = await waitForConnections(vhost.vhost, RABBIT_ADMIN.user);
+    expect(after.some((name) => !ours.some((c) => c.name === name))).toBe(true);
+    admin = await connect(vhost.amqpUrl);
   });
 
   it('refuses a management URL with credentials and explains a refused login without the password', async () => {
