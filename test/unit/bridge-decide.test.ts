@@ -57,6 +57,7 @@ function obs(
     desired?: number;
     sharedDir?: SharedDirObservation;
     at?: number;
+    consumers?: number;
   } = {},
 ): Observation {
   const units = fleet.map(unit);
@@ -64,7 +65,7 @@ function obs(
     queue: {
       ready: opts.ready ?? 0,
       unacked: opts.unacked ?? 0,
-      consumers: fleet.length,
+      consumers: opts.consumers ?? fleet.length,
       observedAt: opts.at ?? NOW,
       source: 'test',
     },
@@ -240,6 +241,16 @@ const ROWS: Row[] = [
     reason: 'DrainingIdle',
     retire: ['c'],
   },
+  // maxStepIn 1: 3 idle for 90 s, target 0, surplus 3 -> one retired this cycle (the longest idle, a).
+  {
+    name: 'maxStepIn limits retirements per cycle',
+    observation: obs([idle('a'), idle('b'), idle('c')]),
+    policy: { maxStepIn: 1 },
+    history: { idleSince: { 'oq@a': NOW - 300_000, 'oq@b': NOW - 90_000, 'oq@c': NOW - 90_000 } },
+    desired: 2,
+    reason: 'DrainingIdle',
+    retire: ['a'],
+  },
   // An already-drained worker (consumer cancelled, found after a restart) goes before a longer-idle one.
   {
     name: 'a drained worker found after a restart is retired first',
@@ -320,15 +331,46 @@ const ROWS: Row[] = [
     desired: 2,
     reason: 'HoldOnStaleData',
   },
-  // 2 units running for 10 minutes, no worker answered while the broker did: contradiction, hold.
+  // 2 units running for 10 minutes, no worker answered and no consumer on the queue, 6 ready: hold, no scale out.
   {
-    name: 'running units with no worker replies: hold',
-    observation: obs([
-      { id: 'a', silent: true, startedAt: NOW - 600_000 },
-      { id: 'b', silent: true, startedAt: NOW - 600_000 },
-    ]),
+    name: 'running units with no worker replies and no consumer: hold',
+    observation: obs(
+      [
+        { id: 'a', silent: true, startedAt: NOW - 600_000 },
+        { id: 'b', silent: true, startedAt: NOW - 600_000 },
+      ],
+      { ready: 6, consumers: 0 },
+    ),
     desired: 2,
     reason: 'HoldOnContradiction',
+  },
+  // Celery 4.4 workers busy with engine tasks cannot answer `active` but consume: 2 silent, 2 consumers,
+  // 4 ready + 2 unacked = 6 / 2 slots = 3 -> scale out 2 -> 3, and no silent unit is ever retired.
+  {
+    name: 'silent consuming workers (celery 4.4 busy) are capacity, not a contradiction',
+    observation: obs(
+      [
+        { id: 'a', silent: true, startedAt: NOW - 600_000 },
+        { id: 'b', silent: true, startedAt: NOW - 600_000 },
+      ],
+      { ready: 4, unacked: 2, consumers: 2 },
+    ),
+    desired: 3,
+    reason: 'ScaleOut',
+  },
+  // Same silent pair with no demand at all: target 0 < 2 but nobody answered idle -> nothing to retire.
+  {
+    name: 'silent workers are never retired',
+    observation: obs(
+      [
+        { id: 'a', silent: true, startedAt: NOW - 600_000 },
+        { id: 'b', silent: true, startedAt: NOW - 600_000 },
+      ],
+      { consumers: 2 },
+    ),
+    history: idleFor(600, 'a', 'b'),
+    desired: 2,
+    reason: 'Steady',
   },
   // Units started 20 s ago whose celery has not connected yet are starting, not a contradiction.
   {

@@ -24,6 +24,11 @@ export interface BridgeConfig {
   /** Management API base URL, without credentials (the broker user's are sent as a header). */
   readonly managementUrl: string;
   readonly queue: string;
+  /**
+   * Wire format of celery's remote control: `json` for celery < 5.1 (the engine 3.11's 4.4.7), `pickle` for
+   * celery >= 5.1 with a pickle-only app (docs/observe.md).
+   */
+  readonly remoteControlSerializer: 'json' | 'pickle';
   /** Present for the `ecs` backend. */
   readonly ecs?: { readonly cluster: string; readonly service: string; readonly region: string };
   /** The shared_dir file system to watch, when set. */
@@ -47,6 +52,7 @@ export const BRIDGE_ENVIRONMENT = {
   OQE_BROKER_PASSWORD: undefined,
   OQE_MANAGEMENT_URL: undefined,
   OQE_QUEUE: CELERY_QUEUE,
+  OQE_REMOTE_CONTROL_SERIALIZER: 'json',
   OQE_ECS_CLUSTER: undefined,
   OQE_ECS_SERVICE: undefined,
   OQE_EFS_FILE_SYSTEM_ID: undefined,
@@ -55,6 +61,7 @@ export const BRIDGE_ENVIRONMENT = {
   OQE_MAX_WORKERS: '10',
   OQE_SLOTS_PER_WORKER: '2',
   OQE_MAX_STEP_OUT: '10',
+  OQE_MAX_STEP_IN: undefined,
   OQE_IDLE_GRACE_SECONDS: '120',
   OQE_STALE_AFTER_SECONDS: '30',
   OQE_WORKER_STARTUP_SECONDS: '180',
@@ -131,6 +138,12 @@ export function loadBridgeConfig(env: NodeJS.ProcessEnv = process.env): BridgeCo
   );
   const password = required('OQE_BROKER_PASSWORD', 'inject it from the bridge broker secret (ECS secrets)');
   const queue = raw('OQE_QUEUE')!;
+  const remoteControlSerializer = raw('OQE_REMOTE_CONTROL_SERIALIZER') as 'json' | 'pickle';
+  if (remoteControlSerializer !== 'json' && remoteControlSerializer !== 'pickle') {
+    problems.push(
+      `OQE_REMOTE_CONTROL_SERIALIZER=${JSON.stringify(remoteControlSerializer)} is not a format: json for celery 4.x (the engine's), pickle for celery >= 5.1`,
+    );
+  }
 
   let managementUrl = raw('OQE_MANAGEMENT_URL') ?? (host ? `http://${host}:${PORTS.rabbitManagement}` : '');
   try {
@@ -178,6 +191,10 @@ export function loadBridgeConfig(env: NodeJS.ProcessEnv = process.env): BridgeCo
   );
   // A service launches at most 500 tasks a minute (ECS service quotas): a larger step only queues.
   const maxStepOut = integer('OQE_MAX_STEP_OUT', 1, 500, 'the most workers added in one cycle');
+  const maxStepIn =
+    raw('OQE_MAX_STEP_IN') === undefined
+      ? undefined
+      : integer('OQE_MAX_STEP_IN', 1, 5000, 'the most workers retired in one cycle, or unset for no limit');
   const idleGraceSeconds = integer(
     'OQE_IDLE_GRACE_SECONDS',
     0,
@@ -255,6 +272,7 @@ export function loadBridgeConfig(env: NodeJS.ProcessEnv = process.env): BridgeCo
     broker: { host, port, vhost, user, password },
     managementUrl,
     queue,
+    remoteControlSerializer,
     ecs,
     efs,
     policy: {
@@ -262,6 +280,7 @@ export function loadBridgeConfig(env: NodeJS.ProcessEnv = process.env): BridgeCo
       maxWorkers,
       slotsPerWorkerFallback: slots,
       maxStepOut,
+      ...(maxStepIn !== undefined ? { maxStepIn } : {}),
       idleGraceSeconds,
       staleAfterSeconds,
       maxHourlyCost,

@@ -102,14 +102,17 @@ export function decide(
   const demand = q.ready + inFlight;
   const demandText = `demand ${q.ready} ready + ${inFlight} in flight (max of unacked ${q.unacked}, workers' active+reserved ${workersInFlight}) = ${demand}`;
 
-  // 3. Contradiction: the backend runs units past their start-up time, yet not one worker answered while
-  //    the broker did. Their workers may be busy and unreachable or gone: do nothing either way.
+  // 3. Contradiction: the backend runs units past their start-up time, yet not one worker answered and the
+  //    queue has no consumer, while the broker answered. The workers may be cut off or gone: do nothing.
+  //    Silent workers that do consume are not a contradiction: celery 4.4 (the engine's) cannot encode its
+  //    `active` reply while it runs an engine task (docs/observe.md), so busy workers are silent. They are
+  //    capacity at work and never retired (only workers that answered idle are).
   const startupMs = (policy.workerStartupSeconds ?? DEFAULT_WORKER_STARTUP_SECONDS) * 1000;
   const settled = running.filter((v) => v.unit.startedAt === undefined || now - v.unit.startedAt > startupMs);
-  if (settled.length > 0 && managed.length === 0) {
+  if (settled.length > 0 && managed.length === 0 && q.consumers === 0) {
     return hold(
       'HoldOnContradiction',
-      `holding: the backend runs ${settled.length} settled unit(s) but none of their workers answered (queue consumers ${q.consumers}); ${demandText}`,
+      `holding: the backend runs ${settled.length} settled unit(s) but none of their workers answered and the queue has no consumer; ${demandText}`,
       demand,
     );
   }
@@ -152,6 +155,7 @@ export function decide(
     detail,
     demand,
     current,
+    target,
     slotsPerWorker: slots,
     history: nextHistory,
   });
@@ -215,7 +219,7 @@ export function decide(
       a.unit.unitId.localeCompare(b.unit.unitId),
   );
   const eligible = idle.filter((i) => now - i.since >= graceMs);
-  const count = Math.min(surplus, eligible.length);
+  const count = Math.min(surplus, eligible.length, policy.maxStepIn ?? Infinity);
   const floorText = target === policy.minWorkers && raw < target ? ` (minWorkers ${policy.minWorkers})` : '';
   if (count > 0) {
     const retire = eligible.slice(0, count).map((i) => i.unit.unitId);

@@ -28,6 +28,11 @@ export interface ScalingPolicy {
   readonly slotsPerWorkerFallback: number;
   /** Most workers added in one cycle. */
   readonly maxStepOut: number;
+  /**
+   * Most workers retired in one cycle; each retirement is its own drain. Unset: every idle surplus worker.
+   * @default Infinity
+   */
+  readonly maxStepIn?: number;
   /** A worker must be seen idle this long before it is retired (Fargate bills a one-minute minimum). */
   readonly idleGraceSeconds: number;
   /** Observations older than this are stale. */
@@ -67,6 +72,11 @@ export interface Decision {
   readonly demand: number;
   /** The backend's desired count before this decision, when observed. */
   readonly current?: number;
+  /**
+   * The count demand calls for after the clamps, before the step limit and the idle rules; absent on holds.
+   * `target < current` marks a scale-in decision, whether or not an idle worker could be retired.
+   */
+  readonly target?: number;
   /** Worker processes per worker used for the sizing (from `stats`, else the policy's fallback). */
   readonly slotsPerWorker?: number;
   /** The history to pass to the next cycle. */

@@ -1,0 +1,243 @@
+/**
+ * The actor's branches that real workers reach only by chance (a task landing between the cancel and the
+ * second look, a worker that does not answer, a throttled API), made deterministic with scripted in-process
+ * stubs of the worker control and the backend. The real-worker path is test/integration/bridge-scale-in.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { isRetryable, withRetry } from '../../bridge/src/act/retry.ts';
+import { ScaleActor } from '../../bridge/src/act/scale-actor.ts';
+import type { WorkerControl } from '../../bridge/src/act/worker-control.ts';
+import type { ComputeBackend } from '../../bridge/src/compute/compute-backend.ts';
+import { decide } from '../../bridge/src/decide/decide.ts';
+import type { Decision, ScalingPolicy } from '../../bridge/src/decide/decision.ts';
+import type { Observation, WorkerObservation } from '../../bridge/src/observe/observation.ts';
+
+const NOW = 1_800_000_000_000;
+const POLICY: ScalingPolicy = {
+  minWorkers: 0,
+  maxWorkers: 10,
+  slotsPerWorkerFallback: 1,
+  maxStepOut: 5,
+  idleGraceSeconds: 0,
+  staleAfterSeconds: 30,
+  maxHourlyCost: Infinity,
+  workerHourlyCost: 0.1,
+};
+
+function w(id: string, active = 0, consuming = true): WorkerObservation {
+  return {
+    hostname: `oq@${id}`,
+    poolSize: 1,
+    active: Array.from({ length: active }, (_, i) => ({ id: `${id}-${i}`, name: 'safely_call' })),
+    reserved: 0,
+    consuming,
+    observedAt: NOW,
+  };
+}
+
+function fleet(workers: WorkerObservation[], ready = 0): Observation {
+  return {
+    queue: { ready, unacked: 0, consumers: workers.length, observedAt: NOW, source: 'scripted' },
+    workers,
+    compute: {
+      desired: workers.length,
+      running: workers.length,
+      pending: 0,
+      units: workers.map((x) => ({
+        unitId: x.hostname.slice(3),
+        celeryHostname: x.hostname,
+        state: 'running' as const,
+      })),
+      observedAt: NOW,
+    },
+    errors: [],
+  };
+}
+
+class ScriptedBackend implements ComputeBackend {
+  readonly name = 'scripted';
+  readonly calls: string[] = [];
+  failures: unknown[] = [];
+  async describe(): Promise<never> {
+    throw new Error('not used');
+  }
+  async scaleTo(n: number): Promise<void> {
+    const failure = this.failures.shift();
+    if (failure) throw failure;
+    this.calls.push(`scaleTo ${n}`);
+  }
+  async retire(ids: readonly string[]): Promise<void> {
+    this.calls.push(`retire ${ids.join(',')}`);
+  }
+  async protect(ids: readonly string[], minutes: number): Promise<void> {
+    this.calls.push(`protect ${ids.join(',')} ${minutes}`);
+  }
+  async release(ids: readonly string[]): Promise<void> {
+    this.calls.push(`release ${ids.join(',')}`);
+  }
+  async close(): Promise<void> {}
+}
+
+/** Worker control whose second look is scripted per hostname. */
+class ScriptedControl implements WorkerControl {
+  readonly calls: string[] = [];
+  constructor(private readonly secondLook: Record<string, WorkerObservation | undefined>) {}
+  async cancelConsumer(h: string): Promise<boolean> {
+    this.calls.push(`cancel ${h}`);
+    return true;
+  }
+  async addConsumer(h: string): Promise<boolean> {
+    this.calls.push(`add ${h}`);
+    return true;
+  }
+  async inspect(h: string): Promise<WorkerObservation | undefined> {
+    this.calls.push(`inspect ${h}`);
+    return this.secondLook[h];
+  }
+}
+
+function actor(backend: ComputeBackend, control: WorkerControl): ScaleActor {
+  return new ScaleActor({
+    backend,
+    control,
+    queue: 'celery',
+    settleMs: 0,
+    sleep: async () => undefined,
+    now: () => NOW,
+    retry: { sleep: async () => undefined, random: () => 0.5 },
+  });
+}
+
+describe('ScaleActor (scripted worker control and backend stubs)', () => {
+  it('retires a worker confirmed idle after its consumer is cancelled, and only that one', async () => {
+    const o = fleet([w('a', 1), w('b')]);
+    const d = decide(o, POLICY, { idleSince: { 'oq@b': NOW - 5000 } }, NOW);
+    expect(d.retire).toEqual(['b']);
+    const backend = new ScriptedBackend();
+    const control = new ScriptedControl({ 'oq@b': w('b', 0, false) });
+    const r = await actor(backend, control).act(d, o);
+    expect(r).toMatchObject({ kind: 'scaleIn', retired: ['b'], aborted: [], from: 2, to: 1 });
+    expect(control.calls).toEqual(['cancel oq@b', 'inspect oq@b']);
+    expect(backend.calls).toEqual(['protect a 10', 'retire b']);
+  });
+
+  it('aborts and gives the consumer back when the worker took a task between cancel and second look', async () => {
+    const o = fleet([w('a'), w('b')]);
+    const d = decide(o, POLICY, { idleSince: {} }, NOW);
+    expect([...d.retire].sort()).toEqual(['a', 'b']);
+    const backend = new ScriptedBackend();
+    const control = new ScriptedControl({ 'oq@a': w('a', 1, false), 'oq@b': w('b', 0, false) });
+    const r = await actor(backend, control).act(d, o);
+    expect(r.retired).toEqual(['b']);
+    expect(r.aborted).toEqual(['a']);
+    expect(control.calls).toContain('add oq@a');
+    expect(backend.calls).toEqual(['retire b']);
+  });
+
+  it('aborts when the worker does not answer the second look', async () => {
+    const o = fleet([w('a')]);
+    const d = decide(o, POLICY, { idleSince: {} }, NOW);
+    const backend = new ScriptedBackend();
+    const control = new ScriptedControl({});
+    const r = await actor(backend, control).act(d, o);
+    expect(r).toMatchObject({ kind: 'none', retired: [], aborted: ['a'] });
+    expect(backend.calls).toEqual([]);
+  });
+
+  it('after a restart gives a drained worker its consumer back when the decision keeps it', async () => {
+    const o = fleet([w('a', 1), w('b', 0, false)], 1);
+    const d = decide(o, POLICY, { idleSince: {} }, NOW);
+    expect(d.retire).toEqual([]);
+    const control = new ScriptedControl({});
+    const r = await actor(new ScriptedBackend(), control).act(d, o);
+    expect(r.restored).toEqual(['b']);
+    expect(control.calls).toEqual(['add oq@b']);
+  });
+
+  it('does nothing at all on a hold', async () => {
+    const o = { ...fleet([w('a'), w('b', 0, false)]), workers: undefined };
+    const d = decide(o, POLICY, { idleSince: {} }, NOW);
+    expect(d.reason).toBe('HoldOnMissingData');
+    const backend = new ScriptedBackend();
+    const control = new ScriptedControl({});
+    expect((await actor(backend, control).act(d, o)).kind).toBe('none');
+    expect([...backend.calls, ...control.calls]).toEqual([]);
+  });
+
+  it('retries a throttled scale-out and reports a non-retryable failure without throwing', async () => {
+    const o = fleet([w('a', 1)], 3);
+    const d = decide(o, POLICY, { idleSince: {} }, NOW);
+    expect(d.desired).toBe(4);
+    const backend = new ScriptedBackend();
+    backend.failures = [Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' })];
+    const r = await actor(backend, new ScriptedControl({})).act(d, o);
+    expect(r.kind).toBe('scaleOut');
+    expect(backend.calls).toContain('scaleTo 4');
+    backend.failures = [
+      Object.assign(new Error('vCPU limit'), {
+        name: 'InvalidParameterException',
+        $metadata: { httpStatusCode: 400 },
+      }),
+    ];
+    const failed = await actor(backend, new ScriptedControl({})).act(d, o);
+    expect(failed).toMatchObject({ kind: 'failed' });
+    expect(failed.detail).toContain('InvalidParameterException: vCPU limit');
+  });
+
+  it('one action at a time', async () => {
+    const o = fleet([w('a', 1)], 3);
+    const d: Decision = decide(o, POLICY, { idleSince: {} }, NOW);
+    let release!: () => void;
+    const slow = new ScriptedBackend();
+    slow.scaleTo = () => new Promise<void>((r) => (release = r));
+    const a = actor(slow, new ScriptedControl({}));
+    const first = a.act(d, o);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(a.inFlight).toBe(true);
+    expect((await a.act(d, o)).kind).toBe('skipped');
+    release();
+    expect((await first).kind).toBe('scaleOut');
+  });
+});
+
+describe('retry with backoff and full jitter', () => {
+  it('retries throttling and 5xx with growing capped waits, not client errors', async () => {
+    const waits: number[] = [];
+    let n = 0;
+    const result = await withRetry(
+      async () => {
+        if (++n < 5) throw Object.assign(new Error('busy'), { $metadata: { httpStatusCode: 503 } });
+        return 'ok';
+      },
+      { attempts: 5, baseMs: 100, maxMs: 500, random: () => 0.999, sleep: async (ms) => void waits.push(ms) },
+    );
+    expect(result).toBe('ok');
+    // ceilings 100, 200, 400, 500 (capped); full jitter with random 0.999 waits just under each.
+    expect(waits).toEqual([99, 199, 399, 499]);
+    await expect(
+      withRetry(async () => {
+        throw Object.assign(new Error('bad'), {
+          name: 'ValidationException',
+          $metadata: { httpStatusCode: 400 },
+        });
+      }),
+    ).rejects.toThrow('bad');
+    expect(isRetryable({ name: 'ThrottlingException' })).toBe(true);
+    expect(isRetryable({ $metadata: { httpStatusCode: 429 } })).toBe(true);
+    expect(isRetryable(new Error('ECONNREFUSED'))).toBe(false);
+  });
+
+  it('gives up after the attempts', async () => {
+    let n = 0;
+    await expect(
+      withRetry(
+        async () => {
+          n++;
+          throw Object.assign(new Error('slow down'), { name: 'ThrottlingException' });
+        },
+        { attempts: 3, sleep: async () => undefined },
+      ),
+    ).rejects.toThrow('slow down');
+    expect(n).toBe(3);
+  });
+});
