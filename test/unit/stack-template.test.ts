@@ -141,6 +141,10 @@ describe('stack template (default props, WebUI CIDR given)', () => {
         ]),
       },
     });
+    // The file system policy allows nothing by itself: no write or root access for any principal, no anonymous mount.
+    const efsPolicy = Object.values<Json>(json.Resources).find((r) => r.Type === 'AWS::EFS::FileSystem')!
+      .Properties.FileSystemPolicy;
+    expect(efsPolicy.Statement.filter((s: Json) => s.Effect === 'Allow')).toEqual([]);
     template.hasResourceProperties('AWS::EFS::AccessPoint', {
       PosixUser: { Uid: String(OPENQUAKE_UID), Gid: String(OPENQUAKE_GID) },
       RootDirectory: {

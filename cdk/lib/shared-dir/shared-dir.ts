@@ -42,7 +42,11 @@ export class SharedDir extends Construct {
       lifecyclePolicy: efs.LifecyclePolicy.AFTER_30_DAYS,
       outOfInfrequentAccessPolicy: efs.OutOfInfrequentAccessPolicy.AFTER_1_ACCESS,
       enableAutomaticBackups: true,
-      allowAnonymousAccess: false,
+      // Not what it says: `false` makes the CDK add an Allow of ClientWrite and ClientRootAccess to every IAM
+      // principal, which would let the workers write. With `true` the policy is exactly the one below, which
+      // allows nothing: only the roles granted here (master read-write, workers mount-only) get in, and
+      // clients without IAM are refused because the policy exists and does not allow them.
+      allowAnonymousAccess: true,
       removalPolicy: props.retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });
     // Refuse any mount without TLS (the access point needs transit encryption anyway).

@@ -3,7 +3,6 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import type * as efs from 'aws-cdk-lib/aws-efs';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as cr from 'aws-cdk-lib/custom-resources';
@@ -82,15 +81,6 @@ export class WorkerService extends Construct {
     });
     // ClientMount only: the workers never write to shared_dir.
     props.fileSystem.grantRead(this.taskDefinition.taskRole);
-    this.taskDefinition.taskRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['elasticfilesystem:ClientMount'],
-        resources: [props.fileSystem.fileSystemArn],
-        conditions: {
-          StringEquals: { 'elasticfilesystem:AccessPointArn': props.accessPoint.accessPointArn },
-        },
-      }),
-    );
 
     this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention });
     const environment: Record<string, string> = {
