@@ -106,7 +106,7 @@ describe('ClusterDashboard body', () => {
     expect(x86).toBeCloseTo(2 * 0.04048 + 8 * 0.004445, 10);
     expect(expressions(plainBody)).toContain(`0 * masterCpu + ${DEFAULT_PRICES.ec2Hourly['m7i.large']}`);
     expect(expressions(plainBody)).toContain(
-      `FILL(efsBytes, REPEAT) / 1073741824 * ${DEFAULT_PRICES.efsStandardGbMonth} / 730`,
+      `FILL(FILL(efsBytes, REPEAT), 0) / 1073741824 * ${DEFAULT_PRICES.efsStandardGbMonth} / 730`,
     );
   });
 

@@ -121,11 +121,12 @@ export class ClusterMetrics {
     return this.bridge('CalculationsExecuting', 'Maximum', 'Calculations executing');
   }
 
-  /** One series per calculation, summed over each period (or over the whole range, with setPeriodToTimeRange). */
-  perCalculation(
-    metricName: 'CalculationCost' | 'CalculationWorkerSeconds',
-    label: string,
-  ): cloudwatch.MathExpression {
+  /**
+   * One series per calculation, summed over each period (or over the whole range, with setPeriodToTimeRange).
+   */
+  perCalculation(metricName: 'CalculationCost' | 'CalculationWorkerSeconds'): cloudwatch.MathExpression {
+    // A dynamic label (CloudWatch "Use dynamic labels"): one legend entry per calculation.
+    const label = `calc \${PROP('Dim.${CALCULATION_DIMENSION}')}`;
     const schema = `{${METRIC_NAMESPACE},${CLUSTER_DIMENSION},${CALCULATION_DIMENSION}}`;
     return new cloudwatch.MathExpression({
       expression: `SEARCH('${schema} MetricName="${metricName}" ${CLUSTER_DIMENSION}="${this.source.clusterDimension}"', 'Sum', 300)`,
@@ -155,8 +156,10 @@ export class ClusterMetrics {
   }
   efsCostPerHour(): cloudwatch.MathExpression {
     return new cloudwatch.MathExpression({
-      // REPEAT carries the 15-minutely StorageBytes over the 5-minute periods between its datapoints.
-      expression: `FILL(efsBytes, REPEAT) / ${BYTES_PER_GB} * ${mathNumber(this.rates.efsGbMonth)} / ${HOURS_PER_MONTH}`,
+      // REPEAT carries the 15-minutely StorageBytes over the 5-minute periods between its datapoints; the outer
+      // FILL covers the periods before the first one in the queried range (an alarm queries only its own
+      // evaluation periods), which would otherwise leave the whole total missing.
+      expression: `FILL(FILL(efsBytes, REPEAT), 0) / ${BYTES_PER_GB} * ${mathNumber(this.rates.efsGbMonth)} / ${HOURS_PER_MONTH}`,
       usingMetrics: { efsBytes: this.efsStorageBytes() },
       label: 'EFS storage (USD/h)',
       period: COST_PERIOD,
@@ -258,7 +261,8 @@ export class ClusterMetrics {
   masterDisk(): cloudwatch.MathExpression {
     return new cloudwatch.MathExpression({
       expression: `SEARCH('{${MASTER_AGENT_NAMESPACE},InstanceId,path} MetricName="${MASTER_DISK_METRIC}" InstanceId="${this.source.masterInstanceId}"', 'Maximum', 300)`,
-      label: 'Disk used (%)',
+      // A dynamic label (CloudWatch "Use dynamic labels"): one legend entry per mount point.
+      label: "${PROP('Dim.path')}",
       period: COST_PERIOD,
       usingMetrics: {},
     });

@@ -130,7 +130,6 @@ export function clusterDashboardRows(
         ...WIDGET_SIZES.third,
         title: 'Scale events',
         left: [m.scaleOut(), m.scaleIn()],
-        view: cloudwatch.GraphWidgetView.BAR,
         leftYAxis: { ...countAxis, label: 'workers' },
       }),
       new cloudwatch.GraphWidget({
@@ -152,7 +151,7 @@ export function clusterDashboardRows(
       new cloudwatch.GraphWidget({
         ...WIDGET_SIZES.third,
         title: 'Cost per calculation (over the time range)',
-        left: [m.perCalculation('CalculationCost', 'USD')],
+        left: [m.perCalculation('CalculationCost')],
         view: cloudwatch.GraphWidgetView.BAR,
         setPeriodToTimeRange: true,
         leftYAxis: usdAxis,
@@ -160,7 +159,7 @@ export function clusterDashboardRows(
       new cloudwatch.GraphWidget({
         ...WIDGET_SIZES.third,
         title: 'Worker-seconds per calculation',
-        left: [m.perCalculation('CalculationWorkerSeconds', 'worker-s')],
+        left: [m.perCalculation('CalculationWorkerSeconds')],
         stacked: true,
         leftYAxis: { ...countAxis, label: 'worker-seconds' },
       }),
@@ -188,7 +187,7 @@ export function clusterDashboardRows(
       }),
       new cloudwatch.GraphWidget({
         ...WIDGET_SIZES.third,
-        title: 'Master: disks',
+        title: 'Master: disks used (%)',
         left: [m.masterDisk()],
         leftYAxis: percentAxis,
       }),

@@ -36,6 +36,7 @@ export interface DashboardWidget {
     readonly period?: number;
     readonly start?: string;
     readonly setPeriodToTimeRange?: boolean;
+    readonly sparkline?: boolean;
     readonly yAxis?: { left?: { label?: string; min?: number; max?: number }; right?: { label?: string } };
     readonly annotations?: { horizontal?: { value: number; label?: string; color?: string }[] };
   };
