@@ -1,0 +1,257 @@
+/**
+ * Scale-in with real celery workers (the engine-like test app, acks_late, prefetch 1, -O fair, no --purge)
+ * under a trickle of short and long tasks, driven by the real decide() and ScaleActor over the local process
+ * backend and the real remote-control client. The idle grace is 0, the most adversarial setting: a worker
+ * idle at one observation may receive a task before its drain, which the drain protocol must catch.
+ *
+ * Checked from what the workers themselves journaled: no retired worker was running a task when it was
+ * retired, none started one afterwards, every submitted task ran exactly once.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { RemoteControlWorkerControl } from '../../bridge/src/act/remote-control-worker-control.ts';
+import { ScaleActor } from '../../bridge/src/act/scale-actor.ts';
+import { ProcessBackend } from '../../bridge/src/compute/process-backend.ts';
+import { decide } from '../../bridge/src/decide/decide.ts';
+import type { DecisionHistory, ScalingPolicy } from '../../bridge/src/decide/decision.ts';
+import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
+import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
+import type { Observation, WorkerObservation } from '../../bridge/src/observe/observation.ts';
+import { QueueProbe } from '../../bridge/src/observe/queue-probe.ts';
+import {
+  createTestVhost,
+  describeWithRabbit,
+  PYTHON,
+  RABBIT_ADMIN,
+  type TestVhost,
+} from '../support/services.ts';
+import { TESTAPP_DIR } from './observe-celery-workers.ts';
+
+const POLICY: ScalingPolicy = {
+  minWorkers: 0,
+  maxWorkers: 4,
+  // One retirement a decision, so that every retirement is its own decision and its own drain.
+  maxStepIn: 1,
+  slotsPerWorkerFallback: 1,
+  maxStepOut: 4,
+  idleGraceSeconds: 0,
+  staleAfterSeconds: 30,
+  maxHourlyCost: Infinity,
+  workerHourlyCost: 0.1,
+  workerStartupSeconds: 60,
+};
+const WANTED_SCALE_IN_DECISIONS = 50;
+const SUBMIT_SECONDS = 80;
+
+interface JournalLine {
+  event: 'start' | 'partial' | 'end';
+  t: number;
+  task_id: string;
+  worker: string;
+  redelivered: boolean;
+}
+
+describeWithRabbit('scale-in with real celery workers: never a busy worker, never a lost message', () => {
+  let vhost: TestVhost;
+  let dir: string;
+  let backend: ProcessBackend;
+  let session: BrokerSession;
+  let rc: CeleryRemoteControl;
+  let probe: QueueProbe;
+  let submitter: ChildProcess | undefined;
+
+  beforeAll(async () => {
+    vhost = await createTestVhost('oqe-bridge-scalein');
+    dir = mkdtempSync(join(tmpdir(), 'oqe-bridge-scalein-'));
+    backend = new ProcessBackend({
+      brokerUrl: vhost.amqpUrl,
+      stateDir: dir,
+      concurrency: 2,
+      journalPath: join(dir, 'journal.jsonl'),
+      retireTimeoutMs: 30_000,
+    });
+    session = new BrokerSession({
+      host: '127.0.0.1',
+      port: 5672,
+      vhost: vhost.vhost,
+      username: RABBIT_ADMIN.user,
+      password: RABBIT_ADMIN.password,
+    });
+    // Celery 5.5 workers: the mailbox speaks pickle (celery >= 5.1 follows task_serializer).
+    rc = new CeleryRemoteControl(session, { serializer: 'pickle', timeoutMs: 1500 });
+    probe = new QueueProbe(session, 'celery');
+  });
+
+  afterAll(async () => {
+    submitter?.kill('SIGKILL');
+    await backend?.shutdownAll(30_000);
+    await rc?.close();
+    await probe?.close();
+    await session?.close();
+    await vhost?.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** One observation from the real sources: the backend, the workers' replies, a passive declare. */
+  async function observe(): Promise<Observation> {
+    const compute = await backend.describe();
+    const expect = compute.units.filter((u) => u.state === 'running').map((u) => u.celeryHostname);
+    const options = { expect, timeoutMs: 1500 };
+    const [active, reserved, stats, queues, passive] = await Promise.all([
+      rc.active(options),
+      rc.reserved(options),
+      rc.stats(options),
+      rc.activeQueues(options),
+      probe.passive(),
+    ]);
+    const now = Date.now();
+    const workers: WorkerObservation[] = [...active.replies.entries()]
+      .filter(([hostname]) => reserved.replies.has(hostname))
+      .map(([hostname, tasks]) => ({
+        hostname,
+        poolSize: stats.replies.get(hostname)?.poolSize,
+        active: tasks,
+        reserved: reserved.replies.get(hostname)!.length,
+        consuming: (queues.replies.get(hostname) ?? ['?']).length > 0,
+        observedAt: now,
+      }));
+    return {
+      queue: {
+        ready: passive.ready,
+        unacked: 0,
+        consumers: passive.consumers,
+        observedAt: passive.observedAt,
+        source: 'passive',
+      },
+      workers,
+      compute,
+      errors: [],
+    };
+  }
+
+  it(
+    `over ${WANTED_SCALE_IN_DECISIONS}+ scale-in decisions no busy worker is retired and no message is lost`,
+    async () => {
+      const submitted: string[] = [];
+      const code = [
+        // Waves: 2.5 s of tasks (every 0.1-0.4 s; 0.2-1.5 s long, one in six 6 s), then 3.5 s of quiet. The
+        // fleet grows, then the demand falls below it while long tasks still hold slots: scale-in decisions
+        // where some workers are idle and others half busy (two processes each), the case a count-based
+        // autoscaler gets wrong.
+        'import random, sys, time, oq_testapp',
+        'random.seed(7); t0 = time.time(); end = t0 + float(sys.argv[1]); n = 0',
+        'while time.time() < end:',
+        '    if (time.time() - t0) % 6.0 > 2.5:',
+        '        time.sleep(0.05); continue',
+        '    d = 6.0 if n % 6 == 5 else random.uniform(0.2, 1.5)',
+        '    print(oq_testapp.submit(7, n, d).id, flush=True); n += 1',
+        '    time.sleep(random.uniform(0.1, 0.4))',
+      ].join('\n');
+      submitter = spawn(PYTHON, ['-c', code, String(SUBMIT_SECONDS)], {
+        cwd: TESTAPP_DIR,
+        env: { ...process.env, OQ_TESTAPP_BROKER: vhost.amqpUrl },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      submitter.stdout!.setEncoding('utf8');
+      submitter.stdout!.on('data', (chunk: string) => submitted.push(...chunk.split(/\s+/).filter(Boolean)));
+      const submitterDone = new Promise<void>((resolve) => submitter!.once('exit', () => resolve()));
+
+      const actor = new ScaleActor({
+        backend,
+        control: new RemoteControlWorkerControl(rc, 1500),
+        queue: 'celery',
+        settleMs: 300,
+      });
+      let history: DecisionHistory = { idleSince: {} };
+      let scaleInDecisions = 0;
+      let scaleInWithBusy = 0;
+      const reasons = new Map<string, number>();
+      let retired = 0;
+      let aborted = 0;
+      let submitting = true;
+      void submitterDone.then(() => (submitting = false));
+      const started = Date.now();
+      const journal = (): JournalLine[] =>
+        readFileSync(join(dir, 'journal.jsonl'), 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as JournalLine);
+      const allEnded = (): boolean => {
+        const ended = new Set(
+          journal()
+            .filter((j) => j.event === 'end')
+            .map((j) => j.task_id),
+        );
+        return submitted.length > 0 && submitted.every((id) => ended.has(id));
+      };
+
+      for (;;) {
+        const observation = await observe();
+        const decision = decide(observation, POLICY, history, Date.now());
+        history = decision.history;
+        // A scale-in decision: demand calls for fewer workers than there are. Each one either retires idle
+        // workers (DrainingIdle), waits for the grace, or finds only busy workers and retires none.
+        if (
+          decision.target !== undefined &&
+          decision.current !== undefined &&
+          decision.target < decision.current
+        ) {
+          scaleInDecisions++;
+          const busy = observation.workers!.filter((w) => w.active.length + w.reserved > 0).length;
+          if (busy > 0) scaleInWithBusy++;
+        }
+        reasons.set(decision.reason, (reasons.get(decision.reason) ?? 0) + 1);
+        const result = await actor.act(decision, observation);
+        expect(result.kind, result.detail).not.toBe('failed');
+        retired += result.retired.length;
+        aborted += result.aborted.length;
+        if (!submitting && allEnded()) break;
+        if (Date.now() - started > (SUBMIT_SECONDS + 60) * 1000)
+          throw new Error('tasks did not finish in time');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+
+      const lines = journal();
+      const retires = backend.lifecycle().filter((e) => e.event === 'retire');
+      console.log(
+        `scale-in decisions ${scaleInDecisions} (${scaleInWithBusy} with busy workers), retired ${retired}, drains aborted ${aborted}, tasks ${submitted.length}, ` +
+          `spawned ${backend.lifecycle().filter((e) => e.event === 'spawn').length}, ${Math.round((Date.now() - started) / 1000)} s; reasons ${JSON.stringify(Object.fromEntries(reasons))}`,
+      );
+      expect(scaleInDecisions).toBeGreaterThanOrEqual(WANTED_SCALE_IN_DECISIONS);
+      expect(retires.length).toBe(retired);
+      expect(retired).toBeGreaterThan(0);
+      expect(scaleInWithBusy).toBeGreaterThan(0);
+
+      // No retired worker was running a task at its retirement, and none started one afterwards.
+      for (const r of retires) {
+        const hostname = `oq@${r.unitId}`;
+        const at = r.t / 1000;
+        const tasks = new Map<string, { start?: number; end?: number }>();
+        for (const j of lines.filter((l) => l.worker === hostname)) {
+          const span = tasks.get(j.task_id) ?? {};
+          if (j.event === 'start') span.start = j.t;
+          if (j.event === 'end') span.end = j.t;
+          tasks.set(j.task_id, span);
+        }
+        for (const [id, span] of tasks) {
+          expect(span.start! < at && span.end! > at, `${hostname} ran ${id} across its retirement`).toBe(
+            false,
+          );
+          expect(span.start! > at, `${hostname} started ${id} after its retirement`).toBe(false);
+        }
+      }
+      // Every submitted task ran exactly once: started once, ended once, never redelivered.
+      const starts = lines.filter((l) => l.event === 'start');
+      expect(new Set(starts.map((s) => s.task_id)).size).toBe(starts.length);
+      expect(starts.filter((s) => s.redelivered)).toEqual([]);
+      expect(new Set(lines.filter((l) => l.event === 'end').map((l) => l.task_id))).toEqual(
+        new Set(submitted),
+      );
+      expect((await probe.passive()).ready).toBe(0);
+    },
+    (SUBMIT_SECONDS + 120) * 1000,
+  );
+});
