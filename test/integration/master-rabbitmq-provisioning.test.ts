@@ -39,7 +39,7 @@ async function rabbitmqctl(...args: string[]): Promise<string> {
   return stdout.trim();
 }
 
-async function provision(): Promise<string> {
+async function provision(overrides: Record<string, string> = {}): Promise<string> {
   const { stdout, stderr } = await run('bash', [SCRIPT], {
     env: {
       ...process.env,
@@ -51,6 +51,7 @@ async function provision(): Promise<string> {
       OQ_AMQP_PASSWORD: enginePassword,
       OQ_BRIDGE_PASSWORD: bridgePassword,
       OQ_CONSUMER_TIMEOUT_MS: String(consumerTimeoutMs),
+      ...overrides,
     },
   });
   return stdout + stderr;
@@ -199,7 +200,8 @@ describeWithRabbit('master: RabbitMQ provisioning script against the local Rabbi
     );
     const script = [
       'import json, oq_testapp',
-      'i = oq_testapp.app.control.inspect(timeout=2)',
+      // One expected reply: return as soon as it arrives rather than waiting out the timeout.
+      `i = oq_testapp.app.control.inspect(timeout=5, destination=['oq@mt-${suffix}'], limit=1)`,
       'import time',
       'for _ in range(20):',
       '    ping = i.ping() or {}',
@@ -299,5 +301,26 @@ describeWithRabbit('master: RabbitMQ provisioning script against the local Rabbi
   it('has removed guest', async () => {
     expect((await brokerState()).users.map((u) => u.name)).not.toContain('guest');
     expect(await rabbitmqctl('list_users', '--no-table-headers')).not.toMatch(/^guest\t/m);
+  });
+
+  it('refuses to run without a password, naming the variable and where its value comes from', async () => {
+    const failure = await provision({ OQ_AMQP_PASSWORD: '' }).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failure?.code).toBe(1);
+    expect(failure?.stderr).toMatch(
+      /OQ_AMQP_PASSWORD is empty: set it from the broker secret's 'password' key/,
+    );
+  });
+
+  it("takes a rotated secret on the next run: the new password works and the old one doesn't", async () => {
+    const rotated = randomBytes(18).toString('hex');
+    const output = await provision({ OQ_AMQP_PASSWORD: rotated });
+    expect(output).not.toContain(rotated);
+    const connection = await connect(amqpUrl(engineUser, rotated));
+    await connection.close();
+    await expect(connect(amqpUrl(engineUser, enginePassword))).rejects.toThrow(/ACCESS_REFUSED|403/);
+    expect(await brokerState()).toEqual(stateAfterFirst);
   });
 });

@@ -32,8 +32,10 @@ read -r -a ctl <<<"$RABBITMQCTL"
 
 rmq() { "${ctl[@]}" -q "$@"; }
 
+# Listed once: each rabbitmqctl call starts an Erlang VM (about a second).
+existing_users=$(rmq list_users --no-table-headers | cut -f1)
 user_exists() {
-  rmq list_users --no-table-headers | cut -f1 | grep -qxF -- "$1"
+  grep -qxF -- "$1" <<<"$existing_users"
 }
 
 # Creates the user or resets its password, so a rotated secret is picked up at the next boot.

@@ -154,8 +154,10 @@ OQ_ELASTIC_EOF
 swapoff -a
 sed -i -E '/\\sswap\\s/d' /etc/fstab
 
-apt-get update -q
-apt-get install -y -q --no-install-recommends python3-venv build-essential git binutils stunnel4 nfs-common \\
+# unattended-upgrades holds the dpkg lock on a fresh Ubuntu instance for minutes: wait for it.
+apt_get() { apt-get -o DPkg::Lock::Timeout=900 "$@"; }
+apt_get update -q
+apt_get install -y -q --no-install-recommends python3-venv build-essential git binutils stunnel4 nfs-common \\
   ca-certificates curl${buildPackages}
 
 if [[ ! -x "$TOOLS/bin/uv" ]]; then
@@ -216,7 +218,7 @@ getent passwd rabbitmq >/dev/null ||
 chown rabbitmq:rabbitmq /var/lib/rabbitmq
 ${writeFile('/etc/rabbitmq/rabbitmq.conf', renderRabbitmqConf({ consumerTimeoutMs: options.consumerTimeoutMs }), '0644')}
 ${writeFile('/etc/rabbitmq/rabbitmq-env.conf', 'NODENAME=rabbit@localhost\n', '0644')}
-apt-get install -y -q -o Dpkg::Options::=--force-confold rabbitmq-server
+apt_get install -y -q -o Dpkg::Options::=--force-confold rabbitmq-server
 rabbitmq-plugins enable --quiet rabbitmq_management
 systemctl enable rabbitmq-server
 systemctl restart rabbitmq-server
@@ -235,7 +237,7 @@ if ! command -v mount.efs >/dev/null; then
   rm -rf /opt/oq-build/efs-utils
   git clone -q --depth 1 --branch "${BOOT_TOOLS.efsUtils}" https://github.com/aws/efs-utils /opt/oq-build/efs-utils
   (cd /opt/oq-build/efs-utils && ./build-deb.sh >/dev/null)
-  apt-get install -y -q /opt/oq-build/efs-utils/build/amazon-efs-utils*.deb
+  apt_get install -y -q /opt/oq-build/efs-utils/build/amazon-efs-utils*.deb
 fi
 sed -i -E "s/^#?region = .*/region = $REGION/" /etc/amazon/efs/efs-utils.conf
 mkdir -p ${SHARED_DIR}
