@@ -11,6 +11,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'amqplib';
+import * as prettier from 'prettier';
 import { BrokerSession } from '../bridge/src/observe/broker-session.ts';
 import { ManagementApi } from '../bridge/src/observe/management-api.ts';
 import { QueueProbe } from '../bridge/src/observe/queue-probe.ts';
@@ -145,7 +146,10 @@ async function main(): Promise<void> {
       const i = doc.indexOf(begin);
       const j = doc.indexOf(end);
       if (i < 0 || j < i) throw new Error(`${path} lacks the ${begin} ... ${end} markers`);
-      writeFileSync(path, `${doc.slice(0, i + begin.length)}\n${text}\n${doc.slice(j)}`);
+      const next = `${doc.slice(0, i + begin.length)}\n${text}\n${doc.slice(j)}`;
+      // Formatted as `npm run lint` expects, so that regenerating never breaks the prettier check.
+      const options = (await prettier.resolveConfig(path)) ?? {};
+      writeFileSync(path, await prettier.format(next, { ...options, filepath: path }));
       console.log(`written to ${path}`);
     }
   } finally {
