@@ -151,6 +151,19 @@ describe('Master construct', () => {
     expect(userData).toContain("LOGICAL_ID='MasterInstance");
   });
 
+  it('keeps the resolved user-data under the 16 KB EC2 limit (each reference counted as a 160-character value)', () => {
+    const instance = Object.values(template.findResources('AWS::EC2::Instance'))[0] as {
+      Properties: { UserData: { 'Fn::Base64': { 'Fn::Join': [string, unknown[]] } } };
+    };
+    const parts = instance.Properties.UserData['Fn::Base64']['Fn::Join'][1];
+    const size = parts.reduce<number>(
+      (n, part) => n + (typeof part === 'string' ? Buffer.byteLength(part) : 160),
+      0,
+    );
+    expect(size).toBeLessThan(16 * 1024);
+    expect(parts[0]).toMatch(/^#!\/bin\/bash\n/);
+  });
+
   it('waits for the EFS mount targets before the instance boots', () => {
     const instance = Object.values(template.findResources('AWS::EC2::Instance'))[0] as {
       DependsOn: string[];

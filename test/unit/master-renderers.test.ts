@@ -188,6 +188,7 @@ describe('master boot script', () => {
       /getent group openquake >\/dev\/null \|\| groupadd -g 1200 openquake/,
       /id openquake >\/dev\/null 2>&1 \|\|\n\s+useradd -u 1200/,
       /\[\[ -x "\$VENV\/bin\/python" \]\] \|\|/,
+      /\[\[ "\$venv_python" == "\$PYTHON_VERSION" \]\] \|\| rm -rf "\$VENV"/, // a new Python gets a new venv
       /if \[\[ "\$installed" != "\$ENGINE_VERSION \$CELERY_VERSION" \]\]/,
       /mountpoint -q "\$3" \|\| mount/,
     ]) {

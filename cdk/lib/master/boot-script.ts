@@ -248,6 +248,9 @@ mountpoint -q ${SHARED_DIR} || mount ${SHARED_DIR}
 # The engine, in its own Python (the release's, not the distribution's).
 export UV_PYTHON_INSTALL_DIR=/opt/openquake/python UV_NO_CACHE=1
 "$TOOLS/bin/uv" python install -q "$PYTHON_VERSION"
+# A release with another Python (engine-release.json) gets a fresh venv.
+venv_python=$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true)
+[[ "$venv_python" == "$PYTHON_VERSION" ]] || rm -rf "$VENV"
 [[ -x "$VENV/bin/python" ]] || "$TOOLS/bin/uv" venv -q --python "$PYTHON_VERSION" "$VENV"
 installed=$("$VENV/bin/python" -c 'import openquake.baselib as b, celery; print(b.__version__, celery.__version__)' \\
   2>/dev/null || true)
