@@ -148,6 +148,9 @@ export class OqElasticStack extends Stack {
       image: props.bridgeImage,
     });
 
+    // The bridge starts scaling only after the create-time initializer has set the minimum, never before it.
+    this.bridge.service.node.addDependency(this.workers.initialDesiredCount);
+
     this.dashboard = new ClusterDashboard(this, 'Dashboard', {
       cluster: this.cluster,
       workerService: this.workers.service,

@@ -235,6 +235,11 @@ describe('stack template (default props, WebUI CIDR given)', () => {
     expect(create).toContain('updateService');
     expect(create).toContain('\\"desiredCount\\":0');
     expect(create).toContain(ids.workerService);
+    // The bridge comes up only after it, so the initializer cannot undo a first scale-out.
+    const initId = Object.keys(json.Resources).find(
+      (k) => json.Resources[k].Type === 'Custom::OqWorkerInitialDesiredCount',
+    )!;
+    expect(json.Resources[ids.bridgeService].DependsOn).toContain(initId);
   });
 
   it('runs one bridge task, never two during a deployment, on ARM', () => {

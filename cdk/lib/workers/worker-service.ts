@@ -59,6 +59,8 @@ export class WorkerService extends Construct {
   readonly container: ecs.ContainerDefinition;
   readonly service: ecs.FargateService;
   readonly logGroup: logs.LogGroup;
+  /** Sets the desired count to the minimum once, at creation; whatever scales the service must come after it. */
+  readonly initialDesiredCount: cr.AwsCustomResource;
 
   constructor(scope: Construct, id: string, props: WorkerServiceProps) {
     super(scope, id);
@@ -139,7 +141,7 @@ export class WorkerService extends Construct {
       );
     }
 
-    const initializer = new cr.AwsCustomResource(this, 'InitialDesiredCount', {
+    this.initialDesiredCount = new cr.AwsCustomResource(this, 'InitialDesiredCount', {
       resourceType: 'Custom::OqWorkerInitialDesiredCount',
       installLatestAwsSdk: false,
       onCreate: {
@@ -155,7 +157,7 @@ export class WorkerService extends Construct {
       // No onUpdate and no onDelete: after the first deployment the desired count is the bridge's.
       policy: cr.AwsCustomResourcePolicy.fromSdkCalls({ resources: [this.service.serviceArn] }),
     });
-    initializer.node.addDependency(this.service);
+    this.initialDesiredCount.node.addDependency(this.service);
     // The provider function of AwsCustomResource is a singleton at stack scope, named by this fixed UUID.
     const providerRole = Stack.of(this)
       .node.tryFindChild(AWS_CUSTOM_RESOURCE_PROVIDER_ID)
