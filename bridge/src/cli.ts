@@ -38,7 +38,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     throw error;
   }
 
-  const log = createJsonLogger();
+  // `run` logs to stdout (the awslogs driver ships it); the one-shot commands keep stdout for their output.
+  const log =
+    command === 'run' ? createJsonLogger() : createJsonLogger((line) => process.stderr.write(`${line}\n`));
   const emit = (document: Record<string, unknown>): void =>
     void process.stdout.write(`${JSON.stringify(document)}\n`);
   let runtime: BridgeRuntime | undefined;

@@ -154,6 +154,24 @@ describe('ScaleActor (scripted worker control and backend stubs)', () => {
     expect(control.calls).toEqual(['add oq@b']);
   });
 
+  it('protects busy and silent units (celery 4.4 busy workers do not answer), releases long-idle ones', async () => {
+    const o = fleet([w('a', 1), w('b'), w('c')]);
+    // c is running but its worker did not answer (silent); b has been idle 60 s and is protected.
+    const observation: Observation = {
+      ...o,
+      workers: o.workers!.filter((x) => x.hostname !== 'oq@c'),
+      compute: {
+        ...o.compute!,
+        units: o.compute!.units.map((u) => (u.unitId === 'b' ? { ...u, protected: true } : u)),
+      },
+    };
+    const d = decide(observation, { ...POLICY, minWorkers: 3 }, { idleSince: { 'oq@b': NOW - 60_000 } }, NOW);
+    expect(d.retire).toEqual([]);
+    const backend = new ScriptedBackend();
+    await actor(backend, new ScriptedControl({})).act(d, observation);
+    expect(backend.calls).toEqual(['protect a,c 10', 'release b']);
+  });
+
   it('does nothing at all on a hold', async () => {
     const o = { ...fleet([w('a'), w('b', 0, false)]), workers: undefined };
     const d = decide(o, POLICY, { idleSince: {} }, NOW);

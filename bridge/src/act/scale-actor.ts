@@ -173,9 +173,10 @@ export class ScaleActor {
     for (const unit of observation.compute!.units) {
       if (unit.state !== 'running') continue;
       const w = workerOf.get(unit.celeryHostname);
-      if (!w) continue;
       const until = this.protectedUntil.get(unit.unitId);
-      if (!isIdle(w)) {
+      // A running unit whose worker did not answer counts as busy: celery 4.4 cannot answer `active` while it
+      // runs an engine task (docs/observe.md). Protecting a silent unit costs at most a delayed deployment.
+      if (!w || !isIdle(w)) {
         if (until === undefined || until < renewBefore) toProtect.push(unit.unitId);
       } else {
         const idleSince = decision.history.idleSince[w.hostname] ?? now;
