@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { calculationCostEmf } from '../../bridge/src/report/calculation-cost.ts';
+import { cycleMetricsEmf } from '../../bridge/src/report/cycle-metrics.ts';
 import { METRIC_NAMES, METRIC_NAMESPACE } from '../../bridge/src/report/metric-names.ts';
 import { DEFAULT_EFS_BURST_CREDIT_LOW_BYTES } from '../../cdk/lib/dashboard/cluster-alarms.ts';
 import { buildDashboardSampleStack } from '../../cdk/lib/dashboard/dashboard-sample-stack.ts';
@@ -26,6 +28,8 @@ const full = buildDashboardSampleStack({
 });
 const fullTemplate = Template.fromStack(full.stack);
 const fullBody = readDashboardBody(fullTemplate.toJSON());
+
+type Emf = { CloudWatchMetrics: { Dimensions: string[][] }[] };
 
 /** Every OqElastic metric name a template's dashboard and alarms refer to, SEARCH expressions included. */
 function bridgeMetricNames(template: Template): Set<string> {
@@ -82,6 +86,34 @@ describe('ClusterDashboard body', () => {
 
   it('uses exactly the metric names the bridge emits', () => {
     expect([...bridgeMetricNames(fullTemplate)].sort()).toEqual([...METRIC_NAMES].sort());
+  });
+
+  it('asks for the dimension sets the bridge publishes its EMF documents under', () => {
+    const published = [
+      ...(cycleMetricsEmf({ Heartbeat: 1 }, 'c', 0)._aws as Emf).CloudWatchMetrics[0]!.Dimensions,
+      ...(
+        calculationCostEmf(
+          {
+            calculations: [{ calculationId: 1, workerSeconds: 1, cost: 1 }],
+            unknownWorkerSeconds: 0,
+            idleWorkerSeconds: 0,
+            workerSeconds: 1,
+          },
+          'c',
+          0,
+        )[0]!._aws as Emf
+      ).CloudWatchMetrics[0]!.Dimensions,
+    ].map((d) => [...d].sort().join(','));
+    const asked = new Set<string>();
+    for (const widget of fullBody.widgets) {
+      for (const series of widgetSeries(widget)) {
+        if (series.metric?.namespace === METRIC_NAMESPACE)
+          asked.add(Object.keys(series.metric.dimensions).sort().join(','));
+        const schema = series.expression?.match(/SEARCH\('\{OqElastic,([^}]*)\}/)?.[1];
+        if (schema) asked.add(schema.split(',').sort().join(','));
+      }
+    }
+    expect([...asked].sort()).toEqual([...new Set(published)].sort());
   });
 
   it('tiles the 24-column grid with the named sizes, without overlap', () => {

@@ -33,7 +33,7 @@ export function masterAgentConfig(diskPaths: readonly string[]): Record<string, 
       append_dimensions: { InstanceId: '${aws:InstanceId}' },
       aggregation_dimensions: [[...MASTER_DISK_DIMENSIONS]],
       metrics_collected: {
-        mem: { measurement: ['mem_used_percent'] },
+        mem: { measurement: ['used_percent'] },
         disk: { measurement: ['used_percent'], resources: [...diskPaths], drop_device: true },
       },
     },
