@@ -1,5 +1,5 @@
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { App, type Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { OPENQUAKE_GID, OPENQUAKE_UID, SHARED_DIR } from '../../cdk/lib/cluster-
 import type { OqElasticClusterProps } from '../../cdk/lib/oq-elastic-cluster-props.ts';
 import { OqElasticStack } from '../../cdk/lib/oq-elastic-stack.ts';
 import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../cdk/lib/prices.ts';
+import { REPO_ROOT } from '../support/services.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -375,6 +376,19 @@ describe('stack template (default props, WebUI CIDR given)', () => {
     for (const heavy of ['node_modules', '.venv', 'cdk.out', '.services', 'test', '.git']) {
       expect(existsSync(join(dir, heavy))).toBe(false);
     }
+    // Every local module the bridge imports, transitively, is in the build context.
+    const seen = new Set<string>();
+    const visit = (file: string): void => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const source = readFileSync(join(REPO_ROOT, file), 'utf8');
+      for (const m of source.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
+        visit(relative(REPO_ROOT, resolve(dirname(join(REPO_ROOT, file)), m[1]!)));
+      }
+    };
+    visit('bridge/src/cli.ts');
+    expect(seen.size).toBeGreaterThan(1);
+    expect([...seen].filter((f) => !existsSync(join(dir, f)))).toEqual([]);
   });
 });
 
