@@ -179,7 +179,7 @@ export function renderStatusReport(report: StatusReport, queueName = 'celery'): 
   return `${lines.join('\n')}\n`;
 }
 
-/** The `status --json` output: the report model as indented JSON. */
+/** The `status --json` output: the report model as indented JSON, without a trailing newline. */
 export function statusReportJson(report: StatusReport): string {
-  return `${JSON.stringify(report, null, 2)}\n`;
+  return JSON.stringify(report, null, 2);
 }

@@ -19,6 +19,12 @@ export interface SharedDirSource {
   observe(): Promise<SharedDirObservation>;
 }
 
+/** What the observer needs of the queue probe (a QueueProbe; an in-process stub in unit tests). */
+export type QueueSource = Pick<QueueProbe, 'passive' | 'fromManagement' | 'hasManagement'>;
+
+/** What the observer needs of celery's remote control (a CeleryRemoteControl; a stub in unit tests). */
+export type WorkerInspector = Pick<CeleryRemoteControl, 'stats' | 'active' | 'reserved' | 'activeQueues'>;
+
 /** Per-source time limits (ms). A source that overruns is reported missing for the cycle. */
 export interface ObserverTimeouts {
   /** Passive declare and management API. @default 2000 */
@@ -33,8 +39,8 @@ export interface ObserverTimeouts {
 
 /** The sources of {@link CeleryObserver}; each is optional so that local backends can leave some out. */
 export interface CeleryObserverOptions {
-  readonly queueProbe?: QueueProbe;
-  readonly remoteControl?: CeleryRemoteControl;
+  readonly queueProbe?: QueueSource;
+  readonly remoteControl?: WorkerInspector;
   readonly compute?: ComputeBackend;
   readonly sharedDir?: SharedDirSource;
   /** The queue the workers consume (OQE_QUEUE). @default 'celery' */
@@ -202,7 +208,7 @@ export class CeleryObserver implements Observer {
     return undefined;
   }
 
-  private async observeWorkers(control: CeleryRemoteControl): Promise<WorkersOutcome> {
+  private async observeWorkers(control: WorkerInspector): Promise<WorkersOutcome> {
     const expect = [...this.known];
     const options = { expect, timeoutMs: this.timeouts.workersMs };
     // Four broadcasts at once on one reply queue; each ends when every known worker has answered it.

@@ -1,0 +1,158 @@
+import { describe, expect, it } from 'vitest';
+import type {
+  BroadcastReplies,
+  TaskInfo,
+  WorkerStats,
+} from '../../bridge/src/observe/celery-remote-control.ts';
+import { CeleryObserver, type QueueSource, type WorkerInspector } from '../../bridge/src/observe/observer.ts';
+
+/**
+ * How the observer assembles demand from its sources, with in-process stub sources (the same combinations run
+ * against real RabbitMQ and celery workers in test/integration/observe-observer.test.ts; here each branch is
+ * forced exactly).
+ */
+const NOW = 1_790_000_000_000;
+
+interface Worker {
+  host: string;
+  active?: number; // undefined: no `active` reply
+  reserved?: number; // undefined: no `reserved` reply
+  consuming?: boolean;
+}
+
+function stubInspector(workers: Worker[], fail = false): WorkerInspector {
+  const replies = <T>(pick: (w: Worker) => T | undefined): Promise<BroadcastReplies<T>> => {
+    if (fail)
+      return Promise.reject(new Error('cannot reach RabbitMQ at amqp://oq-bridge@master:5672/openquake'));
+    const map = new Map<string, T>();
+    for (const w of workers) {
+      const value = pick(w);
+      if (value !== undefined) map.set(w.host, value);
+    }
+    return Promise.resolve({ replies: map, missing: [], errors: [] });
+  };
+  const tasks = (n: number | undefined): TaskInfo[] | undefined =>
+    n === undefined ? undefined : Array.from({ length: n }, (_, i) => ({ id: `t${i}`, name: 'safely_call' }));
+  return {
+    stats: () => replies<WorkerStats>(() => ({ poolSize: 2, raw: {} })),
+    active: () => replies((w) => tasks(w.active)),
+    reserved: () => replies((w) => tasks(w.reserved)),
+    activeQueues: () => replies((w) => (w.consuming === false ? [] : ['celery'])),
+  };
+}
+
+function stubQueue(
+  passive: { ready: number; consumers: number } | 'fail',
+  management: { ready: number; unacked: number; consumers: number } | 'fail' | 'none',
+): QueueSource {
+  return {
+    passive: () =>
+      passive === 'fail'
+        ? Promise.reject(new Error('channel closed'))
+        : Promise.resolve({ ...passive, observedAt: NOW, exists: true }),
+    fromManagement: () =>
+      management === 'fail' || management === 'none'
+        ? Promise.reject(new Error('HTTP 503'))
+        : Promise.resolve({ ...management, observedAt: NOW }),
+    hasManagement: management !== 'none',
+  };
+}
+
+const observe = (queue: QueueSource, inspector: WorkerInspector) =>
+  new CeleryObserver({
+    queueProbe: queue,
+    remoteControl: inspector,
+    now: () => NOW,
+    managementLagMs: 5000,
+  }).observe();
+
+describe('CeleryObserver demand assembly (in-process stub sources)', () => {
+  it('takes ready from the passive declare and unacked as max(workers, management)', async () => {
+    // workers hold 2+1 active and 1 reserved = 4 live; management (lagging) still says 1
+    const o = await observe(
+      stubQueue({ ready: 6, consumers: 2 }, { ready: 0, unacked: 1, consumers: 2 }),
+      stubInspector([
+        { host: 'oq@a', active: 2, reserved: 1 },
+        { host: 'oq@b', active: 1, reserved: 0 },
+      ]),
+    );
+    expect(o.queue).toMatchObject({ ready: 6, unacked: 4, consumers: 2, observedAt: NOW });
+    expect(o.errors).toEqual([]);
+  });
+
+  it('keeps a stale higher management figure (it can only delay a scale-in)', async () => {
+    const o = await observe(
+      stubQueue({ ready: 0, consumers: 1 }, { ready: 0, unacked: 7, consumers: 1 }),
+      stubInspector([{ host: 'oq@a', active: 0, reserved: 0 }]),
+    );
+    expect(o.queue?.unacked).toBe(7);
+  });
+
+  it('ignores the workers figure when a consuming worker answered only in part', async () => {
+    const o = await observe(
+      stubQueue({ ready: 0, consumers: 2 }, { ready: 0, unacked: 3, consumers: 2 }),
+      stubInspector([
+        { host: 'oq@a', active: 1, reserved: 0 },
+        { host: 'oq@b', active: undefined, reserved: 0 }, // celery 4.4 busy: no active reply
+      ]),
+    );
+    expect(o.workers?.map((w) => w.hostname)).toEqual(['oq@a']);
+    expect(o.queue).toMatchObject({ unacked: 3 });
+    expect(o.queue!.source).toBe('ready,consumers: passive declare; unacked: management API');
+    // Only the management API gave unacked: the figure is as old as its statistics.
+    expect(o.queue!.observedAt).toBe(NOW - 5000);
+    expect(o.errors).toEqual([
+      'worker oq@b answered but not active within 1500 ms: its tasks are unknown, so it is left out (never counted idle)',
+    ]);
+  });
+
+  it('ignores the workers figure when the queue has more consumers than answering workers', async () => {
+    // 3 consumers, 2 workers replied: the third consumer's unacked messages are unknown
+    const o = await observe(
+      stubQueue({ ready: 0, consumers: 3 }, 'none'),
+      stubInspector([
+        { host: 'oq@a', active: 0, reserved: 0 },
+        { host: 'oq@b', active: 0, reserved: 0 },
+      ]),
+    );
+    expect(o.queue).toBeUndefined();
+    expect(o.errors).toEqual(['queue: no source gave both ready and unacked this cycle']);
+  });
+
+  it('does not count a draining worker against the consumers', async () => {
+    // oq@b's consumer was cancelled: 1 consumer, 1 consuming worker, so the workers figure (1 + 2) holds
+    const o = await observe(
+      stubQueue({ ready: 0, consumers: 1 }, 'none'),
+      stubInspector([
+        { host: 'oq@a', active: 1, reserved: 0 },
+        { host: 'oq@b', active: 2, reserved: 0, consuming: false },
+      ]),
+    );
+    expect(o.queue).toMatchObject({
+      ready: 0,
+      unacked: 3,
+      consumers: 1,
+      source: expect.stringMatching(/workers active\+reserved$/),
+    });
+    expect(o.workers?.find((w) => w.hostname === 'oq@b')?.consuming).toBe(false);
+  });
+
+  it('falls back to the management API, stamped in the past, when the passive declare fails', async () => {
+    const o = await observe(
+      stubQueue('fail', { ready: 5, unacked: 2, consumers: 1 }),
+      stubInspector([{ host: 'oq@a', active: 2, reserved: 0 }]),
+    );
+    expect(o.queue).toMatchObject({ ready: 5, unacked: 2, consumers: 1, observedAt: NOW - 5000 });
+    expect(o.errors).toEqual(['queue (passive declare): channel closed']);
+  });
+
+  it('reports workers missing, not empty, when remote control fails as a whole', async () => {
+    const o = await observe(stubQueue({ ready: 0, consumers: 1 }, 'fail'), stubInspector([], true));
+    expect(o.workers).toBeUndefined();
+    expect(o.queue).toBeUndefined();
+    expect(o.errors).toContain(
+      'workers (active): cannot reach RabbitMQ at amqp://oq-bridge@master:5672/openquake',
+    );
+    expect(o.errors).toContain('queue (management API): HTTP 503');
+  });
+});
