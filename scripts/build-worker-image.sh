@@ -7,6 +7,9 @@
 #   scripts/build-worker-image.sh engine     the production image: the public Python base of the pinned
 #                                            engine's Python and the pinned engine; prints
 #                                            localhost/oq-elastic-worker:<engine version>
+#   scripts/build-worker-image.sh engine-py39  a probe: engine 3.15.0 on a debootstrap bullseye base (Python
+#                                            3.9), to run real engine tasks on a machine without registry
+#                                            access; prints localhost/oq-elastic-worker:engine-3.15.0-py39
 #
 # The image is also tagged with a hash of everything that goes into it (the Dockerfile, the entrypoint, the test
 # app, engine-release.json, the base and the build arguments), and a run whose hash is already built only re-tags
@@ -37,6 +40,7 @@ mkdir -p "$CACHE"
 exec 9>"$CACHE/worker-image.lock"
 flock 9
 
+ENGINE_CONSTRAINTS=engine-constraints.txt
 case "$TARGET" in
   local)
     BASE="${OQE_WORKER_BASE:-$("$ROOT/scripts/build-base-image.sh")}"
@@ -48,14 +52,23 @@ case "$TARGET" in
     TASK_APP=engine
     TAG="${OQE_WORKER_TAG:-$REPO:$ENGINE_VERSION}"
     ;;
+  engine-py39)
+    # A probe, not the pin: engine 3.15.0 (the last celery-capable release whose dependencies have wheels for
+    # Python 3.9) on Debian bullseye, so that a real engine task can run through a worker container here.
+    BASE="${OQE_WORKER_BASE:-$("$ROOT/scripts/build-base-image.sh" bullseye)}"
+    TASK_APP=engine
+    ENGINE_VERSION=3.15.0
+    ENGINE_CONSTRAINTS=engine-probe/constraints-3.15-py39.txt
+    TAG="${OQE_WORKER_TAG:-$REPO:engine-$ENGINE_VERSION-py39}"
+    ;;
   *)
-    log "error: unknown target '$TARGET': use local (default) or engine"
+    log "error: unknown target '$TARGET': use local (default), engine or engine-py39"
     exit 64
     ;;
 esac
 
 BUILD_ARGS=(
-  --build-arg "BASE_IMAGE=$BASE" --build-arg "TASK_APP=$TASK_APP"
+  --build-arg "BASE_IMAGE=$BASE" --build-arg "TASK_APP=$TASK_APP" --build-arg "ENGINE_CONSTRAINTS=$ENGINE_CONSTRAINTS"
   --build-arg "ENGINE_VERSION=$ENGINE_VERSION" --build-arg "CELERY_VERSION=$CELERY_VERSION"
   --build-arg "TESTAPP_CELERY_VERSION=$TESTAPP_CELERY_VERSION"
 )
@@ -70,7 +83,7 @@ HASH="$(
   {
     printf '%s\n' "${BUILD_ARGS[@]}"
     "${PODMAN_CMD[@]}" image inspect --format '{{.Id}}' "$BASE" 2>/dev/null || echo "$BASE"
-    cd "$CONTEXT" && find Dockerfile engine-constraints.txt entrypoint testapp/oq_testapp.py -type f -not -name '*.pyc' | LC_ALL=C sort |
+    cd "$CONTEXT" && find Dockerfile engine-constraints.txt engine-probe entrypoint testapp/oq_testapp.py -type f -not -name '*.pyc' | LC_ALL=C sort |
       xargs sha256sum
     sha256sum "$ROOT/engine-release.json" | cut -c1-64
   } | sha256sum | cut -c1-12

@@ -1,0 +1,197 @@
+/**
+ * A real OpenQuake Engine task through a worker container: the engine's own Starmap (engine 3.15.0, celery 4.4.7,
+ * Debian bullseye's Python 3.9: the pinned 3.11.5 cannot be installed on the Pythons Debian offers here, see
+ * docs/worker-image.md) submits tasks to RabbitMQ, a worker container of this image runs them with the engine's
+ * safely_call, and their partial results stream back over zmq to the master's receiver port.
+ *
+ * Opt-in (OQE_TEST_REAL_ENGINE=1): the first run builds a 670 MB image in about three minutes.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestVhost, isMissing, RABBIT_ADMIN, REPO_ROOT, type TestVhost } from '../support/services.ts';
+import { PODMAN, PODMAN_RUN_LIMITS, WORKER_IMAGE_PATHS } from '../support/worker-image.ts';
+
+const enabled = process.env.OQE_TEST_REAL_ENGINE === '1' && !isMissing('rabbitmq');
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 120_000) {
+  return new Promise<{ code: number; out: string }>((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, out });
+    });
+  });
+}
+const podman = (args: string[], env?: NodeJS.ProcessEnv, timeoutMs?: number) =>
+  run(PODMAN[0], [...PODMAN.slice(1), ...args], env, timeoutMs);
+
+// The task function, importable by the master and the worker from shared_dir; it streams two partial results.
+const PROBE_MODULE = `import socket, time
+
+def probe(n, monitor):
+    time.sleep(0.5)
+    yield {'task': n, 'part': 1, 'host': socket.gethostname()}
+    time.sleep(0.5)
+    yield {'task': n, 'part': 2, 'host': socket.gethostname()}
+`;
+const MASTER_SCRIPT = `import sys
+sys.path.insert(0, '${WORKER_IMAGE_PATHS.sharedDir}')
+from openquake.baselib import parallel
+import oqe_probe
+smap = parallel.Starmap(oqe_probe.probe, [(n,) for n in range(4)], distribute='celery')
+out = smap.reduce(agg=lambda acc, r: acc + [r], acc=[])
+print('RESULTS', sorted((r['task'], r['part'], r['host']) for r in out))
+`;
+
+describe.skipIf(!enabled)('worker image with the real engine (opt-in: OQE_TEST_REAL_ENGINE=1)', () => {
+  let image: string;
+  let vhost: TestVhost;
+  let root: string;
+  const worker = `oqe-wi-engine-${randomBytes(3).toString('hex')}`;
+
+  beforeAll(async () => {
+    const build = await run(
+      'bash',
+      [`${REPO_ROOT}scripts/build-worker-image.sh`, 'engine-py39'],
+      process.env,
+      900_000,
+    );
+    expect(build.code, build.out).toBe(0);
+    image = build.out.trim().split('\n').pop()!;
+    vhost = await createTestVhost('oqe-worker-engine');
+    root = mkdtempSync(join(tmpdir(), 'oqe-worker-engine-'));
+    mkdirSync(join(root, 'shared'));
+    mkdirSync(join(root, 'master'));
+    chmodSync(root, 0o755);
+    chmodSync(join(root, 'shared'), 0o755);
+    chmodSync(join(root, 'master'), 0o777);
+    writeFileSync(join(root, 'shared', 'oqe_probe.py'), PROBE_MODULE);
+    writeFileSync(join(root, 'master', 'run_master.py'), MASTER_SCRIPT);
+    // The master's openquake.cfg, as the master renders it, with this test's vhost.
+    writeFileSync(
+      join(root, 'master', 'openquake.cfg'),
+      [
+        '[distribution]',
+        'oq_distribute = celery',
+        '[amqp]',
+        'host = 127.0.0.1',
+        'port = 5672',
+        `user = ${RABBIT_ADMIN.user}`,
+        `password = ${RABBIT_ADMIN.password}`,
+        `vhost = ${vhost.vhost}`,
+        'celery_queue = celery',
+        '[dbserver]',
+        'multi_user = true',
+        'host = 127.0.0.1',
+        'receiver_host = 127.0.0.1',
+        'port = 1908',
+        'receiver_ports = 1912-1920',
+        'authkey = probe',
+        '',
+      ].join('\n'),
+    );
+  }, 900_000);
+
+  afterAll(async () => {
+    await podman(['rm', '-f', '-t', '0', worker]);
+    await vhost?.cleanup();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  it('runs the engine Starmap tasks in the worker container and streams every partial result back', async () => {
+    const env = {
+      ...process.env,
+      OQ_AMQP_PASSWORD: RABBIT_ADMIN.password,
+      OQ_DBSERVER_AUTHKEY: 'probe',
+    };
+    const start = await podman(
+      [
+        'run',
+        '-d',
+        '--name',
+        worker,
+        '--network',
+        'host',
+        '--hostname',
+        'engine-w1',
+        ...PODMAN_RUN_LIMITS,
+        '--health-interval',
+        'disable',
+        '-v',
+        `${join(root, 'shared')}:${WORKER_IMAGE_PATHS.sharedDir}:ro`,
+        '-e',
+        `PYTHONPATH=/opt/openquake/app:${WORKER_IMAGE_PATHS.sharedDir}`,
+        '-e',
+        'OQ_MASTER_HOST=127.0.0.1',
+        '-e',
+        'OQ_AMQP_PORT=5672',
+        '-e',
+        `OQ_AMQP_USER=${RABBIT_ADMIN.user}`,
+        '-e',
+        'OQ_AMQP_PASSWORD',
+        '-e',
+        `OQ_AMQP_VHOST=${vhost.vhost}`,
+        '-e',
+        'OQ_CELERY_QUEUE=celery',
+        '-e',
+        'OQ_DBSERVER_PORT=1908',
+        '-e',
+        'OQ_DBSERVER_AUTHKEY',
+        '-e',
+        'OQ_RECEIVER_PORTS=1912-1920',
+        '-e',
+        `OQ_SHARED_DIR=${WORKER_IMAGE_PATHS.sharedDir}`,
+        '-e',
+        'OQ_WORKER_CONCURRENCY=2',
+        image,
+      ],
+      env,
+    );
+    expect(start.code, start.out).toBe(0);
+    const deadline = Date.now() + 30_000;
+    while (!(await podman(['logs', worker])).out.includes('oq@engine-w1 ready.')) {
+      if (Date.now() > deadline) throw new Error('the engine worker did not become ready in 30 s');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const master = await podman(
+      [
+        'run',
+        '--rm',
+        '--network',
+        'host',
+        '--hostname',
+        'engine-master',
+        ...PODMAN_RUN_LIMITS,
+        '--health-interval',
+        'disable',
+        '--entrypoint',
+        WORKER_IMAGE_PATHS.python,
+        '-e',
+        'OQ_CONFIG_FILE=/master/openquake.cfg',
+        '-v',
+        `${join(root, 'master')}:/master`,
+        '-v',
+        `${join(root, 'shared')}:${WORKER_IMAGE_PATHS.sharedDir}:ro`,
+        image,
+        '/master/run_master.py',
+      ],
+      process.env,
+      120_000,
+    );
+    expect(master.code, master.out).toBe(0);
+    const expected = [0, 1, 2, 3].flatMap((n) => [`(${n}, 1, 'engine-w1')`, `(${n}, 2, 'engine-w1')`]);
+    expect(master.out).toContain(`RESULTS [${expected.join(', ')}]`);
+    const logs = (await podman(['logs', worker])).out;
+    expect(logs.match(/Task openquake\.baselib\.parallel\.safely_call\[[^\]]+\] succeeded/g)).toHaveLength(4);
+    expect(logs).toContain(' v4.4.7 ');
+  }, 180_000);
+});
