@@ -4,11 +4,15 @@
  */
 
 export interface LatencyResult {
+  /** The control loop's poll period (OQE_POLL_SECONDS) during the trials. */
+  readonly pollSeconds: number;
   readonly trials: number;
   readonly burst: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
+  /** Mean wall time of a cycle that scaled out, ms. */
+  readonly cycleMs: number;
   /** What the measured path is made of (which observer, which backend). */
   readonly path: string;
 }
@@ -49,7 +53,7 @@ export interface CalibrationResult {
 export interface BenchRealResults {
   readonly measuredAt: string;
   readonly machine: string;
-  readonly latency?: LatencyResult;
+  readonly latency?: readonly LatencyResult[];
   readonly cycle?: CycleCostResult;
   readonly brokerLoad?: readonly BrokerLoadPoint[];
   readonly calibration?: CalibrationResult;

@@ -4,6 +4,7 @@
  */
 import { DEFAULT_FARGATE_MODEL, type FargateModel } from './fargate-model.ts';
 import { BridgePolicy } from './policies/bridge-policy.ts';
+import { EcsPatternsDefaultsPolicy } from './policies/ecs-patterns-defaults.ts';
 import { fixedFleet } from './policies/fixed-fleet.ts';
 import { KEDA_DEFAULTS, KedaHpaPolicy } from './policies/keda-hpa.ts';
 import { STEP_SCALING_DEFAULTS, StepScalingPolicy } from './policies/step-scaling.ts';
@@ -55,6 +56,11 @@ export function policies(model: FargateModel = DEFAULT_FARGATE_MODEL): NamedPoli
       name: 'ecs-patterns-step',
       label: 'QueueProcessingFargateService step scaling',
       make: () => new StepScalingPolicy({ ...STEP_SCALING_DEFAULTS, maxCapacity: max }),
+    },
+    {
+      name: 'ecs-patterns-all-defaults',
+      label: 'QueueProcessingFargateService, step + CPU 50 %',
+      make: () => new EcsPatternsDefaultsPolicy(max),
     },
     {
       name: 'target-tracking',

@@ -17,6 +17,10 @@ export interface TargetTrackingConfig {
   readonly scaleInThreshold: number;
   readonly scaleOutCooldownSeconds: number;
   readonly scaleInCooldownSeconds: number;
+  /** The tracked metric; default backlog per task, (ready + unacked) / desired. */
+  readonly metric?: (view: FleetView) => number;
+  /** Table name; default `target-tracking`. */
+  readonly name?: string;
 }
 
 export const TARGET_TRACKING_DEFAULTS: Omit<TargetTrackingConfig, 'maxCapacity' | 'targetValue'> = {
@@ -29,7 +33,7 @@ export const TARGET_TRACKING_DEFAULTS: Omit<TargetTrackingConfig, 'maxCapacity' 
 };
 
 export class TargetTrackingPolicy implements SimPolicy {
-  readonly name = 'target-tracking';
+  readonly name: string;
   readonly intervalSeconds = 60;
   readonly victims = 'random' as const;
   readonly initialWorkers: number;
@@ -39,12 +43,15 @@ export class TargetTrackingPolicy implements SimPolicy {
 
   constructor(private readonly config: TargetTrackingConfig) {
     this.initialWorkers = config.minCapacity;
+    this.name = config.name ?? 'target-tracking';
   }
 
   evaluate(view: FleetView): SimAction | undefined {
     // The capacity in the denominator is the desired count, which is kind to the peer: a metric over running
     // tasks only would overshoot while new tasks start.
-    const metric = (view.ready + view.unacked) / Math.max(1, view.desired);
+    const metric = this.config.metric
+      ? this.config.metric(view)
+      : (view.ready + view.unacked) / Math.max(1, view.desired);
     this.datapoints.push(metric);
     return this.onDatapoint(view.desired, view.now);
   }

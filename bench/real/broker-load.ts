@@ -1,0 +1,195 @@
+/**
+ * The load the bridge's observation puts on the broker, and the bridge's own CPU and memory per cycle, with
+ * N idle celery workers of the engine-like test app. Workers run `-P solo` (one process each, about 45 MB) so
+ * that 100 of them fit on a small machine; the broker sees the same one connection, one control queue and one
+ * `celery` consumer per worker as with a prefork pool. Gossip, mingle and heartbeats are off so that the
+ * baseline is the workers' own idle traffic only, not worker-to-worker events that have nothing to do with the
+ * bridge. RabbitMQ's CPU comes from /proc/<beam.smp pid>/stat, in alternating windows with and without the
+ * bridge polling, to cancel the noise of other clients of the shared broker.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ControlLoop } from '../../bridge/src/loop/control-loop.ts';
+import { BrokerSession, type BrokerEndpoint } from '../../bridge/src/observe/broker-session.ts';
+import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
+import type { ComputeObservation } from '../../bridge/src/observe/observation.ts';
+import type { BrokerLoadPoint, CycleCostResult } from './bench-results.ts';
+import { BenchObserver } from './bench-observer.ts';
+import { benchPolicy } from './decision-latency.ts';
+
+export interface BrokerLoadOptions {
+  readonly broker: BrokerEndpoint;
+  /** amqp:// URL of the same vhost for the workers (holds a password: passed in their environment only). */
+  readonly workerBrokerUrl: string;
+  readonly managementUrl: string;
+  readonly repoRoot: string;
+  /** Worker counts to measure at, ascending. */
+  readonly levels: readonly number[];
+  /** Seconds per measurement window. */
+  readonly windowSeconds: number;
+  /** Alternating baseline/polling window pairs per level. */
+  readonly repetitions: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface BrokerLoadResult {
+  readonly points: readonly BrokerLoadPoint[];
+  /** The bridge's own cost per cycle at the largest level. */
+  readonly cycle: CycleCostResult;
+}
+
+const CLOCK_TICKS = 100; // USER_HZ on Linux, the unit of utime/stime in /proc/<pid>/stat
+
+function beamPid(): number {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'beam.smp') return Number(entry);
+    } catch {
+      // process gone
+    }
+  }
+  throw new Error('no beam.smp process found: is the local RabbitMQ running (scripts/services.sh status)?');
+}
+
+/** CPU ms (user + system) the process has used so far. */
+function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function measureBrokerLoad(o: BrokerLoadOptions): Promise<BrokerLoadResult> {
+  const pid = beamPid();
+  const session = new BrokerSession(o.broker);
+  // The test app runs celery 5.5 with task_serializer pickle: its mailbox speaks pickle (celery PR #6757).
+  const control = new CeleryRemoteControl(session, { serializer: 'pickle', timeoutMs: 3000 });
+  const workers: ChildProcess[] = [];
+  const hostnames: string[] = [];
+  const compute = {
+    describe: async (): Promise<ComputeObservation> => ({
+      desired: hostnames.length,
+      running: hostnames.length,
+      pending: 0,
+      units: hostnames.map((h) => ({
+        unitId: h.slice(3),
+        celeryHostname: h,
+        state: 'running' as const,
+        startedAt: 0,
+      })),
+      observedAt: Date.now(),
+    }),
+  };
+  const channel = await (await session.connection()).createChannel();
+  await channel.assertQueue('celery', { durable: true });
+  await channel.close();
+  const observer = new BenchObserver({
+    session,
+    control,
+    compute,
+    queue: 'celery',
+    vhost: o.broker.vhost ?? 'openquake',
+    managementUrl: o.managementUrl,
+    managementUser: o.broker.username,
+    managementPassword: o.broker.password,
+    controlTimeoutMs: 3000,
+  });
+  const loop = new ControlLoop({ observer, policy: benchPolicy(), pollSeconds: 1, clusterName: 'bench' });
+  const points: BrokerLoadPoint[] = [];
+  let cycle: CycleCostResult | undefined;
+  try {
+    for (const level of o.levels) {
+      while (hostnames.length < level) {
+        const hostname = `oq@bench-${hostnames.length + 1}`;
+        const child = spawn(
+          join(o.repoRoot, '.venv/bin/celery'),
+          ['-A', 'oq_testapp', 'worker', '-n', hostname, '-P', 'solo', '-O', 'fair', '-l', 'WARNING'].concat([
+            '--without-gossip',
+            '--without-mingle',
+            '--without-heartbeat',
+          ]),
+          {
+            cwd: join(o.repoRoot, 'worker-image/testapp'),
+            env: { ...process.env, C_FORCE_ROOT: '1', OQ_TESTAPP_BROKER: o.workerBrokerUrl },
+            detached: true,
+            stdio: 'ignore',
+          },
+        );
+        workers.push(child);
+        hostnames.push(hostname);
+        // Stagger the starts: two shared cores, and celery's import is CPU-heavy.
+        await sleep(250);
+      }
+      const deadline = Date.now() + 180_000;
+      for (;;) {
+        const ping = await control.ping({ expect: hostnames, timeoutMs: 3000 });
+        if (ping.missing.length === 0) break;
+        if (Date.now() > deadline)
+          throw new Error(`${ping.missing.length} of ${level} workers never answered ping`);
+        await sleep(1000);
+      }
+      await sleep(3000);
+      o.log?.(`${level} workers up`);
+      let base = 0;
+      let polled = 0;
+      let cycles = 0;
+      let cycleWall = 0;
+      let replies = 0;
+      let nodeCpu = 0;
+      const heapBefore = process.memoryUsage().heapUsed;
+      for (let r = 0; r < o.repetitions; r++) {
+        const b0 = cpuMsOf(pid);
+        await sleep(o.windowSeconds * 1000);
+        base += cpuMsOf(pid) - b0;
+        const p0 = cpuMsOf(pid);
+        const c0 = process.cpuUsage();
+        const until = Date.now() + o.windowSeconds * 1000;
+        while (Date.now() < until) {
+          const started = Date.now();
+          const result = await loop.runOnce();
+          cycles++;
+          cycleWall += result.durationMs;
+          replies += result.observation.workers?.length ?? 0;
+          await sleep(Math.max(0, 1000 - (Date.now() - started)));
+        }
+        const c1 = process.cpuUsage(c0);
+        nodeCpu += (c1.user + c1.system) / 1000;
+        polled += cpuMsOf(pid) - p0;
+      }
+      const seconds = o.windowSeconds * o.repetitions;
+      points.push({
+        workers: level,
+        brokerCpuMsPerSecond: polled / seconds,
+        baselineCpuMsPerSecond: base / seconds,
+        cycleMs: cycleWall / cycles,
+        replies: Math.round(replies / cycles),
+      });
+      cycle = {
+        cycles,
+        cpuMsPerCycle: nodeCpu / cycles,
+        rssMiB: process.memoryUsage().rss / 2 ** 20,
+        heapKiBPerCycle: (process.memoryUsage().heapUsed - heapBefore) / 1024 / cycles,
+        wallMsPerCycle: cycleWall / cycles,
+        path: `ControlLoop.runOnce (observe: passive declare, management API, stats + active to ${level} workers; decide), the benchmark process's CPU during the polling windows`,
+      };
+      o.log?.(
+        `${level} workers: broker ${(polled / seconds).toFixed(1)} vs ${(base / seconds).toFixed(1)} ms/s, cycle ${(cycleWall / cycles).toFixed(0)} ms, ${(nodeCpu / cycles).toFixed(1)} ms CPU`,
+      );
+    }
+  } finally {
+    for (const w of workers) {
+      try {
+        if (w.pid !== undefined) process.kill(-w.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await observer.close();
+    await control.close();
+    await session.close();
+  }
+  return { points, cycle: cycle! };
+}

@@ -1,0 +1,142 @@
+/**
+ * Decision latency on real parts: a burst of messages published to the local RabbitMQ, the bridge's own
+ * ControlLoop (observe -> decide -> ScaleActor) running at its poll period, and the ECS backend calling
+ * UpdateService on the moto server. Latency is from just before the first message is published until the
+ * UpdateService call has returned from moto. Trials start at a random phase of the poll period (seeded), so
+ * the figures include the wait for the next cycle, as a real burst would.
+ */
+import type { ComputeBackend } from '../../bridge/src/compute/compute-backend.ts';
+import { EcsBackend } from '../../bridge/src/compute/ecs-backend.ts';
+import type { ScalingPolicy } from '../../bridge/src/decide/decision.ts';
+import { ScaleActor } from '../../bridge/src/act/scale-actor.ts';
+import type { WorkerControl } from '../../bridge/src/act/worker-control.ts';
+import { ControlLoop } from '../../bridge/src/loop/control-loop.ts';
+import { BrokerSession, type BrokerEndpoint } from '../../bridge/src/observe/broker-session.ts';
+import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
+import { Prng } from '../sim/prng.ts';
+import { BenchObserver } from './bench-observer.ts';
+import { createMotoEcsService } from './moto-ecs-service.ts';
+
+export interface LatencyBenchOptions {
+  readonly broker: BrokerEndpoint;
+  readonly managementUrl: string;
+  readonly awsEndpoint: string;
+  readonly pollSeconds: number;
+  readonly trials: number;
+  /** Messages per burst. */
+  readonly burst: number;
+  readonly seed?: number;
+  readonly queue?: string;
+  readonly log?: (line: string) => void;
+}
+
+export interface LatencyBenchResult {
+  readonly samplesMs: readonly number[];
+  /** Wall time of the cycles that scaled out, ms. */
+  readonly cycleMs: readonly number[];
+  /** Desired count moto reported after the last trial's scale-out, for the check that the call landed. */
+  readonly lastDesiredSeen: number;
+}
+
+/** The policy of the measured loop: the config loader's defaults, slots 2. */
+export function benchPolicy(): ScalingPolicy {
+  return {
+    minWorkers: 0,
+    maxWorkers: 10,
+    slotsPerWorkerFallback: 2,
+    maxStepOut: 10,
+    idleGraceSeconds: 120,
+    staleAfterSeconds: 30,
+    maxHourlyCost: Number.POSITIVE_INFINITY,
+    workerHourlyCost: 0.1,
+  };
+}
+
+/** Scale-out never drains; the drain half of the actor is never reached in this benchmark. */
+const NO_DRAIN: WorkerControl = {
+  cancelConsumer: async () => false,
+  addConsumer: async () => false,
+  inspect: async () => undefined,
+};
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function measureDecisionLatency(o: LatencyBenchOptions): Promise<LatencyBenchResult> {
+  const queue = o.queue ?? 'celery';
+  const prng = new Prng(o.seed ?? 1);
+  const session = new BrokerSession(o.broker);
+  const control = new CeleryRemoteControl(session, { timeoutMs: 1000 });
+  const moto = await createMotoEcsService(o.awsEndpoint);
+  const ecs = new EcsBackend({ cluster: moto.cluster, service: moto.service, client: moto.client });
+  const scaledAt: number[] = [];
+  const backend: ComputeBackend = {
+    name: 'ecs',
+    describe: () => ecs.describe(),
+    scaleTo: async (n) => {
+      await ecs.scaleTo(n);
+      scaledAt.push(performance.timeOrigin + performance.now());
+    },
+    retire: (ids) => ecs.retire(ids),
+    protect: (ids, m) => ecs.protect(ids, m),
+    release: (ids) => ecs.release(ids),
+    close: () => ecs.close(),
+  };
+  const publisher = await (await session.connection()).createChannel();
+  await publisher.assertQueue(queue, { durable: true });
+  await publisher.purgeQueue(queue);
+  const observer = new BenchObserver({
+    session,
+    control,
+    compute: backend,
+    queue,
+    vhost: o.broker.vhost ?? 'openquake',
+    managementUrl: o.managementUrl,
+    managementUser: o.broker.username,
+    managementPassword: o.broker.password,
+    controlTimeoutMs: 1000,
+  });
+  const loop = new ControlLoop({
+    observer,
+    actor: new ScaleActor({ backend, control: NO_DRAIN, queue }),
+    policy: benchPolicy(),
+    pollSeconds: o.pollSeconds,
+    clusterName: 'bench',
+  });
+  const abort = new AbortController();
+  const running = loop.run(abort.signal);
+  const samplesMs: number[] = [];
+  const cycleMs: number[] = [];
+  let lastDesiredSeen = -1;
+  try {
+    for (let i = 0; i < o.trials; i++) {
+      await sleep(prng.next() * o.pollSeconds * 1000);
+      const before = scaledAt.length;
+      const t0 = performance.timeOrigin + performance.now();
+      for (let m = 0; m < o.burst; m++) publisher.sendToQueue(queue, Buffer.from(`bench ${i}.${m}`));
+      const deadline = Date.now() + 30_000 + o.pollSeconds * 1000;
+      while (scaledAt.length === before) {
+        if (Date.now() > deadline) throw new Error(`trial ${i}: no scale-out call within 30 s of the burst`);
+        await sleep(2);
+      }
+      samplesMs.push(scaledAt[before]! - t0);
+      const last = loop.lastCycle;
+      if (last) cycleMs.push(last.durationMs);
+      lastDesiredSeen = await moto.desiredCount();
+      // Reset for the next trial: empty queue, desired 0, and one full cycle that saw both.
+      await publisher.purgeQueue(queue);
+      await moto.setDesired(0);
+      const resetAt = Date.now();
+      while (!(loop.lastCycle && loop.lastCycle.startedAt > resetAt)) await sleep(20);
+      o.log?.(`trial ${i + 1}/${o.trials}: ${samplesMs[samplesMs.length - 1]!.toFixed(0)} ms`);
+    }
+  } finally {
+    abort.abort();
+    await running;
+    await publisher.close().catch(() => undefined);
+    await observer.close();
+    await control.close();
+    await session.close();
+    await moto.cleanup();
+  }
+  return { samplesMs, cycleMs, lastDesiredSeen };
+}

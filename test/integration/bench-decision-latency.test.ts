@@ -1,0 +1,59 @@
+/**
+ * A short run of the real-parts benchmark: the bridge's ControlLoop on the local RabbitMQ scaling a moto ECS
+ * service after a burst. The full benchmark (`npm run bench`) runs many more trials and writes docs/.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { measureDecisionLatency } from '../../bench/real/decision-latency.ts';
+import { percentile } from '../../bench/real/percentile.ts';
+import {
+  AWS_ENDPOINT_URL,
+  createTestVhost,
+  describeWithServices,
+  MANAGEMENT_URL,
+  RABBIT_ADMIN,
+  type TestVhost,
+} from '../support/services.ts';
+
+it('percentile: nearest rank, p99 of fewer than 100 samples is the maximum', () => {
+  expect(percentile([5, 1, 4, 2, 3], 50)).toBe(3);
+  expect(percentile([5, 1, 4, 2, 3], 99)).toBe(5);
+  expect(percentile([10, 20], 50)).toBe(10);
+  expect(() => percentile([], 50)).toThrow(/no samples/);
+});
+
+describeWithServices('bench: decision latency on real parts (RabbitMQ, moto)', () => {
+  let vhost: TestVhost;
+  beforeAll(async () => {
+    vhost = await createTestVhost('oqe-bench-latency');
+  });
+  afterAll(async () => {
+    await vhost?.cleanup();
+  });
+
+  it('a burst reaches moto as a scale-out within one poll period plus one cycle', async () => {
+    const pollSeconds = 1;
+    const r = await measureDecisionLatency({
+      broker: {
+        host: '127.0.0.1',
+        vhost: vhost.vhost,
+        username: RABBIT_ADMIN.user,
+        password: RABBIT_ADMIN.password,
+      },
+      managementUrl: MANAGEMENT_URL,
+      awsEndpoint: AWS_ENDPOINT_URL,
+      pollSeconds,
+      trials: 3,
+      burst: 20,
+      seed: 3,
+    });
+    expect(r.samplesMs).toHaveLength(3);
+    // 20 messages / 2 slots per worker = 10 workers (maxStepOut 10): the count the bridge decided landed.
+    expect(r.lastDesiredSeen).toBe(10);
+    for (const ms of r.samplesMs) {
+      expect(ms).toBeGreaterThan(0);
+      // At worst a burst lands just after a cycle began: one poll period, then one full cycle (the 1 s
+      // remote-control timeout with no workers, plus the AWS calls), with slack for a loaded machine.
+      expect(ms).toBeLessThan(pollSeconds * 1000 + 4000);
+    }
+  });
+});
