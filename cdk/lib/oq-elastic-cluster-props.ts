@@ -31,7 +31,7 @@ export interface OqElasticClusterProps {
   readonly existingVpc?: ExistingVpcProps;
   /** CIDR block of the new VPC. Ignored with `existingVpc`. @default '10.80.0.0/16' */
   readonly vpcCidr?: string;
-  /** Availability zones of the new VPC. @default 2 */
+  /** Availability zones of the new VPC: 1 or 2 (the stack is environment-agnostic). @default 2 */
   readonly maxAzs?: number;
   /** NAT gateways of the new VPC (1 is cheapest; one per AZ survives an AZ outage). @default 1 */
   readonly natGateways?: number;

@@ -161,6 +161,7 @@ describe('resolveClusterProps: invalid props fail at synth naming the prop, the 
   });
   it('numbers out of range', () => {
     expectRejected({ maxWorkers: 0 }, 'maxWorkers', '0', /whole number between 1 and 5000/);
+    expectRejected({ maxAzs: 3 }, 'maxAzs', '3', /use 1 or 2.*existingVpc/);
     expectRejected({ minWorkers: 1.5 }, 'minWorkers', '1.5', /whole number/);
     expectRejected({ logRetentionDays: 10 }, 'logRetentionDays', '10', /one of 1, 3, 5/);
     expectRejected({ prices: { fargateX86GbHour: -1 } }, 'prices.fargateX86GbHour', '-1', /zero or more/);

@@ -189,7 +189,15 @@ function resolvePrices(overrides: Partial<PriceTable> | undefined): PriceTable {
 export function resolveClusterProps(props: OqElasticClusterProps = {}): ResolvedClusterProps {
   const existingVpc = resolveExistingVpc(props.existingVpc);
   const vpcCidr = ipv4Cidr('vpcCidr', props.vpcCidr ?? '10.80.0.0/16');
-  const maxAzs = integer('maxAzs', props.maxAzs ?? 2, 1, 6);
+  const maxAzs = props.maxAzs ?? 2;
+  if (maxAzs !== 1 && maxAzs !== 2) {
+    // An environment-agnostic stack (synth without credentials or lookups) sees two AZs (Fn::GetAZs).
+    throw new ClusterPropsError(
+      'maxAzs',
+      maxAzs,
+      'use 1 or 2: the stack synthesizes without an AWS account, which gives it two availability zones; for more, pass existingVpc.',
+    );
+  }
   const natGateways = integer('natGateways', props.natGateways ?? 1, 0, maxAzs);
 
   const subnetType = props.subnetType ?? 'PRIVATE_WITH_EGRESS';
