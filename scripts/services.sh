@@ -7,7 +7,8 @@
 #   scripts/services.sh status   print what answers
 #   scripts/services.sh env      print the variables that point clients at the services
 #
-# Ports can be moved with OQE_AMQP_PORT, OQE_MGMT_PORT, OQE_MOTO_PORT.
+# Ports can be moved with OQE_AMQP_PORT, OQE_MGMT_PORT, OQE_DIST_PORT, OQE_MOTO_PORT; a second RabbitMQ also
+# needs OQE_SERVICES_DIR (its state) and OQE_RABBIT_NODENAME (e.g. oqe-private@localhost).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,7 +39,8 @@ wait_port() { # port seconds
 
 rabbit_env() {
   export HOME="$STATE/rabbitmq" # the Erlang cookie lives here, shared by server and rabbitmqctl
-  export RABBITMQ_NODENAME="oqe-test@localhost"
+  # A second, private broker (OQE_SERVICES_DIR and ports moved) needs a node name of its own.
+  export RABBITMQ_NODENAME="${OQE_RABBIT_NODENAME:-oqe-test@localhost}"
   export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
   export RABBITMQ_NODE_PORT="$AMQP_PORT"
   export RABBITMQ_DIST_PORT="$DIST_PORT"
