@@ -118,7 +118,7 @@ export class ClusterMetrics {
     return this.bridge('EstimatedCostPerHour', 'Average', "Bridge's own estimate (USD/h)", COST_PERIOD);
   }
   calculationsExecuting(): cloudwatch.Metric {
-    return this.bridge('CalculationsExecuting', 'Maximum', 'Calculations executing');
+    return this.bridge('CalculationsExecuting', 'Maximum', 'Running calcs');
   }
 
   /**

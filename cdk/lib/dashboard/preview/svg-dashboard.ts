@@ -59,6 +59,12 @@ export function formatValue(v: number | undefined): string {
   return v.toPrecision(2);
 }
 
+/** Shortens a label to about `width` pixels at `charWidth` per character, with an ellipsis. */
+function fit(text: string, width: number, charWidth: number): string {
+  const max = Math.max(3, Math.floor(width / charWidth));
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
 function niceMax(v: number): number {
   if (v <= 0) return 1;
   const p = 10 ** Math.floor(Math.log10(v));
@@ -162,7 +168,7 @@ function singleValueWidget(
     const value = lastValue(s.values);
     const usd = /USD/.test(s.label);
     out +=
-      `<text x="${cx}" y="${y + 42}" font-size="11" fill="#545b64">${esc(s.label)}</text>` +
+      `<text x="${cx}" y="${y + 42}" font-size="11" fill="#545b64">${esc(fit(s.label, cell - 8, 6))}</text>` +
       `<text x="${cx}" y="${y + 84}" font-size="${n > 2 ? 28 : 34}" fill="#16191f">${usd ? '$' : ''}${esc(formatValue(value))}</text>`;
     if (w.properties.sparkline)
       out += sparkline(s.values, cx, y + height - 40, cell - 20, 28, PALETTE[i % PALETTE.length]!);
