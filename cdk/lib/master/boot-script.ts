@@ -104,7 +104,8 @@ export function renderBootScript(options: BootScriptOptions): string {
     ? ' gfortran libopenblas-dev liblapack-dev libhdf5-dev libgeos-dev libproj-dev proj-bin libfreetype-dev libpng-dev'
     : '';
 
-  return `#!/bin/bash
+  // The comments are for readers of this file: the rendered script drops them to stay far below 16 KB.
+  const script = `#!/bin/bash
 # oq-elastic master boot (user-data; re-run at every boot from cloud-init's per-boot scripts).
 set -Eeuo pipefail
 umask 022
@@ -300,4 +301,5 @@ runuser -u openquake -- "$VENV/bin/oq" dbserver status | grep -q 'dbserver runni
 echo "=== oq-master-boot done $(date -Is)"
 signal SUCCESS "master ready"
 `;
+  return stripComments(script);
 }
