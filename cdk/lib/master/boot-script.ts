@@ -108,6 +108,7 @@ export function renderBootScript(options: BootScriptOptions): string {
   const script = `#!/bin/bash
 # oq-elastic master boot (user-data; re-run at every boot from cloud-init's per-boot scripts).
 set -Eeuo pipefail
+shopt -s inherit_errexit
 umask 022
 exec >>/var/log/oq-master-boot.log 2>&1
 echo "=== oq-master-boot $(date -Is)"
