@@ -30,6 +30,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.parse
 import urllib.request
 
@@ -47,6 +48,7 @@ URL_UNSAFE = set("/@:?#%[] \t\n")
 HOST_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$")
 WORKER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 METADATA_TIMEOUT_SECONDS = 5
+METADATA_ATTEMPTS = 3
 
 
 class ConfigError(Exception):
@@ -181,9 +183,16 @@ def ecs_task_metadata(env):
     base = env.get("ECS_CONTAINER_METADATA_URI_V4")
     if not base:
         return None
-    try:
-        return fetch_json(base.rstrip("/") + "/task")
-    except Exception as error:  # any failure here means the hostname cannot be trusted: refuse to start
+    # The agent serves the endpoint from the container's start; a few quick retries cover a slow first answer.
+    error = None
+    for attempt in range(METADATA_ATTEMPTS):
+        try:
+            return fetch_json(base.rstrip("/") + "/task")
+        except Exception as failure:  # any failure here means the hostname cannot be trusted
+            error = failure
+            if attempt + 1 < METADATA_ATTEMPTS:
+                time.sleep(1)
+    if error is not None:
         raise ConfigError(
             ["ECS_CONTAINER_METADATA_URI_V4 is set but its /task document could not be read (%s): the worker "
              "needs its task id for its celery hostname" % type(error).__name__]
@@ -231,7 +240,8 @@ def resources(settings, metadata):
     if concurrency is None:
         cpu = limits.get("CPU")
         if isinstance(cpu, (int, float)) and cpu > 0:
-            # Fargate reports the task's vCPUs here (0.25 to 16); a quarter vCPU still runs one process.
+            # Task metadata v4 on Fargate gives the task's size as Limits.CPU in vCPUs (0.25 to 16) and
+            # Limits.Memory in MiB (Amazon ECS task metadata endpoint v4 for Fargate); 0.25 vCPU still runs one.
             concurrency = max(1, int(math.floor(cpu)))
         else:
             concurrency = max(1, len(os.sched_getaffinity(0)))
