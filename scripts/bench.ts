@@ -62,7 +62,7 @@ try {
       p99Ms: percentile(r.samplesMs, 99),
       maxMs: Math.max(...r.samplesMs),
       cycleMs: r.cycleMs.reduce((a, b) => a + b, 0) / Math.max(1, r.cycleMs.length),
-      path: 'ControlLoop (bench observer: passive declare + management API + stats/active broadcasts with a 1 s timeout + ECS DescribeServices/ListTasks on moto) -> decide -> ScaleActor -> EcsBackend.scaleTo (UpdateService on moto)',
+      path: 'ControlLoop (CeleryObserver: passive declare, management API, remote-control broadcasts, EcsBackend.describe on moto) -> decide -> ScaleActor -> EcsBackend.scaleTo (UpdateService on moto)',
     });
   }
   log('broker load with idle workers');
@@ -72,15 +72,12 @@ try {
     managementUrl: MANAGEMENT_URL,
     repoRoot: REPO_ROOT,
     levels: quick ? [5] : [10, 20, 40, 100],
-    windowSeconds: quick ? 4 : 8,
-    repetitions: 2,
+    windowSeconds: quick ? 4 : 10,
+    repetitions: quick ? 1 : 3,
     log,
   });
   notes.push(
     'Broker load: workers run `-P solo` with gossip, mingle and heartbeats off (see bench/real/broker-load.ts); the bridge polled once a second, 5 times its default rate, so per-cycle broker cost is (polling - baseline) ms/s at one cycle per second. The broker is shared with other test runs on this machine: the alternating windows cancel most, not all, of their noise.',
-  );
-  notes.push(
-    'The observation path is composed in the benchmark (bench/real/bench-observer.ts) from the committed observe parts, since the bridge had no Observer class committed when this was written; with no running unit the stats/active broadcasts wait their whole 1 s timeout, which is most of a scale-out cycle.',
   );
   const results: BenchRealResults = {
     measuredAt: new Date().toISOString(),

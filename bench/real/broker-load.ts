@@ -10,12 +10,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ComputeBackend } from '../../bridge/src/compute/compute-backend.ts';
 import { ControlLoop } from '../../bridge/src/loop/control-loop.ts';
 import { BrokerSession, type BrokerEndpoint } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
 import type { ComputeObservation } from '../../bridge/src/observe/observation.ts';
 import type { BrokerLoadPoint, CycleCostResult } from './bench-results.ts';
-import { BenchObserver } from './bench-observer.ts';
+import { bridgeObserver } from './bridge-observer.ts';
 import { benchPolicy } from './decision-latency.ts';
 
 export interface BrokerLoadOptions {
@@ -69,7 +70,14 @@ export async function measureBrokerLoad(o: BrokerLoadOptions): Promise<BrokerLoa
   const control = new CeleryRemoteControl(session, { serializer: 'pickle', timeoutMs: 3000 });
   const workers: ChildProcess[] = [];
   const hostnames: string[] = [];
-  const compute = {
+  // The units of the fleet, as a backend would list them (the workers are started here, not by a backend).
+  const compute: ComputeBackend = {
+    name: 'bench',
+    scaleTo: async () => undefined,
+    retire: async () => undefined,
+    protect: async () => undefined,
+    release: async () => undefined,
+    close: async () => undefined,
     describe: async (): Promise<ComputeObservation> => ({
       desired: hostnames.length,
       running: hostnames.length,
@@ -86,16 +94,12 @@ export async function measureBrokerLoad(o: BrokerLoadOptions): Promise<BrokerLoa
   const channel = await (await session.connection()).createChannel();
   await channel.assertQueue('celery', { durable: true });
   await channel.close();
-  const observer = new BenchObserver({
+  const observer = bridgeObserver({
     session,
     control,
     compute,
     queue: 'celery',
-    vhost: o.broker.vhost ?? 'openquake',
     managementUrl: o.managementUrl,
-    managementUser: o.broker.username,
-    managementPassword: o.broker.password,
-    controlTimeoutMs: 3000,
   });
   const loop = new ControlLoop({ observer, policy: benchPolicy(), pollSeconds: 1, clusterName: 'bench' });
   const points: BrokerLoadPoint[] = [];
@@ -173,7 +177,7 @@ export async function measureBrokerLoad(o: BrokerLoadOptions): Promise<BrokerLoa
         rssMiB: process.memoryUsage().rss / 2 ** 20,
         heapKiBPerCycle: (process.memoryUsage().heapUsed - heapBefore) / 1024 / cycles,
         wallMsPerCycle: cycleWall / cycles,
-        path: `ControlLoop.runOnce (observe: passive declare, management API, stats + active to ${level} workers; decide), the benchmark process's CPU during the polling windows`,
+        path: `ControlLoop.runOnce (CeleryObserver: passive declare, management API, stats/active/reserved/active_queues to ${level} workers; decide), the benchmark process's CPU during the polling windows`,
       };
       o.log?.(
         `${level} workers: broker ${(polled / seconds).toFixed(1)} vs ${(base / seconds).toFixed(1)} ms/s, cycle ${(cycleWall / cycles).toFixed(0)} ms, ${(nodeCpu / cycles).toFixed(1)} ms CPU`,
@@ -187,7 +191,6 @@ export async function measureBrokerLoad(o: BrokerLoadOptions): Promise<BrokerLoa
         // already gone
       }
     }
-    await observer.close();
     await control.close();
     await session.close();
   }

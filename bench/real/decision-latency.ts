@@ -14,7 +14,7 @@ import { ControlLoop } from '../../bridge/src/loop/control-loop.ts';
 import { BrokerSession, type BrokerEndpoint } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
 import { Prng } from '../sim/prng.ts';
-import { BenchObserver } from './bench-observer.ts';
+import { bridgeObserver } from './bridge-observer.ts';
 import { createMotoEcsService } from './moto-ecs-service.ts';
 
 export interface LatencyBenchOptions {
@@ -84,16 +84,12 @@ export async function measureDecisionLatency(o: LatencyBenchOptions): Promise<La
   const publisher = await (await session.connection()).createChannel();
   await publisher.assertQueue(queue, { durable: true });
   await publisher.purgeQueue(queue);
-  const observer = new BenchObserver({
+  const observer = bridgeObserver({
     session,
     control,
     compute: backend,
     queue,
-    vhost: o.broker.vhost ?? 'openquake',
     managementUrl: o.managementUrl,
-    managementUser: o.broker.username,
-    managementPassword: o.broker.password,
-    controlTimeoutMs: 1000,
   });
   const loop = new ControlLoop({
     observer,
@@ -133,7 +129,6 @@ export async function measureDecisionLatency(o: LatencyBenchOptions): Promise<La
     abort.abort();
     await running;
     await publisher.close().catch(() => undefined);
-    await observer.close();
     await control.close();
     await session.close();
     await moto.cleanup();

@@ -1,0 +1,34 @@
+/**
+ * The bridge's own observer (CeleryObserver over QueueProbe, ManagementApi and CeleryRemoteControl) as the
+ * benchmark builds it: the same parts the bridge's CLI wires, with its default time limits.
+ */
+import type { ComputeBackend } from '../../bridge/src/compute/compute-backend.ts';
+import type { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
+import type { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
+import { ManagementApi } from '../../bridge/src/observe/management-api.ts';
+import { CeleryObserver } from '../../bridge/src/observe/observer.ts';
+import { QueueProbe } from '../../bridge/src/observe/queue-probe.ts';
+
+export interface BridgeObserverParts {
+  readonly session: BrokerSession;
+  readonly control: CeleryRemoteControl;
+  readonly compute: ComputeBackend;
+  readonly queue: string;
+  /** Management API base URL, no credentials in it. */
+  readonly managementUrl: string;
+}
+
+export function bridgeObserver(parts: BridgeObserverParts): CeleryObserver {
+  const { endpoint } = parts.session;
+  const management = new ManagementApi({
+    url: parts.managementUrl,
+    username: endpoint.username,
+    password: endpoint.password,
+  });
+  return new CeleryObserver({
+    queueProbe: new QueueProbe(parts.session, parts.queue, management),
+    remoteControl: parts.control,
+    compute: parts.compute,
+    queue: parts.queue,
+  });
+}
