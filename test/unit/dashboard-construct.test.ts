@@ -187,7 +187,7 @@ describe('ClusterDashboard alarms', () => {
     const p = alarmWithId(plainTemplate, 'DemandWithoutWorkers');
     expect(p).toMatchObject({ Threshold: 1, EvaluationPeriods: 10, DatapointsToAlarm: 10 });
     expect(expressionOf(p)).toBe(
-      'IF(FILL(ready, 0) + FILL(unacked, 0) > 0 AND FILL(consumers, 0) == 0, 1, 0)',
+      'IF((FILL(ready, 0) + FILL(unacked, 0)) > 0 AND FILL(consumers, 0) == 0, 1, 0)',
     );
     expect(alarmWithId(fullTemplate, 'DemandWithoutWorkers')).toMatchObject({ EvaluationPeriods: 7 });
   });

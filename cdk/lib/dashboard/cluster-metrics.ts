@@ -197,11 +197,12 @@ export class ClusterMetrics {
     });
   }
 
-  // Alarm conditions, as 0/1 series so that an alarm can require N minutes of them in a row.
+  // Alarm conditions, as 0/1 series so that an alarm can require N minutes of them in a row. Sums are
+  // parenthesised so that the reading does not hang on operator precedence.
   /** 1 while there is work in flight and no celery worker consumes the queue. */
   demandWithoutWorkers(): cloudwatch.MathExpression {
     return new cloudwatch.MathExpression({
-      expression: 'IF(FILL(ready, 0) + FILL(unacked, 0) > 0 AND FILL(consumers, 0) == 0, 1, 0)',
+      expression: 'IF((FILL(ready, 0) + FILL(unacked, 0)) > 0 AND FILL(consumers, 0) == 0, 1, 0)',
       usingMetrics: { ready: this.queueReady(), unacked: this.queueUnacked(), consumers: this.consumers() },
       label: 'Demand with no worker',
       period: FINE_PERIOD,
@@ -214,7 +215,7 @@ export class ClusterMetrics {
   stuckCalculation(): cloudwatch.MathExpression {
     return new cloudwatch.MathExpression({
       expression:
-        'IF(FILL(executing, 0) > 0 AND FILL(active, 0) == 0 AND FILL(ready, 0) + FILL(unacked, 0) == 0, 1, 0)',
+        'IF(FILL(executing, 0) > 0 AND FILL(active, 0) == 0 AND (FILL(ready, 0) + FILL(unacked, 0)) == 0, 1, 0)',
       usingMetrics: {
         executing: this.calculationsExecuting(),
         active: this.bridge('ActiveTasks', 'Maximum', 'Active tasks (max)'),
