@@ -4,6 +4,9 @@
  * no secrets, the idempotency guards).
  */
 import { execFile, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import ini from 'ini';
 import { describe, expect, it } from 'vitest';
@@ -210,5 +213,44 @@ describe('master boot script', () => {
   it('installs compilers only where wheels are missing (arm64)', () => {
     expect(script).toContain('gfortran');
     expect(renderBootScript({ ...bootOptions, buildFromSource: false })).not.toContain('gfortran');
+  });
+
+  it("fills openquake.cfg for real with the script's own fill(): values from the environment, mode 0640", () => {
+    const fill = /^fill\(\) \{[\s\S]*?^\}$/m.exec(script)?.[0];
+    const template =
+      /cat >\/etc\/openquake\/openquake\.cfg\.in <<'OQ_ELASTIC_EOF'\n([\s\S]*?)\nOQ_ELASTIC_EOF/.exec(
+        script,
+      )?.[1];
+    expect(fill).toBeDefined();
+    expect(template).toBeDefined();
+    const dir = mkdtempSync(join(tmpdir(), 'oqe-master-fill-'));
+    try {
+      writeFileSync(join(dir, 'openquake.cfg.in'), `${template}\n`);
+      // The one change: this machine has no `openquake` group, so the file goes to root's.
+      const body = `${fill?.replace('root:openquake', 'root:root')}\nfill "$1/openquake.cfg.in" "$1/openquake.cfg" 0640`;
+      const result = spawnSync('bash', ['-euo', 'pipefail', '-c', body, 'fill-test', dir], {
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          MASTER_HOST: '10.1.2.3',
+          OQ_AMQP_PASSWORD: 'Abc123FromTheBrokerSecret',
+          OQ_DBSERVER_AUTHKEY: 'Xyz789FromTheAuthkeySecret',
+        },
+      });
+      expect(result.stderr).toBe('');
+      expect(result.status).toBe(0);
+      const cfgFile = join(dir, 'openquake.cfg');
+      expect(statSync(cfgFile).mode & 0o777).toBe(0o640);
+      const filled = ini.parse(readFileSync(cfgFile, 'utf8')) as Record<string, Record<string, unknown>>;
+      expect(filled.amqp).toMatchObject({ host: '10.1.2.3', password: 'Abc123FromTheBrokerSecret' });
+      expect(filled.dbserver).toMatchObject({
+        listen: '10.1.2.3',
+        host: '10.1.2.3',
+        authkey: 'Xyz789FromTheAuthkeySecret',
+      });
+      expect(readFileSync(cfgFile, 'utf8')).not.toContain('@OQ_');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
