@@ -5,7 +5,13 @@ import { connect, type ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BrokerConnectionError, BrokerSession } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
-import { createTestVhost, describeWithRabbit, RABBIT_ADMIN, type TestVhost } from '../support/services.ts';
+import {
+  createTestVhost,
+  describeWithRabbit,
+  managementApi,
+  RABBIT_ADMIN,
+  type TestVhost,
+} from '../support/services.ts';
 import { startWorker, submitTasks, waitFor, type StartedWorker } from './observe-celery-workers.ts';
 
 /**
@@ -146,6 +152,44 @@ describeWithRabbit('CeleryRemoteControl with real celery workers (pickle mailbox
     expect(result.missing).toEqual(['oq@unit-b']);
     expect(elapsed).toBeGreaterThanOrEqual(1400);
     expect(elapsed).toBeLessThan(3000);
+  });
+
+  it('fails a broadcast in progress when the broker closes the connection, rather than report no replies', async () => {
+    const listConnections = async (): Promise<string[]> =>
+      (
+        (await (
+          await managementApi('GET', `/api/vhosts/${encodeURIComponent(vhost.vhost)}/connections`)
+        ).json()) as { name: string }[]
+      ).map((c) => c.name);
+    const existing = new Set(await listConnections());
+    const own = new BrokerSession({
+      host: '127.0.0.1',
+      vhost: vhost.vhost,
+      username: RABBIT_ADMIN.user,
+      password: RABBIT_ADMIN.password,
+    });
+    const client = new CeleryRemoteControl(own, { serializer: 'pickle' });
+    await client.ping({ expect: [a.hostname] }); // connected, reply queue ready
+    // The management API lists a new connection after its next statistics emission.
+    const ours = await waitFor('the new connection to be listed', async () => {
+      const fresh = (await listConnections()).filter((name) => !existing.has(name));
+      return fresh.length === 1 ? fresh[0] : undefined;
+    });
+    // A broadcast that would collect for 10 s (an unknown worker is expected); the broker then closes the
+    // client's connection.
+    const started = Date.now();
+    const pending = client.ping({ expect: ['oq@nobody'], timeoutMs: 10_000 });
+    // The expectation is attached before the close, so the rejection is handled when it happens.
+    const rejected = expect(pending).rejects.toThrow(
+      /connection to RabbitMQ closed while collecting replies/,
+    );
+    await managementApi('DELETE', `/api/connections/${encodeURIComponent(ours)}`);
+    await rejected;
+    expect(Date.now() - started).toBeLessThan(3000);
+    // The next broadcast reconnects by itself.
+    expect((await client.ping({ expect: [a.hostname] })).replies.has(a.hostname)).toBe(true);
+    await client.close();
+    await own.close();
   });
 
   it('reports a refused login clearly and without the password', async () => {

@@ -77,6 +77,9 @@ interface Pending {
   readonly errors: string[];
   readonly expect: ReadonlySet<string>;
   readonly done: () => void;
+  /** Ends the broadcast with an error: its replies can no longer arrive. */
+  readonly fail: (error: Error) => void;
+  readonly channel: Channel;
 }
 
 const CONTENT_TYPE = { json: 'application/json', pickle: 'application/x-python-serialize' } as const;
@@ -173,6 +176,13 @@ export class CeleryRemoteControl {
         const channel = await connection.createChannel();
         channel.on('close', () => {
           if (this.ready === attempt) this.ready = undefined;
+          // Replies to broadcasts in progress would have come on this channel's queue: none will now. Failing
+          // them keeps "the broker went away" from reading as "no worker answered".
+          for (const pending of this.pending.values()) {
+            if (pending.channel === channel) {
+              pending.fail(new Error('the connection to RabbitMQ closed while collecting replies'));
+            }
+          }
         });
         channel.on('error', () => undefined);
         // Same arguments as kombu's Mailbox exchanges (durable=False, auto_delete=False), or RabbitMQ refuses the
@@ -236,9 +246,15 @@ export class CeleryRemoteControl {
     const replies = new Map<string, unknown>();
     const errors: string[] = [];
     let finish!: () => void;
-    const finished = new Promise<void>((resolve) => (finish = resolve));
+    let fail!: (error: Error) => void;
+    const finished = new Promise<void>((resolve, reject) => {
+      finish = resolve;
+      fail = reject;
+    });
+    // Awaited below; this handler only keeps a failure that comes before the await from counting as unhandled.
+    finished.catch(() => undefined);
     const timer = setTimeout(finish, timeoutMs);
-    this.pending.set(ticket, { replies, errors, expect, done: finish });
+    this.pending.set(ticket, { replies, errors, expect, done: finish, fail, channel });
     try {
       const message = {
         method,
@@ -258,7 +274,8 @@ export class CeleryRemoteControl {
         priority: 0,
         headers: { clock: ++this.clock, expires: (Date.now() + timeoutMs) / 1000 },
       });
-      if (!published) await new Promise((resolve) => channel.once('drain', resolve));
+      if (!published)
+        await Promise.race([new Promise((resolve) => channel.once('drain', resolve)), finished]);
       await finished;
     } finally {
       clearTimeout(timer);
