@@ -13,7 +13,7 @@
 #
 # The image is also tagged with a hash of everything that goes into it (the Dockerfile, the entrypoint, the test
 # app, engine-release.json, the base and the build arguments), and a run whose hash is already built only re-tags
-# it. Concurrent runs wait for each other. Environment: OQE_WORKER_BASE (base image; overrides the default),
+# it; tags of earlier builds of the same target are removed. Concurrent runs wait for each other. Environment: OQE_WORKER_BASE (base image; overrides the default),
 # OQE_WORKER_TAG (the tag to print), PODMAN (default: podman with runc and cgroupfs).
 set -euo pipefail
 
@@ -88,7 +88,7 @@ HASH="$(
     sha256sum "$ROOT/engine-release.json" | cut -c1-64
   } | sha256sum | cut -c1-12
 )"
-HASH_TAG="$REPO:$TASK_APP-$HASH"
+HASH_TAG="$REPO:build-$TARGET-$HASH"
 
 if ! "${PODMAN_CMD[@]}" image exists "$HASH_TAG"; then
   log "building $HASH_TAG from $BASE"
@@ -99,4 +99,10 @@ if ! "${PODMAN_CMD[@]}" image exists "$HASH_TAG"; then
   log "built in $((SECONDS - start)) s"
 fi
 "${PODMAN_CMD[@]}" tag "$HASH_TAG" "$TAG"
+# Drop the tags of earlier builds of this kind; an image still used by a container stays (rmi refuses).
+for old in $("${PODMAN_CMD[@]}" images --format '{{.Repository}}:{{.Tag}}' --filter "reference=$REPO:build-$TARGET-*"); do
+  # The filter selects images, and podman then lists every name of each, so match the name here too.
+  [[ "$old" == "$REPO:build-$TARGET-"* && "$old" != "$HASH_TAG" ]] || continue
+  "${PODMAN_CMD[@]}" rmi "$old" >/dev/null 2>&1 || true
+done
 echo "$TAG"
