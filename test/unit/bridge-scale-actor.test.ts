@@ -134,6 +134,16 @@ describe('ScaleActor (scripted worker control and backend stubs)', () => {
     expect(backend.calls).toEqual(['retire b']);
   });
 
+  it('looks again while the cancel has not taken effect, and aborts if it never does', async () => {
+    const o = fleet([w('a')]);
+    const d = decide(o, POLICY, { idleSince: {} }, NOW);
+    const control = new ScriptedControl({ 'oq@a': w('a', 0, true) });
+    const r = await actor(new ScriptedBackend(), control).act(d, o);
+    expect(r.aborted).toEqual(['a']);
+    expect(control.calls.filter((c) => c.startsWith('inspect'))).toHaveLength(3);
+    expect(control.calls).toContain('add oq@a');
+  });
+
   it('aborts when the worker does not answer the second look', async () => {
     const o = fleet([w('a')]);
     const d = decide(o, POLICY, { idleSince: {} }, NOW);

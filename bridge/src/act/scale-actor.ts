@@ -139,10 +139,15 @@ export class ScaleActor {
     const cancelled = await control.cancelConsumer(hostname, queue).catch(() => false);
     let fresh: WorkerObservation | undefined;
     if (cancelled) {
-      await this.sleep(this.settleMs);
-      fresh = await control.inspect(hostname).catch(() => undefined);
+      // Celery acknowledges cancel_consumer before doing it (the control command schedules the cancel with
+      // `consumer.call_soon`), so the second look also checks that the queue is really gone from the worker.
+      for (let look = 0; look < 3; look++) {
+        await this.sleep(this.settleMs);
+        fresh = await control.inspect(hostname).catch(() => undefined);
+        if (!fresh || !isIdle(fresh) || !fresh.consuming) break;
+      }
     }
-    if (cancelled && fresh && isIdle(fresh)) {
+    if (cancelled && fresh && isIdle(fresh) && !fresh.consuming) {
       this.log('drain-confirmed', { hostname });
       return true;
     }
@@ -154,6 +159,7 @@ export class ScaleActor {
       answered: fresh !== undefined,
       active: fresh?.active.length,
       reserved: fresh?.reserved,
+      stillConsuming: fresh?.consuming,
       consumerRestored: restoredOk,
     });
     return false;

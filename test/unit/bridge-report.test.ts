@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import { actionResult } from '../../bridge/src/act/action-result.ts';
+import type { Decision } from '../../bridge/src/decide/decision.ts';
+import type { Observation } from '../../bridge/src/observe/observation.ts';
+import { cycleMetrics, cycleMetricsEmf } from '../../bridge/src/report/cycle-metrics.ts';
+import { createJsonLogger, redact } from '../../bridge/src/report/json-logger.ts';
+import { METRIC_NAMES, METRIC_NAMESPACE } from '../../bridge/src/report/metric-names.ts';
+
+const NOW = 1_800_000_000_000;
+const busy = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `t${i}`, name: 'safely_call' }));
+const OBSERVATION: Observation = {
+  queue: { ready: 5, unacked: 3, consumers: 2, observedAt: NOW, source: 'test' },
+  workers: [
+    { hostname: 'oq@a', poolSize: 4, active: busy(3), reserved: 0, consuming: true, observedAt: NOW },
+    { hostname: 'oq@b', poolSize: 4, active: [], reserved: 0, consuming: true, observedAt: NOW },
+  ],
+  compute: { desired: 3, running: 2, pending: 1, units: [], observedAt: NOW },
+  sharedDir: { available: true, mountTargetsReady: true, sizeBytes: 730e9, observedAt: NOW },
+  errors: [],
+};
+const DECISION: Decision = {
+  desired: 3,
+  retire: [],
+  reason: 'Steady',
+  detail: 'steady',
+  demand: 8,
+  current: 3,
+  slotsPerWorker: 4,
+  history: { idleSince: {} },
+};
+
+describe('cycle metrics (EMF)', () => {
+  it('computes every figure from the observation', () => {
+    const m = cycleMetrics({
+      observation: OBSERVATION,
+      decision: DECISION,
+      action: actionResult('scaleOut', 'x', { from: 1, to: 3 }),
+      durationMs: 42,
+      workerHourlyCost: 0.1,
+      storageGbMonthCost: 0.3,
+    });
+    expect(m).toMatchObject({
+      QueueReady: 5,
+      QueueUnacked: 3,
+      Consumers: 2,
+      WorkersDesired: 3,
+      WorkersRunning: 2,
+      WorkersBusy: 1,
+      ActiveTasks: 3,
+      WorkerSlots: 8,
+      // 3 active / 8 slots = 37.5 %
+      Utilisation: 37.5,
+      ScaleOut: 2,
+      ScaleIn: 0,
+      CycleDuration: 42,
+      Heartbeat: 1,
+    });
+    // (2 running + 1 pending) x 0.1 + 730 GB x 0.3 / 730 h = 0.3 + 0.3
+    expect(m.EstimatedCostPerHour).toBeCloseTo(0.6, 9);
+  });
+
+  it('leaves out what was not observed instead of publishing zeros', () => {
+    const m = cycleMetrics({
+      observation: { errors: ['broker down'] },
+      decision: { ...DECISION, reason: 'HoldOnMissingData' },
+      action: actionResult('none', 'hold'),
+      durationMs: 5,
+      workerHourlyCost: 0.1,
+    });
+    expect(Object.keys(m).sort()).toEqual([
+      'CycleDuration',
+      'Heartbeat',
+      'ScaleIn',
+      'ScaleOut',
+      'WorkersDesired',
+    ]);
+  });
+
+  it('is a valid EMF document with the shared metric names and the Cluster dimension', () => {
+    const m = cycleMetrics({
+      observation: OBSERVATION,
+      decision: DECISION,
+      action: actionResult('scaleIn', 'x', { retired: ['b'] }),
+      durationMs: 7,
+      workerHourlyCost: 0.1,
+    });
+    const doc = cycleMetricsEmf(m, 'oq-prod', NOW) as {
+      _aws: {
+        Timestamp: number;
+        CloudWatchMetrics: {
+          Namespace: string;
+          Dimensions: string[][];
+          Metrics: { Name: string; Unit: string }[];
+        }[];
+      };
+      [k: string]: unknown;
+    };
+    const directive = doc._aws.CloudWatchMetrics[0]!;
+    expect(doc._aws.Timestamp).toBe(NOW);
+    expect(directive.Namespace).toBe(METRIC_NAMESPACE);
+    expect(directive.Dimensions).toEqual([['Cluster']]);
+    expect(doc.Cluster).toBe('oq-prod');
+    for (const { Name } of directive.Metrics) {
+      expect(METRIC_NAMES).toContain(Name);
+      expect(typeof doc[Name]).toBe('number');
+    }
+    expect(directive.Metrics.find((x) => x.Name === 'Utilisation')?.Unit).toBe('Percent');
+    expect(doc.ScaleIn).toBe(1);
+  });
+});
+
+describe('JSON logs', () => {
+  it('never carries a password: secret-named fields and URL credentials are cut', () => {
+    const lines: string[] = [];
+    const log = createJsonLogger(
+      (l) => lines.push(l),
+      () => NOW,
+    );
+    log('connect-failed', {
+      url: 'amqp://oq-bridge:s3cr%40t@10.0.0.5:5672/openquake',
+      nested: { password: 's3cr@t', OQE_BROKER_PASSWORD: 's3cr@t', authkey: 'k' },
+      note: 'see http://user:pw@host/x',
+    });
+    const record = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(record).toMatchObject({
+      level: 'error',
+      event: 'connect-failed',
+      time: new Date(NOW).toISOString(),
+    });
+    expect(lines[0]).not.toMatch(/s3cr|:pw@/);
+    expect(record.url).toBe('amqp://oq-bridge:***@10.0.0.5:5672/openquake');
+    expect(redact({ a: [{ secret: 'x' }] })).toEqual({ a: [{ secret: '***' }] });
+  });
+});
