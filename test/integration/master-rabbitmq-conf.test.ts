@@ -17,6 +17,8 @@ import { describeWithRabbit, REPO_ROOT } from '../support/services.ts';
 
 const run = promisify(execFile);
 const BIN = '/usr/lib/rabbitmq/bin';
+/** State directory of scripts/services.sh. */
+const SERVICES_DIR = process.env.OQE_SERVICES_DIR ?? join(REPO_ROOT, '.services');
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -46,7 +48,7 @@ async function startNode(conf: string): Promise<Node> {
   mkdirSync(join(dir, 'conf.d'));
   mkdirSync(join(dir, 'home'));
   // The CLI authenticates to a node with the Erlang cookie in $HOME; reuse the test broker's.
-  cpSync(join(REPO_ROOT, '.services/rabbitmq/.erlang.cookie'), join(dir, 'home/.erlang.cookie'));
+  cpSync(join(SERVICES_DIR, 'rabbitmq/.erlang.cookie'), join(dir, 'home/.erlang.cookie'));
   const [amqp, management, dist] = [await freePort(), await freePort(), await freePort()];
   writeFileSync(join(dir, 'conf.d/10-master.conf'), conf);
   writeFileSync(

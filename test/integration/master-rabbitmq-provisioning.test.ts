@@ -19,10 +19,13 @@ const SCRIPT = `${REPO_ROOT}cdk/assets/master/provision-rabbitmq.sh`;
 const TESTAPP = `${REPO_ROOT}worker-image/testapp`;
 const CELERY = `${REPO_ROOT}.venv/bin/celery`;
 const AMQP_PORT = Number(process.env.OQE_AMQP_PORT ?? 5672);
-/** rabbitmqctl of the local test node: the wrapper in /usr/sbin would switch HOME and miss its Erlang cookie. */
+/**
+ * rabbitmqctl of the local test node, with the state directory and node name of scripts/services.sh (the wrapper
+ * in /usr/sbin would switch HOME and miss the node's Erlang cookie).
+ */
 const RABBIT_ENV = {
-  HOME: `${REPO_ROOT}.services/rabbitmq`,
-  RABBITMQ_NODENAME: process.env.OQE_RABBITMQ_NODENAME ?? 'oqe-test@localhost',
+  HOME: `${process.env.OQE_SERVICES_DIR ?? `${REPO_ROOT}.services`}/rabbitmq`,
+  RABBITMQ_NODENAME: process.env.OQE_RABBIT_NODENAME ?? 'oqe-test@localhost',
 };
 const RABBITMQCTL = '/usr/lib/rabbitmq/bin/rabbitmqctl';
 
