@@ -139,8 +139,9 @@ export class ScaleActor {
     const cancelled = await control.cancelConsumer(hostname, queue).catch(() => false);
     let fresh: WorkerObservation | undefined;
     if (cancelled) {
-      // Celery acknowledges cancel_consumer before doing it (the control command schedules the cancel with
-      // `consumer.call_soon`), so the second look also checks that the queue is really gone from the worker.
+      // Celery acknowledges cancel_consumer before doing it: the control command only schedules the cancel
+      // with `consumer.call_soon` (celery/worker/control.py, `cancel_consumer`, the same in 4.4.7 and 5.5), so
+      // the second look also checks that the queue is really gone from the worker.
       for (let look = 0; look < 3; look++) {
         await this.sleep(this.settleMs);
         fresh = await control.inspect(hostname).catch(() => undefined);
