@@ -34,6 +34,8 @@ export interface RunAnalysis {
   readonly workerSeconds: number;
   /** The most workers alive at once. */
   readonly peakWorkers: number;
+  /** Sum of the tasks' run times (start to end on the same worker), seconds: the work actually done. */
+  readonly taskSeconds: number;
 }
 
 /** Inputs of the analysis: nothing the bridge believes, only what workers and the backend recorded. */
@@ -114,6 +116,14 @@ export function analyzeRun(input: AnalysisInput): RunAnalysis {
     }
   }
 
+  let taskSeconds = 0;
+  const startOf = new Map(
+    mine.filter((e) => e.event === 'start').map((e) => [`${e.worker}/${e.task_id}`, e.t]),
+  );
+  for (const e of mine) {
+    const began = e.event === 'end' ? startOf.get(`${e.worker}/${e.task_id}`) : undefined;
+    if (began !== undefined) taskSeconds += e.t - began;
+  }
   const times = mine.map((e) => e.t);
   const makespanSeconds = times.length ? Math.max(...times) - Math.min(...times) : 0;
   const { workerSeconds, peakWorkers } = workerTime(input.lifecycle, input.window);
@@ -128,6 +138,7 @@ export function analyzeRun(input: AnalysisInput): RunAnalysis {
     makespanSeconds,
     workerSeconds,
     peakWorkers,
+    taskSeconds,
   };
 }
 

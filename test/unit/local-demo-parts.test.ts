@@ -56,6 +56,7 @@ describe('journal analysis (from what workers and the backend recorded)', () => 
     expect(r.makespanSeconds).toBeCloseTo(4);
     expect(r.workerSeconds).toBeCloseTo(4.5 + 10);
     expect(r.peakWorkers).toBe(2);
+    expect(r.taskSeconds).toBeCloseTo(2 + 3);
   });
 
   it('finds lost tasks, tasks run twice and a retire signal sent to a busy worker', () => {

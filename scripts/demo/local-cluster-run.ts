@@ -1,0 +1,437 @@
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { PodmanBackend } from '../../bridge/src/compute/podman-backend.ts';
+import { ProcessBackend } from '../../bridge/src/compute/process-backend.ts';
+import type { ComputeObservation } from '../../bridge/src/observe/observation.ts';
+import type { ScalingPolicy } from '../../bridge/src/decide/decision.ts';
+import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../cdk/lib/prices.ts';
+import { BrokerSampler, type BrokerSample } from './broker-sampler.ts';
+import { chartSvg, type RunSample } from './chart-svg.ts';
+import { EngineMaster } from './engine-master.ts';
+import { analyzeRun, readJournal, type JournalEntry, type RunAnalysis } from './journal-analysis.ts';
+import type { DecisionLine } from './live-view.ts';
+import { startLocalBridge, type LocalBridge } from './local-bridge.ts';
+import { renderLiveView } from './live-view.ts';
+import { hazardLikeDurations } from './workload.ts';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** The local RabbitMQ and the administrator the run uses to make a vhost of its own. */
+export interface LocalBroker {
+  readonly host: string;
+  readonly amqpPort: number;
+  readonly managementPort: number;
+  readonly adminUser: string;
+  readonly adminPassword: string;
+}
+
+/** Options of one local run: a calculation, the real bridge loop and a local compute backend. */
+export interface LocalRunOptions {
+  readonly backend: 'process' | 'podman';
+  readonly broker: LocalBroker;
+  /** Number of tasks of the synthetic calculation. */
+  readonly tasks: number;
+  /** Mean task duration, seconds. */
+  readonly meanTaskSeconds: number;
+  readonly minWorkers: number;
+  readonly maxWorkers: number;
+  /** Celery worker processes per worker. */
+  readonly slotsPerWorker: number;
+  readonly idleGraceSeconds: number;
+  readonly pollSeconds: number;
+  /** Worker image for the podman backend. */
+  readonly image?: string;
+  /** Where the chart and the logs go. @default a new temporary directory */
+  readonly outDir?: string;
+  /** Redraw a terminal view every second (a TTY), or print a progress line every few seconds. */
+  readonly view?: 'live' | 'lines' | 'none';
+  /** Runs alongside the calculation, for fault injection in the end-to-end tests. */
+  readonly during?: (run: LocalRunHandle) => Promise<void>;
+  /** Give up after this long. @default 300 */
+  readonly timeoutSeconds?: number;
+}
+
+/** What a fault-injection hook can see and do. */
+export interface LocalRunHandle {
+  readonly backend: ProcessBackend | PodmanBackend;
+  readonly master: EngineMaster;
+  readonly journalPath: string;
+  /** Task durations by task number, seconds. */
+  readonly durations: readonly number[];
+  /** The latest fleet as the backend reports it. */
+  fleet(): Promise<ComputeObservation>;
+  /** Stops the bridge process and starts a new one on the same fleet (a new backend object too). */
+  restartBridge(): Promise<void>;
+  /** Periods when the hook took the broker down on purpose, for the analysis. */
+  readonly brokerOutages: Array<{ from: number; to: number }>;
+  /** Resolves once `probe` returns true, polling every 200 ms; rejects after `timeoutMs`. */
+  waitFor(what: string, probe: () => boolean | Promise<boolean>, timeoutMs?: number): Promise<void>;
+}
+
+/** The outcome of a run, computed from the journal, the backend's lifecycle log and the broker. */
+export interface LocalRunResult {
+  readonly analysis: RunAnalysis;
+  /** ready + unacked on the broker at the end (must be 0). */
+  readonly finalQueue?: BrokerSample;
+  /** Fleet at the end, after the idle grace. */
+  readonly finalFleet: ComputeObservation;
+  readonly returnedToMinAfterSeconds?: number;
+  readonly peakDesired: number;
+  /**
+   * A fixed fleet of maxWorkers over the same period (from the calculation's submission until the elastic fleet
+   * was back at the minimum), worker-seconds: what the same maximum would cost if it were always on.
+   */
+  readonly fixedFleetWorkerSeconds: number;
+  readonly workerHourlyCost: number;
+  readonly decisions: readonly DecisionLine[];
+  /** Everything the workers journaled (the run's temporary directory is gone afterwards). */
+  readonly journal: readonly JournalEntry[];
+  readonly samples: readonly RunSample[];
+  readonly chartPath: string;
+  readonly outDir: string;
+  readonly wallSeconds: number;
+}
+
+/**
+ * One calculation on one machine: a vhost of its own on the local RabbitMQ, the real bridge loop driving a
+ * local backend, an engine-like master keeping `maxWorkers x slotsPerWorker` tasks in flight. Ends when every
+ * task has ended and the fleet is back to the minimum (or the timeout), then stops every worker it started.
+ */
+export async function runLocalCluster(options: LocalRunOptions): Promise<LocalRunResult> {
+  const started = Date.now();
+  const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'oqe-demo-'));
+  mkdirSync(outDir, { recursive: true });
+  const stateDir = mkdtempSync(join(tmpdir(), `oqe-local-${options.backend}-`));
+  // The workers of the podman backend run as uid 1200: the journal's directory must be writable by them.
+  const journalDir = join(stateDir, 'journal');
+  mkdirSync(journalDir, { recursive: true });
+  chmodSync(journalDir, 0o777);
+  const journalPath = join(journalDir, 'tasks.jsonl');
+  writeFileSync(journalPath, '');
+  chmodSync(journalPath, 0o666);
+  const sharedDir = join(stateDir, 'shared');
+  mkdirSync(sharedDir, { recursive: true });
+  chmodSync(sharedDir, 0o755);
+
+  const { broker } = options;
+  const vhost = `oqe-demo-${randomBytes(4).toString('hex')}`;
+  const managementUrl = `http://${broker.host}:${broker.managementPort}`;
+  const mgmt = managementClient(managementUrl, broker.adminUser, broker.adminPassword);
+  await mgmt('PUT', `/api/vhosts/${encodeURIComponent(vhost)}`, {});
+  await mgmt('PUT', `/api/permissions/${encodeURIComponent(vhost)}/${encodeURIComponent(broker.adminUser)}`, {
+    configure: '.*',
+    write: '.*',
+    read: '.*',
+  });
+  const amqpUrl = `amqp://${encodeURIComponent(broker.adminUser)}:${encodeURIComponent(broker.adminPassword)}@${broker.host}:${broker.amqpPort}/${encodeURIComponent(vhost)}`;
+
+  const makeBackend = (): ProcessBackend | PodmanBackend =>
+    options.backend === 'process'
+      ? new ProcessBackend({
+          brokerUrl: amqpUrl,
+          stateDir,
+          journalPath,
+          concurrency: options.slotsPerWorker,
+          retireTimeoutMs: 60_000,
+        })
+      : new PodmanBackend({
+          image: options.image ?? 'localhost/oq-elastic-worker:test',
+          broker: {
+            host: broker.host,
+            port: broker.amqpPort,
+            vhost,
+            user: broker.adminUser,
+            password: broker.adminPassword,
+          },
+          stateDir,
+          sharedDir,
+          journalPath,
+          concurrency: options.slotsPerWorker,
+          stopTimeoutSeconds: 60,
+        });
+
+  const workerHourlyCost = fargateTaskHourlyCost(
+    DEFAULT_PRICES,
+    'x86_64',
+    options.slotsPerWorker,
+    2 * options.slotsPerWorker,
+  );
+  const policy: ScalingPolicy = {
+    minWorkers: options.minWorkers,
+    maxWorkers: options.maxWorkers,
+    slotsPerWorkerFallback: options.slotsPerWorker,
+    maxStepOut: options.maxWorkers,
+    idleGraceSeconds: options.idleGraceSeconds,
+    staleAfterSeconds: Math.max(10, 5 * options.pollSeconds),
+    maxHourlyCost: Infinity,
+    workerHourlyCost,
+    workerStartupSeconds: options.backend === 'podman' ? 90 : 30,
+  };
+  const bridgeLog = join(outDir, 'bridge.log');
+  let backend = makeBackend();
+  const decisions: DecisionLine[] = [];
+  const bridgeSettings = {
+    broker: {
+      host: broker.host,
+      port: broker.amqpPort,
+      vhost,
+      username: broker.adminUser,
+      password: broker.adminPassword,
+    },
+    managementUrl,
+    policy,
+    pollSeconds: options.pollSeconds,
+    logPath: bridgeLog,
+    onDecision: (d: DecisionLine) => {
+      decisions.push(d);
+    },
+  };
+  let bridge: LocalBridge = await startLocalBridge({ ...bridgeSettings, backend });
+
+  const sampler = new BrokerSampler({
+    amqpUrl,
+    managementUrl,
+    user: broker.adminUser,
+    password: broker.adminPassword,
+    vhost,
+  });
+  const samples: RunSample[] = [];
+  const calcId = 1;
+  const durations = hazardLikeDurations({ count: options.tasks, meanSeconds: options.meanTaskSeconds });
+  const calcStartedAt = Date.now();
+  const master = new EngineMaster({
+    python: join(REPO_ROOT, '.venv/bin/python'),
+    brokerUrl: amqpUrl,
+    journalPath,
+    calcId,
+    numCores: options.maxWorkers * options.slotsPerWorker,
+    durations,
+    workDir: stateDir,
+  });
+
+  let lastFleet: ComputeObservation = {
+    desired: 0,
+    running: 0,
+    pending: 0,
+    units: [],
+    observedAt: Date.now(),
+  };
+  let lastQueue: BrokerSample | undefined;
+  let samplingStopped = false;
+  let lastLine = 0;
+  const view = options.view ?? 'none';
+  const sampling = (async () => {
+    while (!samplingStopped) {
+      const t = Date.now();
+      lastQueue = await sampler.sample();
+      try {
+        lastFleet = await backend.describe();
+      } catch {
+        // keep the last fleet: podman may be briefly busy
+      }
+      const journal = readJournal(journalPath);
+      const busyHosts = busyWorkers(journal);
+      const sample: RunSample = {
+        t,
+        queue: lastQueue ? lastQueue.ready + lastQueue.unacked : (samples.at(-1)?.queue ?? 0),
+        desired: lastFleet.desired,
+        running: lastFleet.running,
+        busy: busyHosts.size,
+      };
+      samples.push(sample);
+      const billedSeconds = workerSecondsSoFar(backend.lifecycle(), t);
+      const frame = {
+        elapsedSeconds: (t - started) / 1000,
+        backend: options.backend,
+        vhost,
+        progress: master.progress,
+        tasks: options.tasks,
+        queue: lastQueue,
+        fleet: lastFleet,
+        busy: busyHosts.size,
+        slotsPerWorker: options.slotsPerWorker,
+        busySlots: inProgress(journal),
+        costSoFar: (billedSeconds / 3600) * workerHourlyCost,
+        costPerHourNow: lastFleet.units.length * workerHourlyCost,
+        decisions: decisions.slice(-6),
+      };
+      if (view === 'live') process.stdout.write(`\x1b[H\x1b[J${renderLiveView(frame)}`);
+      else if (view === 'lines' && t - lastLine >= 5000) {
+        lastLine = t;
+        process.stdout.write(`${renderLiveView(frame).split('\n').slice(0, 4).join(' | ')}\n`);
+      }
+      await sleep(Math.max(100, 1000 - (Date.now() - t)));
+    }
+  })();
+
+  const brokerOutages: Array<{ from: number; to: number }> = [];
+  const handle: LocalRunHandle = {
+    get backend() {
+      return backend;
+    },
+    master,
+    journalPath,
+    durations,
+    brokerOutages,
+    fleet: () => backend.describe(),
+    restartBridge: async () => {
+      await bridge.stop();
+      await backend.close();
+      backend = makeBackend();
+      bridge = await startLocalBridge({ ...bridgeSettings, backend });
+    },
+    waitFor: (what, probe, timeoutMs = 60_000) => waitFor(what, probe, timeoutMs),
+  };
+
+  const timeoutMs = (options.timeoutSeconds ?? 300) * 1000;
+  let returnedToMinAfterSeconds: number | undefined;
+  let finalFleet = lastFleet;
+  let finalQueue: BrokerSample | undefined;
+  let fleetAtMinAt = Date.now();
+  try {
+    const hook = options.during ? options.during(handle) : Promise.resolve();
+    await withTimeout(Promise.all([master.finished, hook]), timeoutMs, 'the calculation to finish');
+    const doneAt = Date.now();
+    // The fleet returns to the minimum once every worker has been idle for the grace, then drained.
+    await waitFor(
+      'the fleet to return to the minimum',
+      async () => {
+        const f = await backend.describe();
+        return f.desired === options.minWorkers && f.units.length === options.minWorkers;
+      },
+      (options.idleGraceSeconds + 30 + 10 * options.maxWorkers) * 1000,
+    ).then(
+      () => (returnedToMinAfterSeconds = (Date.now() - doneAt) / 1000),
+      () => undefined,
+    );
+    fleetAtMinAt = Date.now();
+    finalFleet = await backend.describe();
+    // The management API's unacked figure lags by its statistics interval (5 s by default): wait for it to settle.
+    await waitFor(
+      'the broker to report the queue empty',
+      async () => {
+        finalQueue = await sampler.sample();
+        return finalQueue !== undefined && finalQueue.ready + finalQueue.unacked === 0;
+      },
+      15_000,
+    ).catch(() => undefined);
+  } finally {
+    samplingStopped = true;
+    await sampling;
+    master.stop();
+    await bridge.stop().catch(() => undefined);
+    await sampler.close();
+  }
+
+  const end = Date.now();
+  const lifecycle = backend.lifecycle();
+  const journal = readJournal(journalPath);
+  const analysis = analyzeRun({
+    calcId,
+    taskCount: options.tasks,
+    journal,
+    lifecycle,
+    brokerOutages,
+    window: { from: calcStartedAt, to: fleetAtMinAt },
+  });
+  await backend.shutdownAll();
+  await backend.close();
+  await mgmt('DELETE', `/api/vhosts/${encodeURIComponent(vhost)}`).catch(() => undefined);
+
+  const chartPath = join(outDir, 'demo-chart.svg');
+  const title = `oq-elastic local run (${options.backend}): ${options.tasks} tasks, 0 to ${options.maxWorkers} workers`;
+  writeFileSync(chartPath, chartSvg(samples, title));
+  rmSync(stateDir, { recursive: true, force: true });
+  return {
+    analysis,
+    finalQueue,
+    finalFleet,
+    returnedToMinAfterSeconds,
+    peakDesired: Math.max(0, ...samples.map((s) => s.desired)),
+    fixedFleetWorkerSeconds: (options.maxWorkers * (fleetAtMinAt - calcStartedAt)) / 1000,
+    workerHourlyCost,
+    decisions,
+    journal,
+    samples,
+    chartPath,
+    outDir,
+    wallSeconds: (end - started) / 1000,
+  };
+}
+
+/** Workers running a task now, from the journal: started and not yet ended (or interrupted). */
+function busyWorkers(journal: ReturnType<typeof readJournal>): Set<string> {
+  const open = new Map<string, string>();
+  for (const e of journal) {
+    const key = `${e.worker}/${e.task_id}`;
+    if (e.event === 'start') open.set(key, e.worker);
+    else if (e.event === 'end') open.delete(key);
+  }
+  return new Set(open.values());
+}
+
+function inProgress(journal: ReturnType<typeof readJournal>): number {
+  let n = 0;
+  for (const e of journal) n += e.event === 'start' ? 1 : e.event === 'end' ? -1 : 0;
+  return Math.max(0, n);
+}
+
+function workerSecondsSoFar(lifecycle: ReturnType<ProcessBackend['lifecycle']>, now: number): number {
+  const spans = new Map<string, [number, number?]>();
+  for (const e of lifecycle) {
+    if (e.event === 'spawn') spans.set(e.unitId, [e.t]);
+    else if (e.event === 'exit' && spans.get(e.unitId)?.[1] === undefined) spans.get(e.unitId)?.push(e.t);
+  }
+  let ms = 0;
+  for (const [from, to] of spans.values()) ms += (to ?? now) - from;
+  return ms / 1000;
+}
+
+function managementClient(base: string, user: string, password: string) {
+  const auth = Buffer.from(`${user}:${password}`).toString('base64');
+  return async (method: string, path: string, body?: unknown): Promise<void> => {
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Basic ${auth}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!response.ok && !(method === 'DELETE' && response.status === 404)) {
+      throw new Error(
+        `RabbitMQ management API ${method} ${path} answered ${response.status}; is the plugin on?`,
+      );
+    }
+  };
+}
+
+async function waitFor(
+  what: string,
+  probe: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms / 1000} s waiting for ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
