@@ -107,7 +107,7 @@ describe.skipIf(!enabled)('worker image with the real engine (opt-in: OQE_TEST_R
     if (root) rmSync(root, { recursive: true, force: true });
   });
 
-  it('runs the engine Starmap tasks in the worker container and streams every partial result back', async () => {
+  it('runs the engine Starmap tasks in the worker container, streams every partial result back, stops on SIGTERM', async () => {
     const env = {
       ...process.env,
       OQ_AMQP_PASSWORD: RABBIT_ADMIN.password,
@@ -193,5 +193,13 @@ describe.skipIf(!enabled)('worker image with the real engine (opt-in: OQE_TEST_R
     const logs = (await podman(['logs', worker])).out;
     expect(logs.match(/Task openquake\.baselib\.parallel\.safely_call\[[^\]]+\] succeeded/g)).toHaveLength(4);
     expect(logs).toContain(' v4.4.7 ');
+
+    // The health check and the SIGTERM path speak celery 4.4's remote control (a JSON mailbox) too.
+    const health = await podman(['healthcheck', 'run', worker], undefined, 60_000);
+    expect(health.code, health.out).toBe(0);
+    expect((await podman(['kill', '--signal', 'TERM', worker])).code).toBe(0);
+    const exit = await podman(['wait', worker], undefined, 60_000);
+    expect(exit.out.trim()).toBe('0');
+    expect((await podman(['logs', worker])).out).toContain('oq@engine-w1 stopped consuming from celery');
   }, 180_000);
 });
