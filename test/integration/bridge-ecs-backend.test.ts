@@ -29,6 +29,8 @@ interface ProtectionCall {
 /** The in-process task-protection stub (moto lacks task protection); forwards everything else to moto. */
 class TaskProtectionStubProxy {
   readonly calls: ProtectionCall[] = [];
+  /** GetTaskProtection calls, with how many tasks each asked about. */
+  readonly gets: number[] = [];
   readonly state = new Map<string, { enabled: boolean; expires?: number }>();
   /** Task ids for which UpdateTaskProtection reports a failure. */
   readonly failFor = new Set<string>();
@@ -87,6 +89,7 @@ class TaskProtectionStubProxy {
     }
     if (target.endsWith('.GetTaskProtection')) {
       const input = JSON.parse(body) as { tasks: string[] };
+      this.gets.push(input.tasks.length);
       const protectedTasks = input.tasks.map((task) => {
         const s = this.state.get(taskIdOf(task));
         return { taskArn: task, protectionEnabled: s?.enabled ?? false, expirationDate: s?.expires };
@@ -267,6 +270,25 @@ describeWithMoto('ECS backend against moto (task protection: in-process stub pro
         .map((u) => u.unitId)
         .sort(),
     ).toEqual([...busy].sort());
+  });
+
+  it('describe asks ECS for protection only of tasks it has not seen, and follows its own updates', async () => {
+    const first = await backend.describe();
+    stub.gets.length = 0;
+    const again = await backend.describe();
+    expect(stub.gets).toEqual([]);
+    expect(again.units.filter((u) => u.protected).map((u) => u.unitId)).toEqual(
+      first.units.filter((u) => u.protected).map((u) => u.unitId),
+    );
+    const target = again.units.find((u) => !u.protected)!.unitId;
+    await backend.protect([target], 3);
+    expect((await backend.describe()).units.find((u) => u.unitId === target)?.protected).toBe(true);
+    await backend.release([target]);
+    expect((await backend.describe()).units.find((u) => u.unitId === target)?.protected).toBe(false);
+    const [fresh] = await runServiceTasks(1);
+    stub.gets.length = 0;
+    expect((await backend.describe()).units.some((u) => u.unitId === fresh)).toBe(true);
+    expect(stub.gets).toEqual([1]);
   });
 
   it('a failed protection of a running task aborts the retirement before the desired count drops', async () => {

@@ -28,6 +28,8 @@ export const TASK_PROTECTION_BATCH = 10;
 export const TASK_PROTECTION_MAX_MINUTES = 2880;
 /** DescribeTasks and GetTaskProtection take at most 100 tasks a call. */
 const DESCRIBE_BATCH = 100;
+/** How often describe re-reads every task's protection (others, e.g. the task itself, may change it). */
+const PROTECTION_REFRESH_MS = 60_000;
 
 export interface EcsBackendOptions {
   readonly cluster: string;
@@ -58,6 +60,9 @@ export class EcsBackend implements ComputeBackend {
   private readonly releaseDelayMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly now: () => number;
+  /** Protection per task id as last known (GetTaskProtection, or our own UpdateTaskProtection calls). */
+  private readonly protection = new Map<string, boolean>();
+  private protectionFetchedAt = -Infinity;
 
   constructor(private readonly options: EcsBackendOptions) {
     this.client = options.client ?? new ECSClient({});
@@ -76,7 +81,9 @@ export class EcsBackend implements ComputeBackend {
       throw new Error(`ECS service ${service} in cluster ${cluster}: ${why}`);
     }
     const tasks = await this.serviceTasks();
-    const protectedIds = await this.protectedTaskIds(tasks.map((t) => t.taskArn!)).catch(() => undefined);
+    const protectedIds = await this.cachedProtection(tasks.map((t) => taskIdOf(t.taskArn!))).catch(
+      () => undefined,
+    );
     const units: ComputeUnit[] = tasks.map((t) => {
       const unitId = taskIdOf(t.taskArn!);
       return {
@@ -182,6 +189,25 @@ export class EcsBackend implements ComputeBackend {
     return tasks.filter((t) => t.group === `service:${service}`);
   }
 
+  /**
+   * Which of these tasks are protected, asking ECS only for tasks not seen before and for all of them once a
+   * minute: describe runs every cycle, and GetTaskProtection on a large fleet would cost a call per 100 tasks.
+   * Between refreshes the cache follows this backend's own UpdateTaskProtection calls.
+   */
+  private async cachedProtection(ids: readonly string[]): Promise<Set<string>> {
+    const now = this.now();
+    const stale = now - this.protectionFetchedAt >= PROTECTION_REFRESH_MS;
+    const unknown = stale ? ids : ids.filter((id) => !this.protection.has(id));
+    if (unknown.length > 0) {
+      const fetched = await this.protectedTaskIds(unknown);
+      for (const id of unknown) this.protection.set(id, fetched.has(id));
+      if (stale) this.protectionFetchedAt = now;
+    }
+    const live = new Set(ids);
+    for (const id of this.protection.keys()) if (!live.has(id)) this.protection.delete(id);
+    return new Set(ids.filter((id) => this.protection.get(id) === true));
+  }
+
   private async protectedTaskIds(taskArnsOrIds: readonly string[]): Promise<Set<string>> {
     const { cluster } = this.options;
     const ids = new Set<string>();
@@ -217,6 +243,9 @@ export class EcsBackend implements ComputeBackend {
           ...(enabled ? { expiresInMinutes: minutes } : {}),
         }),
       );
+      for (const p of out.protectedTasks ?? []) {
+        if (p.taskArn) this.protection.set(taskIdOf(p.taskArn), p.protectionEnabled === true);
+      }
       const failed = (out.failures ?? []).filter((f) => !tolerate(taskIdOf(f.arn ?? '')));
       if (failed.length > 0) {
         const list = failed.map((f) => `${taskIdOf(f.arn ?? '?')}: ${f.reason ?? 'unknown'}`).join('; ');
