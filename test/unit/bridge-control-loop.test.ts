@@ -100,6 +100,38 @@ describe('ControlLoop glue (scripted observer, recording actor)', () => {
     expect(lines.join('\n')).toContain('DrainingIdle');
   });
 
+  it('charges worker time to the calculations the workers run (CalculationCost EMF)', async () => {
+    const clock = manualClock(1_800_000_000_000);
+    const docs: Record<string, unknown>[] = [];
+    const busyObservation = (): Observation => {
+      const o = observation(clock.now(), 0, ['a']);
+      return {
+        ...o,
+        workers: o.workers!.map((w) => ({
+          ...w,
+          active: [{ id: 't1', name: 'safely_call', startedAt: clock.now() - 60_000, calculationId: 17 }],
+        })),
+      };
+    };
+    const loop = new ControlLoop({
+      observer: { observe: async () => busyObservation() },
+      policy: POLICY,
+      pollSeconds: 5,
+      clusterName: 'test',
+      clock,
+      emitMetrics: (d) => docs.push(d),
+    });
+    await loop.runOnce();
+    expect(docs.filter((d) => 'CalculationCost' in d)).toEqual([]);
+    clock.advance(5_000);
+    await loop.runOnce();
+    const cost = docs.filter((d) => 'CalculationCost' in d);
+    expect(cost).toHaveLength(1);
+    // 5 s of one task on a worker of 2 slots = 2.5 worker-seconds at 0.25 USD/h.
+    expect(cost[0]).toMatchObject({ CalculationId: '17', CalculationWorkerSeconds: 2.5 });
+    expect(cost[0]!.CalculationCost as number).toBeCloseTo((2.5 * 0.25) / 3600, 12);
+  });
+
   it('an observer that throws becomes a hold with the reason, and the loop keeps going', async () => {
     const clock = manualClock(1_800_000_000_000);
     let calls = 0;

@@ -8,6 +8,7 @@ import { describeError } from '../act/scale-actor.ts';
 import { decide } from '../decide/decide.ts';
 import type { Decision, DecisionHistory, ScalingPolicy } from '../decide/decision.ts';
 import type { Observation } from '../observe/observation.ts';
+import { attributeWorkerTime, calculationCostEmf } from '../report/calculation-cost.ts';
 import { cycleMetrics, cycleMetricsEmf, type CycleMetrics } from '../report/cycle-metrics.ts';
 import type { LogFn } from '../report/json-logger.ts';
 import { systemClock, type Clock } from './clock.ts';
@@ -59,6 +60,8 @@ export class ControlLoop {
   private readonly log: LogFn;
   /** When demand was first seen with no worker answering, for TimeToFirstWorker. */
   private demandAtZeroSince?: number;
+  /** When the workers last answered, the start of the next cost-attribution interval. */
+  private workersSeenAt?: number;
   private last?: CycleResult;
 
   constructor(private readonly options: ControlLoopOptions) {
@@ -134,6 +137,19 @@ export class ControlLoop {
       durationMs,
     });
     this.options.emitMetrics?.(cycleMetricsEmf(metrics, this.options.clusterName, startedAt));
+    if (observation.workers) {
+      // Worker time since the workers last answered, charged to the calculations their tasks belong to; a
+      // gap longer than three polls (outage, restart) is not attributed, nobody saw what ran in it.
+      const attribution = attributeWorkerTime(this.workersSeenAt, observation.workers, now, {
+        workerHourlyCost: policy.workerHourlyCost,
+        slotsPerWorkerFallback: policy.slotsPerWorkerFallback,
+        maxIntervalSeconds: this.options.pollSeconds * 3,
+      });
+      this.workersSeenAt = now;
+      for (const document of calculationCostEmf(attribution, this.options.clusterName, startedAt)) {
+        this.options.emitMetrics?.(document);
+      }
+    }
     if (this.options.heartbeatFile) {
       await writeFile(this.options.heartbeatFile, `${new Date(this.clock.now()).toISOString()}\n`).catch(
         (error: unknown) => this.log('heartbeat-failed', { error: describeError(error) }),
