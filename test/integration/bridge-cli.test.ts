@@ -3,11 +3,12 @@
  * the moto server: start-up validation, `decide --dry-run` and `status --json` on a queue with waiting tasks
  * and no worker yet.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   CreateClusterCommand,
   CreateServiceCommand,
+  DescribeServicesCommand,
   ECSClient,
   RegisterTaskDefinitionCommand,
 } from '@aws-sdk/client-ecs';
@@ -118,5 +119,44 @@ describeWithServices('bridge CLI (child process; RabbitMQ and moto)', () => {
     };
     expect(report.queue).toMatchObject({ ready: 3, demand: 3 });
     expect(report.totals.workers).toBe(0);
+  });
+
+  it('run: scales the service out for the waiting tasks, logs and emits metrics, stops on SIGTERM', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bridge/src/cli.ts', 'run'], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, OQE_POLL_SECONDS: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const ecs = new ECSClient({
+      endpoint: AWS_ENDPOINT_URL,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    });
+    try {
+      const deadline = Date.now() + 30_000;
+      let desired = 0;
+      while (desired !== 2 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 500));
+        const out = await ecs.send(new DescribeServicesCommand({ cluster, services: [service] }));
+        desired = out.services?.[0]?.desiredCount ?? 0;
+      }
+      expect(desired).toBe(2);
+    } finally {
+      ecs.destroy();
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    const lines = stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const decisions = lines.filter((l) => l.event === 'decision');
+    expect(decisions[0]).toMatchObject({ reason: 'Activate', desired: 2, action: 'scaleOut' });
+    expect(lines.some((l) => l._aws !== undefined && l.QueueReady === 3 && l.Heartbeat === 1)).toBe(true);
+    expect(lines.some((l) => l.event === 'loop-stopped')).toBe(true);
+    expect(stdout).not.toContain(RABBIT_ADMIN.password);
   });
 });
