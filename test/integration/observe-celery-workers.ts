@@ -3,6 +3,8 @@
  * Each worker runs in its own process group so that cleanup can kill it and its pool children by id.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { PYTHON, REPO_ROOT } from '../support/services.ts';
 
@@ -29,6 +31,8 @@ export interface WorkerSpec {
    * `Request.info()` that ignores `safe` and returns the raw task arguments (celery/worker/request.py, 4.4.7).
    */
   readonly emulateCelery44?: boolean;
+  /** The `celery` program to run, for a worker of another celery release. @default .venv's celery 5.5 */
+  readonly celeryBin?: string;
 }
 
 /** Starts a worker and resolves once celery logs `ready`. */
@@ -58,7 +62,7 @@ export async function startWorker(spec: WorkerSpec, readyTimeoutMs = 30_000): Pr
         ],
         { cwd: TESTAPP_DIR, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
       )
-    : spawn(CELERY, ['-A', 'oq_testapp', ...argv], {
+    : spawn(spec.celeryBin ?? CELERY, ['-A', 'oq_testapp', ...argv], {
         cwd: TESTAPP_DIR,
         env,
         detached: true,
@@ -117,4 +121,59 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** The engine 3.11 release's celery and kombu (engine-release.json; kombu as celery 4.4.7 resolves it). */
+const CELERY44 = ['celery==4.4.7', 'kombu==4.6.11'];
+
+/**
+ * A Python that can run celery 4.4.7 (3.8, the engine 3.11 release's, or 3.9), from OQE_CELERY44_PYTHON or the
+ * PATH; undefined when there is none (the real-celery-4.4 tests then skip and say so).
+ */
+export function findCelery44Python(): string | undefined {
+  // pyenv's shims answer only for the selected version, so its installed 3.8/3.9 are looked up directly.
+  const pyenvVersions = join(process.env.PYENV_ROOT ?? join(homedir(), '.pyenv'), 'versions');
+  const pyenv = existsSync(pyenvVersions)
+    ? readdirSync(pyenvVersions)
+        .filter((v) => /^3\.[89]\.\d+$/.test(v))
+        .sort()
+        .map((v) => join(pyenvVersions, v, 'bin', 'python3'))
+    : [];
+  const candidates = [process.env.OQE_CELERY44_PYTHON, 'python3.8', 'python3.9', ...pyenv].filter(
+    Boolean,
+  ) as string[];
+  for (const candidate of candidates) {
+    const probe = spawnSync(candidate, ['-c', 'import sys, venv; print(sys.executable)'], {
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
+    if (probe.status === 0 && probe.stdout.trim()) return probe.stdout.trim();
+  }
+  return undefined;
+}
+
+/**
+ * A virtual environment with celery 4.4.7 under .cache/ (created once, from the package index, then reused);
+ * returns its `celery` program.
+ */
+export function ensureCelery44(python: string): string {
+  const dir = join(REPO_ROOT, '.cache', 'celery-4.4.7');
+  const celery = join(dir, 'bin', 'celery');
+  const check = spawnSync(
+    join(dir, 'bin', 'python'),
+    ['-c', 'import celery; assert celery.__version__ == "4.4.7"'],
+    {
+      timeout: 30_000,
+    },
+  );
+  if (check.status === 0) return celery;
+  const steps: [string, string[]][] = [
+    [python, ['-m', 'venv', '--clear', dir]],
+    [join(dir, 'bin', 'pip'), ['install', '-q', ...CELERY44]],
+  ];
+  for (const [program, args] of steps) {
+    const run = spawnSync(program, args, { encoding: 'utf8', timeout: 300_000 });
+    if (run.status !== 0) throw new Error(`${program} ${args.join(' ')} failed: ${run.stderr}`);
+  }
+  return celery;
 }

@@ -1,15 +1,40 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
 import { CeleryObserver } from '../../bridge/src/observe/observer.ts';
-import { createTestVhost, describeWithRabbit, RABBIT_ADMIN, type TestVhost } from '../support/services.ts';
-import { startWorker, submitTasks, waitFor, type StartedWorker } from './observe-celery-workers.ts';
+import { QueueProbe } from '../../bridge/src/observe/queue-probe.ts';
+import { createTestVhost, isMissing, RABBIT_ADMIN, type TestVhost } from '../support/services.ts';
+import {
+  ensureCelery44,
+  findCelery44Python,
+  startWorker,
+  submitTasks,
+  waitFor,
+  type StartedWorker,
+  type WorkerSpec,
+} from './observe-celery-workers.ts';
 
 /**
- * The wire behaviour of the engine's celery 4.4.7, emulated in a celery 5.5 worker (celery 4.4 cannot import
- * on the Python 3.11 here): a JSON mailbox, and `active` replies that carry the raw task arguments.
+ * The engine's celery 4.4.7 on the wire: a JSON mailbox, and `active` replies that carry the raw task
+ * arguments. Run against a real celery 4.4.7 worker (Python 3.8, the engine 3.11 release's, in a virtual
+ * environment under .cache/) when such a Python is on the PATH or in OQE_CELERY44_PYTHON, and always against
+ * a celery 5.5 worker patched to behave the same way (celery 4.4 cannot import on Python 3.10+).
  */
-describeWithRabbit('CeleryRemoteControl against a celery-4.4-style worker (JSON mailbox, emulated)', () => {
+const celery44Python = findCelery44Python();
+const kinds: { title: string; skip: boolean; spec: () => Partial<WorkerSpec> }[] = [
+  {
+    title: 'a real celery 4.4.7 worker' + (celery44Python ? '' : ' (skipped: no python3.8/3.9 found)'),
+    skip: celery44Python === undefined,
+    spec: () => ({ celeryBin: ensureCelery44(celery44Python!) }),
+  },
+  { title: 'a celery 5.5 worker emulating 4.4', skip: false, spec: () => ({ emulateCelery44: true }) },
+];
+
+describe.each(kinds)('CeleryRemoteControl against $title (JSON mailbox)', ({ skip, spec }) => {
+  if (skip || isMissing('rabbitmq')) {
+    it.skip('needs RabbitMQ and the worker', () => undefined);
+    return;
+  }
   let vhost: TestVhost;
   let session: BrokerSession;
   let control: CeleryRemoteControl;
@@ -21,7 +46,7 @@ describeWithRabbit('CeleryRemoteControl against a celery-4.4-style worker (JSON 
       amqpUrl: vhost.amqpUrl,
       hostname: 'oq@unit-44',
       concurrency: 2,
-      emulateCelery44: true,
+      ...spec(),
     });
     session = new BrokerSession({
       host: '127.0.0.1',
@@ -52,10 +77,32 @@ describeWithRabbit('CeleryRemoteControl against a celery-4.4-style worker (JSON 
     }
   });
 
+  it('cancels and restores the consumer over JSON (the drain protocol with the engine release)', async () => {
+    const probe = new QueueProbe(session, 'celery');
+    try {
+      await waitFor('one consumer', async () => ((await probe.passive()).consumers === 1 ? true : undefined));
+      const cancelled = await control.cancelConsumer('celery', [worker.hostname]);
+      expect(cancelled.replies.get(worker.hostname)?.ok).toMatch(/no longer consuming from celery/);
+      await waitFor('no consumer', async () => ((await probe.passive()).consumers === 0 ? true : undefined));
+      expect(
+        (await control.activeQueues({ expect: [worker.hostname] })).replies.get(worker.hostname),
+      ).toEqual([]);
+      const added = await control.addConsumer('celery', [worker.hostname]);
+      expect(added.replies.get(worker.hostname)?.ok).toMatch(/add consumer celery/);
+      await waitFor('consumer back', async () =>
+        (await probe.passive()).consumers === 1 ? true : undefined,
+      );
+    } finally {
+      await probe.close();
+    }
+  });
+
   it('gets no active reply from a busy worker, whose engine-like arguments JSON cannot encode', async () => {
     submitTasks(vhost.amqpUrl, 9, [6]);
     await waitFor('the task to start', async () =>
-      /Task openquake\.baselib\.parallel\.safely_call\[[^\]]+\] received/.test(worker.log())
+      /Task openquake\.baselib\.parallel\.safely_call\[[^\]]+\] received|Received task: openquake\.baselib\.parallel\.safely_call\[/.test(
+        worker.log(),
+      )
         ? true
         : undefined,
     );
