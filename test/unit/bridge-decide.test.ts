@@ -457,6 +457,15 @@ describe('decide: one row per branch', () => {
     expect(d.history.idleSince).toEqual({});
   });
 
+  it("passes the backend's reason for a shortfall (e.g. the Fargate vCPU quota) into the detail", () => {
+    const o = obs([busy2('a')], { ready: 4, unacked: 2, desired: 3 });
+    const quota =
+      'service oq was unable to place a task. Reason: You have reached the limit on the number of vCPUs';
+    const d = decide({ ...o, compute: { ...o.compute!, shortfall: quota } }, POLICY, EMPTY, NOW);
+    expect(d.reason).toBe('Steady');
+    expect(d.detail).toContain(`backend short of 3: ${quota}`);
+  });
+
   it('cost cap arithmetic survives floating point', () => {
     expect(costCapWorkers({ ...POLICY, maxHourlyCost: 1.2, workerHourlyCost: 0.4 })).toBe(3);
     expect(costCapWorkers({ ...POLICY, maxHourlyCost: Infinity })).toBe(Infinity);

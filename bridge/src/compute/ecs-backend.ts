@@ -94,12 +94,24 @@ export class EcsBackend implements ComputeBackend {
         protected: protectedIds?.has(unitId),
       };
     });
+    const desired = svc.desiredCount ?? 0;
+    const live = units.filter((u) => u.state !== 'stopping').length;
+    // Short of the desired count: ECS says why in the service events (placement failures, the account's
+    // Fargate vCPU quota); the newest one from the last ten minutes is passed on.
+    const shortfall =
+      live < desired
+        ? (svc.events ?? [])
+            .filter((e) => e.createdAt && this.now() - e.createdAt.getTime() < 600_000)
+            .filter((e) => /unable|limit|quota|fail/i.test(e.message ?? ''))
+            .sort((a, b) => b.createdAt!.getTime() - a.createdAt!.getTime())[0]?.message
+        : undefined;
     return {
-      desired: svc.desiredCount ?? 0,
+      desired,
       running: units.filter((u) => u.state === 'running').length,
       pending: units.filter((u) => u.state === 'pending').length,
       units,
       observedAt: this.now(),
+      ...(shortfall ? { shortfall } : {}),
     };
   }
 

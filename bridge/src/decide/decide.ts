@@ -152,7 +152,7 @@ export function decide(
     desired,
     retire,
     reason,
-    detail,
+    detail: c.shortfall ? `${detail}; backend short of ${c.desired}: ${c.shortfall}` : detail,
     demand,
     current,
     target,

@@ -64,6 +64,11 @@ export interface ComputeObservation {
   readonly pending: number;
   readonly units: readonly ComputeUnit[];
   readonly observedAt: number;
+  /**
+   * Why the backend is short of its desired count, when it says (ECS: the newest service event such as
+   * "unable to place a task ... vCPU limit"), so that logs and `decide --dry-run` surface quota errors.
+   */
+  readonly shortfall?: string;
 }
 
 /** The shared_dir file system (EFS), which new workers must be able to mount. */
