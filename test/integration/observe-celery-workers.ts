@@ -3,8 +3,8 @@
  * Each worker runs in its own process group so that cleanup can kill it and its pool children by id.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PYTHON, REPO_ROOT } from '../support/services.ts';
 
@@ -33,14 +33,41 @@ export interface WorkerSpec {
   readonly emulateCelery44?: boolean;
   /** The `celery` program to run, for a worker of another celery release. @default .venv's celery 5.5 */
   readonly celeryBin?: string;
+  /**
+   * Load {@link ARGSREPR_SHIM} (as a sitecustomize module) into the worker: what a worker image could ship so
+   * that celery 4.4's `active` carries argument reprs instead of failing on engine task arguments.
+   */
+  readonly argsreprShim?: boolean;
 }
+
+/**
+ * Makes celery 4.4's `Request.info()` report `argsrepr`/`kwargsrepr` (the strings the client put in the message
+ * headers) in place of the task's raw arguments, which is what celery >= 5 returns for `active(safe=True)`.
+ */
+export const ARGSREPR_SHIM = [
+  'from celery.worker import request as _request',
+  '_info = _request.Request.info',
+  'def _info_with_reprs(self, safe=False):',
+  '    info = _info(self)',
+  "    info['args'] = self._argsrepr",
+  "    info['kwargs'] = self._kwargsrepr",
+  '    return info',
+  '_request.Request.info = _info_with_reprs',
+  '',
+].join('\n');
 
 /** Starts a worker and resolves once celery logs `ready`. */
 export async function startWorker(spec: WorkerSpec, readyTimeoutMs = 30_000): Promise<StartedWorker> {
   const argv = ['worker', '-n', spec.hostname, '-c', String(spec.concurrency), '-O', 'fair', '-l', 'INFO'];
   argv.push('--without-gossip', '--without-mingle', '--without-heartbeat');
+  let shimDir: string | undefined;
+  if (spec.argsreprShim) {
+    shimDir = mkdtempSync(join(tmpdir(), 'oqe-shim-'));
+    writeFileSync(join(shimDir, 'sitecustomize.py'), ARGSREPR_SHIM);
+  }
   const env = {
     ...process.env,
+    ...(shimDir ? { PYTHONPATH: shimDir } : {}),
     C_FORCE_ROOT: '1',
     OQ_TESTAPP_BROKER: spec.amqpUrl,
     ...(spec.journal ? { OQ_TESTAPP_JOURNAL: spec.journal } : {}),

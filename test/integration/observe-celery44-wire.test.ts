@@ -128,3 +128,53 @@ describe.each(kinds)('CeleryRemoteControl against $title (JSON mailbox)', ({ ski
     );
   });
 });
+
+describe.skipIf(celery44Python === undefined || isMissing('rabbitmq'))(
+  'a real celery 4.4.7 worker with the argsrepr shim (a fix the worker image could ship)',
+  () => {
+    let vhost: TestVhost;
+    let session: BrokerSession;
+    let control: CeleryRemoteControl;
+    let worker: StartedWorker;
+
+    beforeAll(async () => {
+      vhost = await createTestVhost('oqe-observe-shim');
+      worker = await startWorker({
+        amqpUrl: vhost.amqpUrl,
+        hostname: 'oq@unit-shim',
+        concurrency: 2,
+        celeryBin: ensureCelery44(celery44Python!),
+        argsreprShim: true,
+      });
+      session = new BrokerSession({
+        host: '127.0.0.1',
+        vhost: vhost.vhost,
+        username: RABBIT_ADMIN.user,
+        password: RABBIT_ADMIN.password,
+      });
+      control = new CeleryRemoteControl(session, { serializer: 'json', timeoutMs: 1500 });
+    });
+
+    afterAll(async () => {
+      worker?.kill();
+      await control?.close();
+      await session?.close();
+      await vhost?.cleanup();
+    });
+
+    it('reports busy workers in active, with the calculation id, once the shim is loaded', async () => {
+      const ids = submitTasks(vhost.amqpUrl, 311, [4, 4]);
+      const tasks = await waitFor('two active tasks', async () => {
+        const result = await control.active({ expect: [worker.hostname] });
+        const list = result.replies.get(worker.hostname);
+        return list && list.length === 2 ? list : undefined;
+      });
+      expect(tasks.map((t) => t.id).sort()).toEqual([...ids].sort());
+      expect(tasks.every((t) => t.calculationId === 311)).toBe(true);
+      const seen = await new CeleryObserver({ remoteControl: control }).observe();
+      expect(seen.workers?.[0]).toMatchObject({ hostname: 'oq@unit-shim', poolSize: 2, consuming: true });
+      expect(seen.workers?.[0]?.active.length).toBe(2);
+      expect(worker.log()).not.toMatch(/EncodeError/);
+    });
+  },
+);
