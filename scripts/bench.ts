@@ -10,7 +10,7 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileSync } from 'node:fs';
-import type { BenchRealResults, LatencyResult } from '../bench/real/bench-results.ts';
+import type { BenchRealResults, CalibrationResult, LatencyResult } from '../bench/real/bench-results.ts';
 import { measureBrokerLoad } from '../bench/real/broker-load.ts';
 import { measureDecisionLatency } from '../bench/real/decision-latency.ts';
 import { percentile } from '../bench/real/percentile.ts';
@@ -37,25 +37,30 @@ const broker = {
 const notes: string[] = [];
 try {
   const latency: LatencyResult[] = [];
-  for (const [pollSeconds, trials] of quick
-    ? [[1, 5]]
+  // [poll seconds, trials, remote-control collection ms (undefined: the observer's default)]
+  const configs: [number, number, number | undefined][] = quick
+    ? [[1, 5, undefined]]
     : [
-        [5, 20],
-        [1, 40],
-      ]) {
-    log(`decision latency, poll ${pollSeconds} s, ${trials} trials`);
+        [5, 20, undefined],
+        [1, 40, undefined],
+        [1, 40, 200],
+      ];
+  for (const [pollSeconds, trials, workersMs] of configs) {
+    log(`decision latency, poll ${pollSeconds} s, ${trials} trials, workersMs ${workersMs ?? 'default'}`);
     const r = await measureDecisionLatency({
       broker,
       managementUrl: MANAGEMENT_URL,
       awsEndpoint: AWS_ENDPOINT_URL,
-      pollSeconds: pollSeconds!,
-      trials: trials!,
+      pollSeconds,
+      trials,
       burst: 20,
       seed: 17,
+      workersMs,
       log,
     });
     latency.push({
-      pollSeconds: pollSeconds!,
+      pollSeconds,
+      ...(workersMs !== undefined ? { workersMs } : {}),
       trials: r.samplesMs.length,
       burst: 20,
       p50Ms: percentile(r.samplesMs, 50),
@@ -79,7 +84,38 @@ try {
   notes.push(
     'Broker load: workers run `-P solo` with gossip, mingle and heartbeats off (see bench/real/broker-load.ts); the bridge polled once a second, 5 times its default rate, so per-cycle broker cost is (polling - baseline) ms/s at one cycle per second. The broker is shared with other test runs on this machine: the alternating windows cancel most, not all, of their noise.',
   );
+  // Calibration needs the demo's local loop (scripts/demo/local-cluster-run.ts); the module is loaded by a
+  // computed path so that this script still runs, and type-checks, where the demo is absent.
+  let calibration: CalibrationResult | undefined;
+  if (!quick) {
+    const path = '../bench/real/calibration.ts';
+    try {
+      const { calibrate } = (await import(path)) as {
+        calibrate: (o: Record<string, unknown>) => Promise<CalibrationResult>;
+      };
+      log('calibration against the demo loop (process backend)');
+      calibration = await calibrate({
+        broker: {
+          host: '127.0.0.1',
+          amqpPort: 5672,
+          managementPort: 15672,
+          adminUser: RABBIT_ADMIN.user,
+          adminPassword: RABBIT_ADMIN.password,
+        },
+        tasks: 160,
+        meanTaskSeconds: 3,
+        maxWorkers: 4,
+        slotsPerWorker: 2,
+        idleGraceSeconds: 10,
+        pollSeconds: 1,
+        log,
+      });
+    } catch (error) {
+      notes.push(`Calibration not run: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
   const results: BenchRealResults = {
+    calibration,
     measuredAt: new Date().toISOString(),
     machine: `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, RabbitMQ 3.10 and moto on loopback`,
     latency,

@@ -6,6 +6,8 @@
 export interface LatencyResult {
   /** The control loop's poll period (OQE_POLL_SECONDS) during the trials. */
   readonly pollSeconds: number;
+  /** The observer's remote-control collection time when not its default (a what-if), ms. */
+  readonly workersMs?: number;
   readonly trials: number;
   readonly burst: number;
   readonly p50Ms: number;

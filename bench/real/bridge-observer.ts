@@ -16,6 +16,8 @@ export interface BridgeObserverParts {
   readonly queue: string;
   /** Management API base URL, no credentials in it. */
   readonly managementUrl: string;
+  /** How long the remote-control broadcasts collect replies; the observer's default (1500 ms) when absent. */
+  readonly workersMs?: number;
 }
 
 export function bridgeObserver(parts: BridgeObserverParts): CeleryObserver {
@@ -30,5 +32,6 @@ export function bridgeObserver(parts: BridgeObserverParts): CeleryObserver {
     remoteControl: parts.control,
     compute: parts.compute,
     queue: parts.queue,
+    ...(parts.workersMs !== undefined ? { timeouts: { workersMs: parts.workersMs } } : {}),
   });
 }

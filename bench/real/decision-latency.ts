@@ -27,6 +27,8 @@ export interface LatencyBenchOptions {
   readonly burst: number;
   readonly seed?: number;
   readonly queue?: string;
+  /** The observer's remote-control collection time (ms); its default when absent. */
+  readonly workersMs?: number;
   readonly log?: (line: string) => void;
 }
 

@@ -86,6 +86,30 @@ export function benchmarksMarkdown(run: SimulationRun, real: BenchRealResults | 
   );
   p();
 
+  p('## Summary');
+  p();
+  p(
+    "Per peer, over all traces: the range of its makespan and cost as multiples of the bridge's, and the task-seconds it threw away.",
+  );
+  p();
+  p('| policy | makespan x bridge | cost x bridge | lost task-s, all traces | traces not finished |');
+  p('|---|---|---|---:|---:|');
+  for (const pol of run.policies) {
+    const rs = run.traces.map((t) => ({
+      r: run.results.get(t.name)!.get(pol.name)!,
+      b: run.results.get(t.name)!.get('bridge')!,
+    }));
+    const fin = rs.filter((x) => x.r.finished);
+    const range = (f: (x: { r: SimResult; b: SimResult }) => number): string => {
+      if (fin.length === 0) return '-';
+      const v = fin.map(f);
+      return `${Math.min(...v).toFixed(2)} to ${Math.max(...v).toFixed(2)}`;
+    };
+    p(
+      `| ${pol.label} | ${range((x) => x.r.makespanSeconds / x.b.makespanSeconds)} | ${range((x) => x.r.cost / x.b.cost)} | ${num(rs.reduce((n, x) => n + x.r.lostTaskSeconds, 0))} | ${rs.length - fin.length} |`,
+    );
+  }
+  p();
   p('## Goals');
   p();
   const checks = goalChecks(run);
@@ -167,7 +191,7 @@ export function benchmarksMarkdown(run: SimulationRun, real: BenchRealResults | 
     p();
     for (const l of real.latency ?? []) {
       p(
-        `- **Decision latency, OQE_POLL_SECONDS=${l.pollSeconds}** (a burst of ${l.burst} messages published until the scale-out call has returned from the moto server), ${l.trials} trials at random phases of the poll period: p50 ${l.p50Ms.toFixed(0)} ms, p99 ${l.p99Ms.toFixed(0)} ms, max ${l.maxMs.toFixed(0)} ms; goal p99 < 2000 ms: ${l.p99Ms < 2000 ? 'met' : '**missed**'}. The cycle itself took ${l.cycleMs.toFixed(0)} ms; the rest is the wait for the next cycle. Path: ${l.path}.`,
+        `- **Decision latency, OQE_POLL_SECONDS=${l.pollSeconds}${l.workersMs !== undefined ? `, what-if: remote-control collection ${l.workersMs} ms instead of the observer's default` : ''}** (a burst of ${l.burst} messages published until the scale-out call has returned from the moto server), ${l.trials} trials at random phases of the poll period: p50 ${l.p50Ms.toFixed(0)} ms, p99 ${l.p99Ms.toFixed(0)} ms, max ${l.maxMs.toFixed(0)} ms; goal p99 < 2000 ms: ${l.p99Ms < 2000 ? 'met' : '**missed**'}. The cycle itself took ${l.cycleMs.toFixed(0)} ms; the rest is the wait for the next cycle. Path: ${l.path}.`,
       );
     }
     if (real.cycle) {
