@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type {
+  BroadcastOptions,
   BroadcastReplies,
   TaskInfo,
   WorkerStats,
@@ -20,8 +21,16 @@ interface Worker {
   consuming?: boolean;
 }
 
-function stubInspector(workers: Worker[], fail = false): WorkerInspector {
-  const replies = <T>(pick: (w: Worker) => T | undefined): Promise<BroadcastReplies<T>> => {
+function stubInspector(
+  workers: Worker[],
+  fail = false,
+  expected: (readonly string[] | undefined)[] = [],
+): WorkerInspector {
+  const replies = <T>(
+    pick: (w: Worker) => T | undefined,
+    options?: BroadcastOptions,
+  ): Promise<BroadcastReplies<T>> => {
+    expected.push(options?.expect);
     if (fail)
       return Promise.reject(new Error('cannot reach RabbitMQ at amqp://oq-bridge@master:5672/openquake'));
     const map = new Map<string, T>();
@@ -34,10 +43,10 @@ function stubInspector(workers: Worker[], fail = false): WorkerInspector {
   const tasks = (n: number | undefined): TaskInfo[] | undefined =>
     n === undefined ? undefined : Array.from({ length: n }, (_, i) => ({ id: `t${i}`, name: 'safely_call' }));
   return {
-    stats: () => replies<WorkerStats>(() => ({ poolSize: 2, raw: {} })),
-    active: () => replies((w) => tasks(w.active)),
-    reserved: () => replies((w) => tasks(w.reserved)),
-    activeQueues: () => replies((w) => (w.consuming === false ? [] : ['celery'])),
+    stats: (o) => replies<WorkerStats>(() => ({ poolSize: 2, raw: {} }), o),
+    active: (o) => replies((w) => tasks(w.active), o),
+    reserved: (o) => replies((w) => tasks(w.reserved), o),
+    activeQueues: (o) => replies((w) => (w.consuming === false ? [] : ['celery']), o),
   };
 }
 
@@ -117,6 +126,27 @@ describe('CeleryObserver demand assembly (in-process stub sources)', () => {
     );
     expect(o.queue).toBeUndefined();
     expect(o.errors).toEqual(['queue: no source gave both ready and unacked this cycle']);
+  });
+
+  it('waits the whole timeout next cycle when an unknown worker holds a consumer, else stops at the known ones', async () => {
+    const expected: (readonly string[] | undefined)[] = [];
+    const workers = [{ host: 'oq@a', active: 0, reserved: 0 }];
+    const observer = new CeleryObserver({
+      queueProbe: stubQueue({ ready: 0, consumers: 2 }, 'none'),
+      remoteControl: stubInspector(workers, false, expected),
+      now: () => NOW,
+    });
+    await observer.observe(); // nothing known yet: no early stop
+    await observer.observe(); // 2 consumers, 1 worker answered: still listening for the other
+    expect(expected.slice(0, 8).every((e) => e !== undefined && e.length === 0)).toBe(true);
+    const settled = new CeleryObserver({
+      queueProbe: stubQueue({ ready: 0, consumers: 1 }, 'none'),
+      remoteControl: stubInspector(workers, false, expected),
+      now: () => NOW,
+    });
+    await settled.observe();
+    await settled.observe();
+    expect(expected.slice(-4)).toEqual([['oq@a'], ['oq@a'], ['oq@a'], ['oq@a']]);
   });
 
   it('does not count a draining worker against the consumers', async () => {

@@ -100,6 +100,11 @@ export class CeleryObserver implements Observer {
   private known = new Set<string>();
   /** Last known consuming state per worker, used when `active_queues` did not answer. */
   private consuming = new Map<string, boolean>();
+  /**
+   * Set when the queue had more consumers than consuming workers answered: some worker is unknown (started
+   * outside the backend, or answered too late), so the next broadcasts wait their whole timeout to hear it.
+   */
+  private discover = false;
 
   constructor(private readonly options: CeleryObserverOptions) {
     this.queue = options.queue ?? 'celery';
@@ -137,6 +142,9 @@ export class CeleryObserver implements Observer {
       ...(workers?.partial ?? []),
       ...(computeObservation?.units ?? []).filter((u) => u.state === 'running').map((u) => u.celeryHostname),
     ]);
+
+    const consumingWorkers = (workerObservations ?? []).filter((w) => w.consuming).length;
+    this.discover = passive?.ok === true && passive.value.consumers > consumingWorkers;
 
     const queue = this.combineQueue(
       passive?.ok ? passive.value : undefined,
@@ -209,7 +217,7 @@ export class CeleryObserver implements Observer {
   }
 
   private async observeWorkers(control: WorkerInspector): Promise<WorkersOutcome> {
-    const expect = [...this.known];
+    const expect = this.discover ? [] : [...this.known];
     const options = { expect, timeoutMs: this.timeouts.workersMs };
     // Four broadcasts at once on one reply queue; each ends when every known worker has answered it.
     const limit = this.timeouts.workersMs + 3000;
