@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { actionResult, type ActionResult } from '../../bridge/src/act/action-result.ts';
 import type { Decision, ScalingPolicy } from '../../bridge/src/decide/decision.ts';
@@ -130,6 +133,29 @@ describe('ControlLoop glue (scripted observer, recording actor)', () => {
     // 5 s of one task on a worker of 2 slots = 2.5 worker-seconds at 0.25 USD/h.
     expect(cost[0]).toMatchObject({ CalculationId: '17', CalculationWorkerSeconds: 2.5 });
     expect(cost[0]!.CalculationCost as number).toBeCloseTo((2.5 * 0.25) / 3600, 12);
+  });
+
+  it('rewrites the heartbeat file after every cycle, holds included', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'oqe-heartbeat-'));
+    try {
+      const clock = manualClock(1_800_000_000_000);
+      const heartbeatFile = join(dir, 'heartbeat');
+      const loop = new ControlLoop({
+        observer: { observe: async () => ({ errors: ['broker down'] }) },
+        policy: POLICY,
+        pollSeconds: 5,
+        clusterName: 'test',
+        clock,
+        heartbeatFile,
+      });
+      await loop.runOnce();
+      expect(readFileSync(heartbeatFile, 'utf8').trim()).toBe(new Date(clock.now()).toISOString());
+      clock.advance(5_000);
+      await loop.runOnce();
+      expect(readFileSync(heartbeatFile, 'utf8').trim()).toBe(new Date(clock.now()).toISOString());
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('an observer that throws becomes a hold with the reason, and the loop keeps going', async () => {
