@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, expect, it } from 'vitest';
-import { renderRabbitmqConf } from '../../cdk/lib/master/rabbitmq-conf.ts';
+import { RABBITMQ_ENABLED_PLUGINS, renderRabbitmqConf } from '../../cdk/lib/master/rabbitmq-conf.ts';
 import { describeWithRabbit, REPO_ROOT } from '../support/services.ts';
 
 const run = promisify(execFile);
@@ -36,6 +36,7 @@ interface Node {
   readonly env: NodeJS.ProcessEnv;
   readonly server: ChildProcess;
   readonly exited: Promise<number | null>;
+  readonly managementPort: number;
   /** Everything the server printed so far. */
   readonly output: () => string;
 }
@@ -55,7 +56,7 @@ async function startNode(conf: string): Promise<Node> {
     join(dir, 'conf.d/20-test-ports.conf'),
     `listeners.tcp.default = 127.0.0.1:${amqp}\nmanagement.tcp.port = ${management}\nmanagement.tcp.ip = 127.0.0.1\n`,
   );
-  writeFileSync(join(dir, 'enabled_plugins'), '[rabbitmq_management].\n');
+  writeFileSync(join(dir, 'enabled_plugins'), RABBITMQ_ENABLED_PLUGINS);
   const env = {
     ...process.env,
     HOME: join(dir, 'home'),
@@ -74,7 +75,7 @@ async function startNode(conf: string): Promise<Node> {
   server.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   server.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)));
-  const node: Node = { dir, env, server, exited, output: () => output };
+  const node: Node = { dir, env, server, exited, managementPort: management, output: () => output };
   nodes.push(node);
   return node;
 }
@@ -114,6 +115,9 @@ describeWithRabbit('master: rabbitmq.conf booted by a real RabbitMQ node', () =>
     );
     expect(env).toBe('{{ok,86400000},{ok,"1GB"},{ok,[<<"guest">>]}}');
     expect(node.output()).not.toContain('BOOT FAILED');
+    // The management plugin from the rendered enabled_plugins answers on its (test) port.
+    const overview = await fetch(`http://127.0.0.1:${node.managementPort}/api/overview`);
+    expect(overview.status).toBe(401); // listening, and asking for credentials
     await rabbitmqctl(node, 'stop', join(node.dir, 'pid'));
     expect(await node.exited).toBe(0);
   }, 180_000);

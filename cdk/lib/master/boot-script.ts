@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { OPENQUAKE_GID, OPENQUAKE_UID, SHARED_DIR } from '../cluster-constants.ts';
 import { DATABASE_DIR, renderOpenquakeCfg } from './openquake-cfg.ts';
-import { renderRabbitmqConf } from './rabbitmq-conf.ts';
+import { RABBITMQ_ENABLED_PLUGINS, renderRabbitmqConf } from './rabbitmq-conf.ts';
 import { ENGINE_VENV, renderMasterUnits } from './systemd-units.ts';
 
 const ASSETS = new URL('../../assets/master/', import.meta.url);
@@ -220,8 +220,8 @@ getent passwd rabbitmq >/dev/null ||
 chown rabbitmq:rabbitmq /var/lib/rabbitmq
 ${writeFile('/etc/rabbitmq/rabbitmq.conf', renderRabbitmqConf({ consumerTimeoutMs: options.consumerTimeoutMs }), '0644')}
 ${writeFile('/etc/rabbitmq/rabbitmq-env.conf', 'NODENAME=rabbit@localhost\n', '0644')}
+${writeFile('/etc/rabbitmq/enabled_plugins', RABBITMQ_ENABLED_PLUGINS, '0644')}
 apt_get install -y -q -o Dpkg::Options::=--force-confold rabbitmq-server
-rabbitmq-plugins enable --quiet rabbitmq_management
 systemctl enable rabbitmq-server
 systemctl restart rabbitmq-server
 rabbitmqctl -q await_startup

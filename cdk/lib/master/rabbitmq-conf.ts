@@ -8,6 +8,12 @@ import { PORTS } from '../cluster-constants.ts';
  */
 export const DEFAULT_CONSUMER_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * /etc/rabbitmq/enabled_plugins (an Erlang term), written before the package's first start so that the
+ * management API (the bridge's queue figures) is up from the first boot without a plugin command or restart.
+ */
+export const RABBITMQ_ENABLED_PLUGINS = '[rabbitmq_management].\n';
+
 /** What goes into the master's rabbitmq.conf. */
 export interface RabbitmqConfOptions {
   /** `consumer_timeout` in milliseconds. @default DEFAULT_CONSUMER_TIMEOUT_MS */
