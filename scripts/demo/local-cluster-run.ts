@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -50,6 +50,8 @@ export interface LocalRunOptions {
   readonly view?: 'live' | 'lines' | 'none';
   /** Runs alongside the calculation, for fault injection in the end-to-end tests. */
   readonly during?: (run: LocalRunHandle) => Promise<void>;
+  /** How long to wait, after the last task, for the fleet to return to the minimum. @default idle grace + 30 s + 10 s a worker */
+  readonly awaitMinSeconds?: number;
   /** Give up after this long. @default 300 */
   readonly timeoutSeconds?: number;
 }
@@ -291,6 +293,7 @@ export async function runLocalCluster(options: LocalRunOptions): Promise<LocalRu
   let finalFleet = lastFleet;
   let finalQueue: BrokerSample | undefined;
   let fleetAtMinAt = Date.now();
+  let failed = true;
   try {
     const hook = options.during ? options.during(handle) : Promise.resolve();
     await withTimeout(Promise.all([master.finished, hook]), timeoutMs, 'the calculation to finish');
@@ -302,7 +305,7 @@ export async function runLocalCluster(options: LocalRunOptions): Promise<LocalRu
         const f = await backend.describe();
         return f.desired === options.minWorkers && f.units.length === options.minWorkers;
       },
-      (options.idleGraceSeconds + 30 + 10 * options.maxWorkers) * 1000,
+      (options.awaitMinSeconds ?? options.idleGraceSeconds + 30 + 10 * options.maxWorkers) * 1000,
     ).then(
       () => (returnedToMinAfterSeconds = (Date.now() - doneAt) / 1000),
       () => undefined,
@@ -318,12 +321,24 @@ export async function runLocalCluster(options: LocalRunOptions): Promise<LocalRu
       },
       15_000,
     ).catch(() => undefined);
+    failed = false;
   } finally {
     samplingStopped = true;
     await sampling;
     master.stop();
     await bridge.stop().catch(() => undefined);
     await sampler.close();
+    // Workers are detached on purpose (they outlive a bridge): stop them here, whatever happened.
+    await backend.shutdownAll().catch(() => undefined);
+    await backend.close();
+    await mgmt('DELETE', `/api/vhosts/${encodeURIComponent(vhost)}`).catch(() => undefined);
+    // Keep the workers' own logs next to the bridge's, for a look after the run.
+    const logsDir = join(outDir, 'worker-logs');
+    mkdirSync(logsDir, { recursive: true });
+    for (const file of readdirSync(stateDir).filter((f) => f.endsWith('.log'))) {
+      copyFileSync(join(stateDir, file), join(logsDir, file));
+    }
+    if (failed) rmSync(stateDir, { recursive: true, force: true });
   }
 
   const end = Date.now();
@@ -337,9 +352,6 @@ export async function runLocalCluster(options: LocalRunOptions): Promise<LocalRu
     brokerOutages,
     window: { from: calcStartedAt, to: fleetAtMinAt },
   });
-  await backend.shutdownAll();
-  await backend.close();
-  await mgmt('DELETE', `/api/vhosts/${encodeURIComponent(vhost)}`).catch(() => undefined);
 
   const chartPath = join(outDir, 'demo-chart.svg');
   const title = `oq-elastic local run (${options.backend}): ${options.tasks} tasks, 0 to ${options.maxWorkers} workers`;

@@ -10,91 +10,103 @@ function startsOf(journal: readonly JournalEntry[], taskNo: number) {
 }
 
 describeWithRabbit('the whole loop on one machine: real bridge, process backend, real celery workers', () => {
-  it('scales a burst from 0 to the maximum, drains the queue, returns to 0; every task starts and ends once', async () => {
-    const run = smallRun();
-    const r = await runLocalCluster(run);
-    const a = r.analysis;
-    expect(r.samples[0].desired).toBe(0);
-    expect(r.peakDesired).toBe(run.maxWorkers);
-    expect(a.peakWorkers).toBe(run.maxWorkers);
-    expect(a.completed).toBe(run.tasks);
-    expect(a.lost).toEqual([]);
-    expect(a.runTwice).toEqual([]);
-    expect(a.startedTwiceUnexplained).toEqual([]);
-    expect(a.redeliveredAfterFailure).toEqual([]);
-    expect(a.busyRetired).toEqual([]);
-    expect(r.finalQueue).toMatchObject({ ready: 0, unacked: 0 });
-    expect(r.returnedToMinAfterSeconds).toBeDefined();
-    expect(r.finalFleet.units).toHaveLength(run.minWorkers);
-    // The bridge said why: it scaled out and later retired idle workers through the drain protocol.
-    expect(r.decisions.some((d) => d.reason === 'Activate' || d.reason === 'ScaleOut')).toBe(true);
-    expect(r.decisions.some((d) => d.reason === 'DrainingIdle')).toBe(true);
-  });
+  it(
+    'scales a burst from 0 to the maximum, drains the queue, returns to 0; every task starts and ends once',
+    { timeout: 240_000 },
+    async () => {
+      const run = smallRun();
+      const r = await runLocalCluster(run);
+      const a = r.analysis;
+      expect(r.samples[0].desired).toBe(0);
+      expect(r.peakDesired).toBe(run.maxWorkers);
+      expect(a.peakWorkers).toBe(run.maxWorkers);
+      expect(a.completed).toBe(run.tasks);
+      expect(a.lost).toEqual([]);
+      expect(a.runTwice).toEqual([]);
+      expect(a.startedTwiceUnexplained).toEqual([]);
+      expect(a.redeliveredAfterFailure).toEqual([]);
+      expect(a.busyRetired).toEqual([]);
+      expect(r.finalQueue).toMatchObject({ ready: 0, unacked: 0 });
+      expect(r.returnedToMinAfterSeconds).toBeDefined();
+      expect(r.finalFleet.units).toHaveLength(run.minWorkers);
+      // The bridge said why: it scaled out and later retired idle workers through the drain protocol.
+      expect(r.decisions.some((d) => d.reason === 'Activate' || d.reason === 'ScaleOut')).toBe(true);
+      expect(r.decisions.some((d) => d.reason === 'DrainingIdle')).toBe(true);
+    },
+  );
 
-  it('a worker killed with SIGKILL mid-task: the broker redelivers the task and it completes once', async () => {
-    let killedTask = -1;
-    const r = await runLocalCluster(
-      smallRun({
-        during: async (h) => {
-          // A task long enough to be killed in its middle, caught just after it started.
-          let victim: { worker: string; task_no: number } | undefined;
-          await h.waitFor('a long task to start', () => {
-            const now = Date.now() / 1000;
-            victim = readJournal(h.journalPath).find(
-              (e) => e.event === 'start' && h.durations[e.task_no] >= 1.5 && now - e.t < 0.5,
+  it(
+    'a worker killed with SIGKILL mid-task: the broker redelivers the task and it completes once',
+    { timeout: 240_000 },
+    async () => {
+      let killedTask = -1;
+      const r = await runLocalCluster(
+        smallRun({
+          during: async (h) => {
+            // A task long enough to be killed in its middle, caught just after it started.
+            let victim: { worker: string; task_no: number } | undefined;
+            await h.waitFor('a long task to start', () => {
+              const now = Date.now() / 1000;
+              victim = readJournal(h.journalPath).find(
+                (e) => e.event === 'start' && h.durations[e.task_no] >= 1.5 && now - e.t < 0.5,
+              );
+              return victim !== undefined;
+            });
+            killedTask = victim!.task_no;
+            (h.backend as import('../../bridge/src/compute/process-backend.ts').ProcessBackend).kill(
+              victim!.worker.replace(/^oq@/, ''),
             );
-            return victim !== undefined;
-          });
-          killedTask = victim!.task_no;
-          (h.backend as import('../../bridge/src/compute/process-backend.ts').ProcessBackend).kill(
-            victim!.worker.replace(/^oq@/, ''),
-          );
-        },
-      }),
-    );
-    const a = r.analysis;
-    expect(killedTask).toBeGreaterThanOrEqual(0);
-    const starts = startsOf(r.journal, killedTask);
-    expect(starts.length).toBe(2);
-    // The second start is the broker's redelivery (the message's redelivered flag), on another worker.
-    expect(starts[1].redelivered).toBe(true);
-    expect(starts[1].worker).not.toBe(starts[0].worker);
-    expect(a.redeliveredAfterFailure).toContain(killedTask);
-    expect(a.lost).toEqual([]);
-    expect(a.runTwice).toEqual([]);
-    expect(a.startedTwiceUnexplained).toEqual([]);
-    expect(a.busyRetired).toEqual([]);
-  });
+          },
+        }),
+      );
+      const a = r.analysis;
+      expect(killedTask).toBeGreaterThanOrEqual(0);
+      const starts = startsOf(r.journal, killedTask);
+      expect(starts.length).toBe(2);
+      // The second start is the broker's redelivery (the message's redelivered flag), on another worker.
+      expect(starts[1].redelivered).toBe(true);
+      expect(starts[1].worker).not.toBe(starts[0].worker);
+      expect(a.redeliveredAfterFailure).toContain(killedTask);
+      expect(a.lost).toEqual([]);
+      expect(a.runTwice).toEqual([]);
+      expect(a.startedTwiceUnexplained).toEqual([]);
+      expect(a.busyRetired).toEqual([]);
+    },
+  );
 
-  it('the bridge restarted mid-run adopts the fleet and retires no busy worker', async () => {
-    let busyAtRestart = 0;
-    let restartedAt = 0;
-    const run = smallRun();
-    const r = await runLocalCluster({
-      ...run,
-      during: async (h) => {
-        await h.waitFor(
-          'every worker to be running',
-          async () => (await h.fleet()).running === run.maxWorkers,
-        );
-        busyAtRestart = new Set(
-          readJournal(h.journalPath)
-            .filter((e) => e.event === 'start')
-            .map((e) => e.worker),
-        ).size;
-        restartedAt = Date.now();
-        await h.restartBridge();
-      },
-    });
-    const a = r.analysis;
-    expect(restartedAt).toBeGreaterThan(0);
-    expect(busyAtRestart).toBeGreaterThan(0);
-    expect(a.busyRetired).toEqual([]);
-    expect(a.lost).toEqual([]);
-    expect(a.runTwice).toEqual([]);
-    expect(a.startedTwiceUnexplained).toEqual([]);
-    // The new bridge did not lose track of the fleet: no duplicate fleet was started.
-    expect(a.peakWorkers).toBeLessThanOrEqual(run.maxWorkers);
-    expect(r.returnedToMinAfterSeconds).toBeDefined();
-  });
+  it(
+    'the bridge restarted mid-run adopts the fleet and retires no busy worker',
+    { timeout: 240_000 },
+    async () => {
+      let busyAtRestart = 0;
+      let restartedAt = 0;
+      const run = smallRun();
+      const r = await runLocalCluster({
+        ...run,
+        during: async (h) => {
+          await h.waitFor(
+            'every worker to be running',
+            async () => (await h.fleet()).running === run.maxWorkers,
+          );
+          busyAtRestart = new Set(
+            readJournal(h.journalPath)
+              .filter((e) => e.event === 'start')
+              .map((e) => e.worker),
+          ).size;
+          restartedAt = Date.now();
+          await h.restartBridge();
+        },
+      });
+      const a = r.analysis;
+      expect(restartedAt).toBeGreaterThan(0);
+      expect(busyAtRestart).toBeGreaterThan(0);
+      expect(a.busyRetired).toEqual([]);
+      expect(a.lost).toEqual([]);
+      expect(a.runTwice).toEqual([]);
+      expect(a.startedTwiceUnexplained).toEqual([]);
+      // The new bridge did not lose track of the fleet: no duplicate fleet was started.
+      expect(a.peakWorkers).toBeLessThanOrEqual(run.maxWorkers);
+      expect(r.returnedToMinAfterSeconds).toBeDefined();
+    },
+  );
 });

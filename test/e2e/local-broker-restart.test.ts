@@ -1,0 +1,91 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runLocalCluster } from '../../scripts/demo/local-cluster-run.ts';
+import { describeWithRabbit, RABBIT_ADMIN, REPO_ROOT } from '../support/services.ts';
+import { smallRun } from './local-run-support.ts';
+
+const run = promisify(execFile);
+
+/**
+ * A private RabbitMQ of this file's own, on ports of its own, so that restarting it never disturbs the shared
+ * broker the other tests use. scripts/services.sh keeps its state (users, vhosts, durable queues) across restarts.
+ */
+const PRIVATE = { amqp: 5783, management: 15783, dist: 25783 };
+
+describeWithRabbit('the whole loop survives a RabbitMQ restart in the middle of a run', () => {
+  let stateDir: string;
+  let env: NodeJS.ProcessEnv;
+  const services = (...args: string[]) =>
+    run('bash', [join(REPO_ROOT, 'scripts/services.sh'), ...args], { env, timeout: 150_000 });
+
+  beforeAll(async () => {
+    stateDir = mkdtempSync(join(tmpdir(), 'oqe-local-private-rabbit-'));
+    env = {
+      ...process.env,
+      OQE_AMQP_PORT: String(PRIVATE.amqp),
+      OQE_MGMT_PORT: String(PRIVATE.management),
+      OQE_DIST_PORT: String(PRIVATE.dist),
+      OQE_SERVICES_DIR: stateDir,
+      OQE_RABBIT_NODENAME: 'oqe-local-e2e@localhost',
+    };
+    await services('start');
+  });
+
+  afterAll(async () => {
+    await services('stop', 'rabbitmq').catch(() => undefined);
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it(
+    'holds while the broker is down, completes every task, and duplicates only what the outage interrupted',
+    { timeout: 240_000 },
+    async () => {
+      let outage: { from: number; to: number } | undefined;
+      const r = await runLocalCluster(
+        smallRun({
+          broker: {
+            host: '127.0.0.1',
+            amqpPort: PRIVATE.amqp,
+            managementPort: PRIVATE.management,
+            adminUser: RABBIT_ADMIN.user,
+            adminPassword: RABBIT_ADMIN.password,
+          },
+          tasks: 40,
+          timeoutSeconds: 200,
+          during: async (h) => {
+            await h.waitFor('a third of the tasks to end', () => h.master.progress.ended >= 12, 90_000);
+            const from = Date.now();
+            await services('stop', 'rabbitmq');
+            await services('start');
+            outage = { from, to: Date.now() };
+            h.brokerOutages.push(outage);
+          },
+        }),
+      );
+      const a = r.analysis;
+      expect(outage).toBeDefined();
+      expect(a.completed).toBe(40);
+      expect(a.lost).toEqual([]);
+      // A task running when the broker went down cannot be acknowledged: RabbitMQ redelivers it. Every second
+      // start must be explained by the outage, and nothing started after it ran twice.
+      expect(a.startedTwiceUnexplained).toEqual([]);
+      for (const taskNo of a.runTwice) {
+        const first = r.journal.find((e) => e.event === 'start' && e.task_no === taskNo)!;
+        expect(first.t * 1000).toBeLessThanOrEqual(outage!.to);
+      }
+      expect(a.busyRetired).toEqual([]);
+      // While the broker was down the bridge held: no retirement happened during the outage.
+      const held = r.decisions.filter((d) => d.t >= outage!.from + 2000 && d.t <= outage!.to);
+      expect(held.length).toBeGreaterThan(0);
+      expect(
+        held.every((d) => d.reason.startsWith('Hold') || d.reason === 'AtMax' || d.reason === 'Steady'),
+      ).toBe(true);
+      expect(r.finalQueue).toMatchObject({ ready: 0, unacked: 0 });
+      expect(r.returnedToMinAfterSeconds).toBeDefined();
+    },
+  );
+});
