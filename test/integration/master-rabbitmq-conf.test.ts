@@ -104,16 +104,16 @@ describeWithRabbit('master: rabbitmq.conf booted by a real RabbitMQ node', () =>
     }
   });
 
-  it('starts with the rendered file and applies consumer_timeout and the disk limit', async () => {
+  it('starts with the rendered file and applies consumer_timeout, the statistics interval and the disk limit', async () => {
     const node = await startNode(renderRabbitmqConf());
     await rabbitmqctl(node, 'wait', join(node.dir, 'pid'), '--timeout', '120');
     const env = await rabbitmqctl(
       node,
       'eval',
       '{application:get_env(rabbit, consumer_timeout), application:get_env(rabbit, disk_free_limit), ' +
-        'application:get_env(rabbit, loopback_users)}.',
+        'application:get_env(rabbit, loopback_users), application:get_env(rabbit, collect_statistics_interval)}.',
     );
-    expect(env).toBe('{{ok,86400000},{ok,"1GB"},{ok,[<<"guest">>]}}');
+    expect(env).toBe('{{ok,86400000},{ok,"1GB"},{ok,[<<"guest">>]},{ok,1000}}');
     expect(node.output()).not.toContain('BOOT FAILED');
     // The management plugin from the rendered enabled_plugins answers on its (test) port.
     const overview = await fetch(`http://127.0.0.1:${node.managementPort}/api/overview`);

@@ -110,7 +110,7 @@ describe('master openquake.cfg', () => {
 });
 
 describe('master rabbitmq.conf', () => {
-  it('raises consumer_timeout to 24 hours by default and sets the listeners', () => {
+  it('raises consumer_timeout to 24 hours, emits statistics every second and sets the listeners', () => {
     const conf = renderRabbitmqConf();
     const lines = conf.split('\n').filter((line) => line && !line.startsWith('#'));
     expect(Object.fromEntries(lines.map((line) => line.split(' = ')))).toEqual({
@@ -118,6 +118,7 @@ describe('master rabbitmq.conf', () => {
       'management.tcp.port': '15672',
       'loopback_users.guest': 'true',
       consumer_timeout: String(24 * 3600 * 1000),
+      collect_statistics_interval: '1000',
       'disk_free_limit.absolute': '1GB',
     });
     expect(DEFAULT_CONSUMER_TIMEOUT_MS).toBeGreaterThan(1_800_000);
