@@ -1,14 +1,9 @@
 import { appendFileSync } from 'node:fs';
-import { RemoteControlWorkerControl } from '../../bridge/src/act/remote-control-worker-control.ts';
-import { ScaleActor } from '../../bridge/src/act/scale-actor.ts';
+import { createBridgeRuntime } from '../../bridge/src/cli/bridge-runtime.ts';
 import type { ComputeBackend } from '../../bridge/src/compute/compute-backend.ts';
+import { loadBridgeConfig } from '../../bridge/src/config/bridge-config.ts';
 import type { ScalingPolicy } from '../../bridge/src/decide/decision.ts';
-import { ControlLoop } from '../../bridge/src/loop/control-loop.ts';
-import { BrokerSession, type BrokerEndpoint } from '../../bridge/src/observe/broker-session.ts';
-import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
-import { ManagementApi } from '../../bridge/src/observe/management-api.ts';
-import { CeleryObserver } from '../../bridge/src/observe/observer.ts';
-import { QueueProbe } from '../../bridge/src/observe/queue-probe.ts';
+import type { BrokerEndpoint } from '../../bridge/src/observe/broker-session.ts';
 import { createJsonLogger } from '../../bridge/src/report/json-logger.ts';
 import type { DecisionLine } from './live-view.ts';
 
@@ -32,24 +27,33 @@ export interface LocalBridge {
 }
 
 /**
- * Starts the real bridge, as `oq-elastic-bridge run` composes it, on a local backend: the queue probe (passive
- * declare + management API), celery remote control, the observer, the drain-protocol actor and the control loop.
+ * Starts the real bridge exactly as `oq-elastic-bridge run` does: its configuration goes through the same
+ * environment loader (OQE_* variables, validated), and the same runtime wires the queue probe, celery remote
+ * control, observer, drain-protocol actor and control loop; only the compute backend is the local one.
  * The test app runs celery 5.5, whose mailbox speaks the app's serializer (pickle), not celery 4.4's JSON.
  */
 export async function startLocalBridge(options: LocalBridgeOptions): Promise<LocalBridge> {
-  const session = new BrokerSession(options.broker);
-  const management = new ManagementApi({
-    url: options.managementUrl,
-    username: options.broker.username,
-    password: options.broker.password,
-  });
-  const queueProbe = new QueueProbe(session, 'celery', management, options.broker.vhost);
-  const remoteControl = new CeleryRemoteControl(session, { serializer: 'pickle', timeoutMs: 1000 });
-  const observer = new CeleryObserver({
-    queueProbe,
-    remoteControl,
-    compute: options.backend,
-    queue: 'celery',
+  const { broker, policy } = options;
+  const config = loadBridgeConfig({
+    OQE_BACKEND: options.backend.name,
+    OQE_BROKER_HOST: broker.host,
+    OQE_BROKER_PORT: String(broker.port ?? 5672),
+    OQE_BROKER_VHOST: broker.vhost,
+    OQE_BROKER_USER: broker.username,
+    OQE_BROKER_PASSWORD: broker.password,
+    OQE_MANAGEMENT_URL: options.managementUrl,
+    OQE_QUEUE: 'celery',
+    OQE_REMOTE_CONTROL_SERIALIZER: 'pickle',
+    OQE_MIN_WORKERS: String(policy.minWorkers),
+    OQE_MAX_WORKERS: String(policy.maxWorkers),
+    OQE_SLOTS_PER_WORKER: String(policy.slotsPerWorkerFallback),
+    OQE_MAX_STEP_OUT: String(policy.maxStepOut),
+    OQE_IDLE_GRACE_SECONDS: String(policy.idleGraceSeconds),
+    OQE_STALE_AFTER_SECONDS: String(policy.staleAfterSeconds),
+    OQE_WORKER_STARTUP_SECONDS: String(policy.workerStartupSeconds ?? 60),
+    OQE_WORKER_HOURLY_COST: String(policy.workerHourlyCost),
+    OQE_POLL_SECONDS: String(options.pollSeconds),
+    OQE_CLUSTER_NAME: 'local',
   });
   const writeLog = createJsonLogger((line) => appendFileSync(options.logPath, `${line}\n`));
   const log = (event: string, fields: Record<string, unknown> = {}): void => {
@@ -66,28 +70,14 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       });
     }
   };
-  const actor = new ScaleActor({
-    backend: options.backend,
-    control: new RemoteControlWorkerControl(remoteControl),
-    queue: 'celery',
-    log,
-  });
-  const loop = new ControlLoop({
-    observer,
-    actor,
-    policy: options.policy,
-    pollSeconds: options.pollSeconds,
-    clusterName: 'local',
-    log,
-  });
+  const runtime = createBridgeRuntime(config, { backend: options.backend, log });
   const abort = new AbortController();
-  const running = loop.run(abort.signal);
+  const running = runtime.loop().run(abort.signal);
   return {
     stop: async () => {
       abort.abort();
       await running;
-      await remoteControl.close().catch(() => undefined);
-      await session.close().catch(() => undefined);
+      await runtime.close().catch(() => undefined);
     },
   };
 }
