@@ -75,6 +75,13 @@ export class OqElasticStack extends Stack {
 
     this.secrets = new ClusterSecrets(this, 'Secrets');
 
+    // Before the master: its CalculationsExecuting metric carries the cluster's name, like the bridge's metrics.
+    this.cluster = new ecs.Cluster(this, 'Cluster', {
+      vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+      enableFargateCapacityProviders: p.workerSpot,
+    });
+
     this.master = new Master(this, 'Master', {
       vpc,
       vpcSubnets: subnets,
@@ -90,14 +97,9 @@ export class OqElasticStack extends Stack {
       webUi: p.webUi,
       rabbitmqVolumeGiB: p.rabbitmqVolumeGiB,
       databaseVolumeGiB: p.databaseVolumeGiB,
+      metricsClusterName: this.cluster.clusterName,
     });
     const masterHost = this.master.instance.instancePrivateIp;
-
-    this.cluster = new ecs.Cluster(this, 'Cluster', {
-      vpc,
-      containerInsightsV2: ecs.ContainerInsights.ENABLED,
-      enableFargateCapacityProviders: p.workerSpot,
-    });
 
     this.workers = new WorkerService(this, 'Workers', {
       cluster: this.cluster,

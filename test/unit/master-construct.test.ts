@@ -39,6 +39,7 @@ function build(overrides: Partial<MasterProps> = {}): { stack: Stack; master: Ma
     dbserverAuthkeySecret: secret('Authkey', 'authkey'),
     numCores: 64,
     webUi: false,
+    metricsClusterName: 'oq-workers-cluster',
     ...overrides,
   });
   return { stack, master };
@@ -140,6 +141,33 @@ describe('Master construct', () => {
     );
     const signal = statements.find((s) => s.Action === 'cloudformation:SignalResource');
     expect(signal?.Resource).toEqual({ Ref: 'AWS::StackId' });
+  });
+
+  it('may publish metrics only in the CloudWatch agent and bridge namespaces', () => {
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (p) =>
+        (p.Properties as { PolicyDocument: { Statement: Array<Record<string, unknown>> } }).PolicyDocument
+          .Statement,
+    );
+    const puts = statements.filter((s) => JSON.stringify(s.Action).includes('cloudwatch:'));
+    expect(puts).toEqual([
+      {
+        Action: 'cloudwatch:PutMetricData',
+        Effect: 'Allow',
+        Resource: '*',
+        Condition: { StringEquals: { 'cloudwatch:namespace': ['CWAgent', 'OqElastic'] } },
+      },
+    ]);
+    // Not the managed CloudWatchAgentServerPolicy (logs, SSM parameters, DescribeTags: none needed here).
+    expect(JSON.stringify(template.findResources('AWS::IAM::Role'))).not.toContain(
+      'CloudWatchAgentServerPolicy',
+    );
+  });
+
+  it('passes the metrics cluster name to the boot, in its header', () => {
+    const userData = JSON.stringify(template.findResources('AWS::EC2::Instance'));
+    expect(userData).toContain("METRICS_CLUSTER='oq-workers-cluster'");
+    expect(userData).toContain('| gunzip >/run/oq-master-boot-body.sh');
   });
 
   it('puts the secret ARNs, never their values, into the user-data', () => {

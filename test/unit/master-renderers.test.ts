@@ -13,10 +13,15 @@ import { describe, expect, it } from 'vitest';
 import { ENGINE_RELEASE, PORTS, SHARED_DIR } from '../../cdk/lib/cluster-constants.ts';
 import {
   type BootScriptOptions,
+  CLOUDWATCH_AGENT_CONFIG,
   PROVISION_RABBITMQ_SCRIPT,
   renderBootScript,
+  renderMasterUserData,
   stripComments,
+  UNPACKED_BODY,
 } from '../../cdk/lib/master/boot-script.ts';
+import { CALCULATIONS_METRIC_SCRIPT } from '../../cdk/lib/master/calculations-metric.ts';
+import { masterAgentConfig } from '../../cdk/lib/dashboard/master-agent-metrics.ts';
 import { renderOpenquakeCfg } from '../../cdk/lib/master/openquake-cfg.ts';
 import { DEFAULT_CONSUMER_TIMEOUT_MS, renderRabbitmqConf } from '../../cdk/lib/master/rabbitmq-conf.ts';
 import { renderMasterUnits } from '../../cdk/lib/master/systemd-units.ts';
@@ -45,6 +50,7 @@ const bootOptions: BootScriptOptions = {
   numCores: 96,
   webUi: true,
   buildFromSource: true,
+  metricsClusterName: 'OqElasticClusterProductionStack-ClusterEB0386A7-AbCdEfGh1234',
 };
 
 function shellcheck(script: string): { status: number | null; output: string } {
@@ -162,8 +168,57 @@ describe('master boot script', () => {
     expect(script).toContain(stripComments(PROVISION_RABBITMQ_SCRIPT).trimEnd());
   });
 
-  it('fits in the 16 KB that EC2 allows for user-data (before base64)', () => {
-    expect(Buffer.byteLength(script)).toBeLessThan(16 * 1024);
+  it('fits in the 16 KB that EC2 allows for user-data (before base64), its body compressed', () => {
+    const userData = renderMasterUserData(bootOptions);
+    expect(Buffer.byteLength(userData)).toBeLessThan(16 * 1024);
+    // Room to grow: the plain script alone would not fit.
+    expect(Buffer.byteLength(userData)).toBeLessThan(Buffer.byteLength(script) * 0.6);
+    expect(userData).toContain(`METRICS_CLUSTER='${bootOptions.metricsClusterName}'`);
+    const check = shellcheck(userData);
+    expect(check.output).toBe('');
+  });
+
+  it('user-data unpacks, with bash, base64 and gunzip, to exactly the body of the plain script', () => {
+    const userData = renderMasterUserData(bootOptions);
+    const header = script.slice(0, script.indexOf('shopt -s inherit_errexit'));
+    expect(userData.replace('# shellcheck disable=SC2034\n', '').startsWith(header)).toBe(true);
+    const dir = mkdtempSync(join(tmpdir(), 'oqe-master-userdata-'));
+    try {
+      const unpacked = join(dir, 'body.sh');
+      // Run the user-data itself, up to the point where it would source the body.
+      const runnable = userData.replaceAll(UNPACKED_BODY, unpacked).replace(/^source .*$/m, 'echo unpacked');
+      const result = spawnSync('bash', ['-c', runnable], { encoding: 'utf8' });
+      expect(result.stderr).toBe('');
+      expect(result.stdout).toBe('unpacked\n');
+      expect(header + readFileSync(unpacked, 'utf8')).toBe(script);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("installs the CloudWatch agent with the dashboard's configuration (memory, the three volumes' disks)", () => {
+    expect(script).toContain(
+      `cat >${CLOUDWATCH_AGENT_CONFIG} <<'OQ_ELASTIC_EOF'\n${JSON.stringify(
+        masterAgentConfig(['/', '/var/lib/rabbitmq', '/var/lib/openquake']),
+      )}\nOQ_ELASTIC_EOF`,
+    );
+    expect(script).toMatch(/if \[\[ ! -x \$CWA \]\]; then\n\s+curl -sSfo \/run\/cwa.deb/); // installed once
+    expect(script).toContain('$(dpkg --print-architecture)/latest/amazon-cloudwatch-agent.deb');
+    expect(script).toContain(`"$CWA" -a fetch-config -m ec2 -s -c file:${CLOUDWATCH_AGENT_CONFIG}`);
+  });
+
+  it('installs the CalculationsExecuting publisher and a timer that runs it every minute', () => {
+    expect(script).toContain(stripComments(CALCULATIONS_METRIC_SCRIPT).trimEnd());
+    expect(script).toMatch(/^OnUnitActiveSec=60$/m);
+    expect(script).toMatch(/^Environment=OQ_METRIC_DIMENSION_VALUE=@OQ_METRICS_CLUSTER@$/m);
+    expect(script).toContain(
+      'sed -e "s/@OQ_METRICS_CLUSTER@/$METRICS_CLUSTER/" -e "s/@OQ_REGION@/$REGION/" ' +
+        '/etc/openquake/oq-calculations-metric.service.in >/etc/systemd/system/oq-calculations-metric.service',
+    );
+    expect(script).toMatch(/^systemctl enable oq-calculations-metric\.timer$/m);
+    const without = renderBootScript({ ...bootOptions, metricsClusterName: undefined });
+    expect(without).not.toContain('oq-calculations-metric');
+    expect(without).toContain('amazon-cloudwatch-agent-ctl');
   });
 
   it('holds no secret value: it reads the secrets by ARN at boot', () => {

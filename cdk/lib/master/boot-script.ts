@@ -1,5 +1,13 @@
 import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { Token } from 'aws-cdk-lib';
 import { OPENQUAKE_GID, OPENQUAKE_UID, SHARED_DIR } from '../cluster-constants.ts';
+import { masterAgentConfig } from '../dashboard/master-agent-metrics.ts';
+import {
+  CALCULATIONS_METRIC_SCRIPT,
+  CALCULATIONS_METRIC_SCRIPT_PATH,
+  renderCalculationsMetricUnits,
+} from './calculations-metric.ts';
 import { DATABASE_DIR, renderOpenquakeCfg } from './openquake-cfg.ts';
 import { RABBITMQ_ENABLED_PLUGINS, renderRabbitmqConf } from './rabbitmq-conf.ts';
 import { ENGINE_VENV, renderMasterUnits } from './systemd-units.ts';
@@ -42,7 +50,19 @@ export interface BootScriptOptions {
   readonly consumerTimeoutMs?: number;
   /** Install compilers and libraries for the dependencies that have no Python 3.8 wheel on this CPU. */
   readonly buildFromSource: boolean;
+  /**
+   * The `Cluster` dimension (the worker ECS cluster's name) of the CalculationsExecuting metric that a timer
+   * publishes every minute. @default - the metric is not published
+   */
+  readonly metricsClusterName?: string;
 }
+
+/** Where the boot script writes the CloudWatch agent's configuration. */
+export const CLOUDWATCH_AGENT_CONFIG = '/etc/openquake/cloudwatch-agent.json';
+
+const DELIMITER = 'OQ_ELASTIC_EOF';
+/** Where the user-data unpacks the boot script's body before sourcing it. */
+export const UNPACKED_BODY = '/run/oq-master-boot-body.sh';
 
 /** Drops whole-line comments (not the shebang) from an embedded file: user-data is limited to 16 KB. */
 export function stripComments(text: string): string {
@@ -54,7 +74,7 @@ export function stripComments(text: string): string {
 
 /** A here-document that writes `content` to `path` verbatim (quoted delimiter: no expansion). */
 function writeFile(path: string, content: string, mode: string): string {
-  const delimiter = 'OQ_ELASTIC_EOF';
+  const delimiter = DELIMITER;
   if (content.includes(delimiter)) throw new Error(`content for ${path} contains the here-doc delimiter`);
   return [
     `install -D -m ${mode} /dev/null ${path}`,
@@ -69,7 +89,7 @@ function shellQuote(value: string): string {
 }
 
 /**
- * Renders the master's user-data: a bash script that converges the instance to a working master and signals
+ * Renders the master's boot script, as its header (deploy-time values) and body: bash that converges the instance to a working master and signals
  * the result to CloudFormation. It installs itself as a cloud-init per-boot script that re-reads the current
  * user-data, so every boot re-runs it: every step is idempotent (existing file systems, users, fstab lines,
  * venvs and RabbitMQ users are detected and kept, files are rewritten whole).
@@ -77,7 +97,7 @@ function shellQuote(value: string): string {
  * Secrets never appear in it: it reads them from Secrets Manager by ARN, hands the RabbitMQ passwords to
  * rabbitmqctl on stdin and writes them only into root:openquake 0640 files.
  */
-export function renderBootScript(options: BootScriptOptions): string {
+function renderBootParts(options: BootScriptOptions): { header: string; body: string } {
   const { engine } = options;
   const cfg = renderOpenquakeCfg({
     masterHost: '@OQ_MASTER_HOST@',
@@ -87,6 +107,19 @@ export function renderBootScript(options: BootScriptOptions): string {
   });
   const units = renderMasterUnits(options.webUi ? '@OQ_MASTER_HOST@' : undefined);
   const unitNames = Object.keys(units);
+  const metricUnits =
+    options.metricsClusterName === undefined
+      ? undefined
+      : renderCalculationsMetricUnits({
+          clusterName: '@OQ_METRICS_CLUSTER@',
+          region: '@OQ_REGION@',
+          python: '/opt/oq-tools/bin/python',
+        });
+  const agentConfig = masterAgentConfig([
+    '/',
+    DATA_VOLUMES.rabbitmq.mountPoint,
+    DATA_VOLUMES.database.mountPoint,
+  ]);
   const vars: Record<string, string> = {
     REGION: options.region,
     STACK_NAME: options.stackName,
@@ -99,23 +132,27 @@ export function renderBootScript(options: BootScriptOptions): string {
     ENGINE_VERSION: engine.engine,
     PYTHON_VERSION: engine.python,
     CELERY_VERSION: engine.celery,
+    ...(options.metricsClusterName === undefined ? {} : { METRICS_CLUSTER: options.metricsClusterName }),
   };
   const buildPackages = options.buildFromSource
     ? ' gfortran libopenblas-dev liblapack-dev libhdf5-dev libgeos-dev libproj-dev proj-bin libfreetype-dev libpng-dev'
     : '';
 
   // The comments are for readers of this file: the rendered script drops them to stay far below 16 KB.
-  const script = `#!/bin/bash
+  // The header holds every deploy-time value (CloudFormation tokens); the body is the same for every stack, so
+  // the user-data can carry it compressed (renderMasterUserData).
+  const header = `#!/bin/bash
 # oq-elastic master boot (user-data; re-run at every boot from cloud-init's per-boot scripts).
 set -Eeuo pipefail
-shopt -s inherit_errexit
+${Object.entries(vars)
+  .map(([name, value]) => `${name}=${shellQuote(value)}`)
+  .join('\n')}
+`;
+  const body = `shopt -s inherit_errexit
 umask 022
 exec >>/var/log/oq-master-boot.log 2>&1
 echo "=== oq-master-boot $(date -Is)"
 
-${Object.entries(vars)
-  .map(([name, value]) => `${name}=${shellQuote(value)}`)
-  .join('\n')}
 TOOLS=/opt/oq-tools
 VENV=${ENGINE_VENV}
 export DEBIAN_FRONTEND=noninteractive AWS_DEFAULT_REGION="$REGION"
@@ -299,8 +336,70 @@ for _ in $(seq 60); do
 done
 runuser -u openquake -- "$VENV/bin/oq" dbserver status | grep -q 'dbserver running'
 
+# Memory and disk of the master for the dashboard (EC2 reports neither): the CloudWatch agent, from AWS's
+# regional bucket (reached through the S3 gateway endpoint).
+CWA=/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl
+if [[ ! -x $CWA ]]; then
+  curl -sSfo /run/cwa.deb \\
+    "https://amazoncloudwatch-agent-$REGION.s3.$REGION.amazonaws.com/ubuntu/$(dpkg --print-architecture)/latest/amazon-cloudwatch-agent.deb"
+  apt_get install -y -q /run/cwa.deb
+fi
+${writeFile(CLOUDWATCH_AGENT_CONFIG, `${JSON.stringify(agentConfig)}\n`, '0644')}
+"$CWA" -a fetch-config -m ec2 -s -c file:${CLOUDWATCH_AGENT_CONFIG}
+${
+  metricUnits === undefined
+    ? ''
+    : [
+        '',
+        '# CalculationsExecuting every minute, for the stuck-calculation alarm.',
+        writeFile(CALCULATIONS_METRIC_SCRIPT_PATH, stripComments(CALCULATIONS_METRIC_SCRIPT), '0755'),
+        ...Object.entries(metricUnits).map(([name, content]) =>
+          [
+            writeFile(`/etc/openquake/${name}.in`, content, '0644'),
+            `sed -e "s/@OQ_METRICS_CLUSTER@/$METRICS_CLUSTER/" -e "s/@OQ_REGION@/$REGION/" /etc/openquake/${name}.in >/etc/systemd/system/${name}`,
+          ].join('\n'),
+        ),
+        'systemctl daemon-reload',
+        'systemctl enable oq-calculations-metric.timer',
+        'systemctl restart oq-calculations-metric.timer',
+        '',
+      ].join('\n')
+}
 echo "=== oq-master-boot done $(date -Is)"
 signal SUCCESS "master ready"
 `;
-  return stripComments(script);
+  return { header: stripComments(header), body: stripComments(body) };
+}
+
+/**
+ * The master's boot script in plain text (header and body): what runs on the instance, for reading and testing.
+ * The instance's user-data is {@link renderMasterUserData}, which carries the same body compressed.
+ */
+export function renderBootScript(options: BootScriptOptions): string {
+  const { header, body } = renderBootParts(options);
+  return header + body;
+}
+
+/**
+ * The master's user-data: the header (the deploy-time values) followed by the body gzipped and base64-encoded,
+ * unpacked to /run and sourced. EC2 allows 16 KB of user-data (EC2 user guide, "Instance user data"); the body
+ * alone is close to that in plain text, and compressed it takes about a third.
+ */
+export function renderMasterUserData(options: BootScriptOptions): string {
+  const { header, body } = renderBootParts(options);
+  if (Token.isUnresolved(body)) {
+    throw new Error('the master boot script body holds a deploy-time token: move that value into its header');
+  }
+  const packed = gzipSync(Buffer.from(body), { level: 9 })
+    .toString('base64')
+    .replace(/.{1,76}/g, '$&\n');
+  return [
+    // The header's variables are used by the sourced body.
+    header.replace(/\n/, '\n# shellcheck disable=SC2034\n'),
+    `base64 -d <<'${DELIMITER}' | gunzip >${UNPACKED_BODY}`,
+    `${packed}${DELIMITER}`,
+    '# shellcheck source=/dev/null',
+    `source ${UNPACKED_BODY}`,
+    '',
+  ].join('\n');
 }

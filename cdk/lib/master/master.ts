@@ -5,8 +5,10 @@ import type * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { ENGINE_RELEASE } from '../cluster-constants.ts';
+import { METRIC_NAMESPACE } from '../../../bridge/src/report/metric-names.ts';
+import { MASTER_AGENT_NAMESPACE } from '../dashboard/master-agent-metrics.ts';
 import { acknowledgeNag } from '../nag/acknowledge.ts';
-import { DATA_VOLUMES, renderBootScript } from './boot-script.ts';
+import { DATA_VOLUMES, renderMasterUserData } from './boot-script.ts';
 import { masterMachineImage } from './master-machine-image.ts';
 
 /** Props of the {@link Master} construct (the contract fixed by the lead; the stack instantiates it). */
@@ -39,6 +41,12 @@ export interface MasterProps {
   readonly rabbitmqVolumeGiB?: number;
   /** Size of the encrypted EBS volume for the engine database (/var/lib/openquake). @default 20 */
   readonly databaseVolumeGiB?: number;
+  /**
+   * The worker ECS cluster's name: the `Cluster` dimension of the CalculationsExecuting metric (namespace
+   * METRIC_NAMESPACE) that the master publishes every minute for the stuck-calculation alarm.
+   * @default - the master does not publish it
+   */
+  readonly metricsClusterName?: string;
 }
 
 const DEFAULT_VOLUME_GIB = 20;
@@ -69,7 +77,10 @@ function checkVolumeSize(prop: string, value: number | undefined): number {
 export class Master extends Construct {
   /** The master instance. */
   readonly instance: ec2.Instance;
-  /** The instance role (SSM, the three secrets, EFS client mount/write, its own CloudFormation signal). */
+  /**
+   * The instance role (SSM, the three secrets, EFS client mount/write, its own CloudFormation signal, metrics in
+   * its two namespaces).
+   */
   readonly role: iam.Role;
 
   constructor(scope: Construct, id: string, props: MasterProps) {
@@ -106,11 +117,24 @@ export class Master extends Construct {
     // The boot script maps its EBS device names to NVMe devices through the volume ids; DescribeVolumes
     // supports no resource-level permissions (Service Authorization Reference, Amazon EC2).
     this.role.addToPolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeVolumes'], resources: ['*'] }));
+    // The CloudWatch agent (memory, disk) and the CalculationsExecuting timer publish metrics: PutMetricData
+    // has no resource-level permissions, so the namespace condition is what scopes it (CloudWatch user guide,
+    // "Using condition keys to limit access to CloudWatch namespaces"). This is the part of
+    // CloudWatchAgentServerPolicy the agent uses with this configuration (metrics only: no logs, no SSM config).
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['cloudwatch:PutMetricData'],
+        resources: ['*'],
+        conditions: {
+          StringEquals: { 'cloudwatch:namespace': [MASTER_AGENT_NAMESPACE, METRIC_NAMESPACE] },
+        },
+      }),
+    );
 
     const stack = Stack.of(this);
     const buildFromSource = architecture === 'arm64';
     const userData = ec2.UserData.custom(
-      renderBootScript({
+      renderMasterUserData({
         region: Aws.REGION,
         stackName: Aws.STACK_NAME,
         // The instance carries the CreationPolicy: the script signals its logical id.
@@ -126,6 +150,7 @@ export class Master extends Construct {
         numCores: props.numCores,
         webUi: props.webUi,
         buildFromSource,
+        metricsClusterName: props.metricsClusterName,
       }),
     );
     this.instance = new ec2.Instance(this, 'Instance', {
@@ -194,7 +219,8 @@ export class Master extends Construct {
           id: 'AwsSolutions-IAM5',
           findings: ['Resource::*'],
           reason:
-            'ec2:DescribeVolumes has no resource-level permissions; the boot script maps its data volumes with it',
+            'ec2:DescribeVolumes (the boot maps its data volumes) and cloudwatch:PutMetricData (scoped by a ' +
+            'namespace condition) have no resource-level permissions',
         },
       ]);
     }
