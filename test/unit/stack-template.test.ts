@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { OPENQUAKE_GID, OPENQUAKE_UID, SHARED_DIR } from '../../cdk/lib/cluster-constants.ts';
 import type { OqElasticClusterProps } from '../../cdk/lib/oq-elastic-cluster-props.ts';
 import { OqElasticStack } from '../../cdk/lib/oq-elastic-stack.ts';
+import { WORKER_HEALTHCHECK_COMMAND } from '../../cdk/lib/workers/worker-service.ts';
 import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../cdk/lib/prices.ts';
 import { REPO_ROOT } from '../support/services.ts';
 
@@ -215,6 +216,24 @@ describe('stack template (default props, WebUI CIDR given)', () => {
       Memory: '16384',
       RuntimePlatform: { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' },
     });
+  });
+
+  it("checks the worker's health with the image's own check (its celery ping through the broker)", () => {
+    const worker = containerOf(json, ids.workerTask);
+    expect(worker.HealthCheck).toEqual({
+      Command: [...WORKER_HEALTHCHECK_COMMAND],
+      Interval: 30,
+      Timeout: 15,
+      StartPeriod: 60,
+      Retries: 3,
+    });
+    // The same command and timings as the image's HEALTHCHECK (which ECS ignores): the paths exist there.
+    const dockerfile = readFileSync(join(REPO_ROOT, 'worker-image/Dockerfile'), 'utf8');
+    const healthcheck = /^HEALTHCHECK (.*) \\\n\s+CMD (\[.*\])$/m.exec(dockerfile);
+    expect(healthcheck?.[1]).toBe('--interval=30s --timeout=15s --start-period=60s --retries=3');
+    expect(['CMD', ...(JSON.parse(healthcheck?.[2] ?? '[]') as string[])]).toEqual([
+      ...WORKER_HEALTHCHECK_COMMAND,
+    ]);
   });
 
   it('never runs celery with --purge', () => {

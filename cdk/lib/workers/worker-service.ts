@@ -13,6 +13,17 @@ import type { CpuArchitecture } from '../prices.ts';
 import { WORKER_IMAGE_DIR } from '../repo-paths.ts';
 import { ENGINE_AMQP_USER } from '../secrets/cluster-secrets.ts';
 
+/**
+ * The worker container's health check, as the image's HEALTHCHECK (worker-image/Dockerfile): the worker's own
+ * celery ping through the broker (worker-image/entrypoint/oq_worker_healthcheck.py), unhealthy when the worker
+ * lost the broker or its main loop is stuck. Busy pool processes do not delay it.
+ */
+export const WORKER_HEALTHCHECK_COMMAND = [
+  'CMD',
+  '/opt/openquake/venv/bin/python',
+  '/opt/openquake/bin/oq_worker_healthcheck.py',
+] as const;
+
 /** Props of {@link WorkerService}. */
 export interface WorkerServiceProps {
   readonly cluster: ecs.ICluster;
@@ -115,6 +126,16 @@ export class WorkerService extends Construct {
       },
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'worker' }),
       stopTimeout: Duration.seconds(WORKER_STOP_TIMEOUT_SECONDS),
+      // ECS ignores the image's HEALTHCHECK: the same check, here. A worker that lost the broker has had its
+      // unacked messages requeued by RabbitMQ, so replacing it loses no task; without the check the task
+      // would sit running (and billed) with no consumer until someone noticed.
+      healthCheck: {
+        command: [...WORKER_HEALTHCHECK_COMMAND],
+        interval: Duration.seconds(30),
+        timeout: Duration.seconds(15),
+        startPeriod: Duration.seconds(60),
+        retries: 3,
+      },
     });
     this.container.addMountPoints({ sourceVolume: VOLUME, containerPath: SHARED_DIR, readOnly: true });
 
