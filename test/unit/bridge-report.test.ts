@@ -2,7 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { actionResult } from '../../bridge/src/act/action-result.ts';
 import type { Decision } from '../../bridge/src/decide/decision.ts';
 import type { Observation } from '../../bridge/src/observe/observation.ts';
-import { cycleMetrics, cycleMetricsEmf } from '../../bridge/src/report/cycle-metrics.ts';
+import {
+  cycleMetrics,
+  cycleMetricsEmf,
+  HOURS_PER_MONTH,
+  STORAGE_BYTES_PER_GB,
+} from '../../bridge/src/report/cycle-metrics.ts';
+import { ClusterMetrics } from '../../cdk/lib/dashboard/cluster-metrics.ts';
+import * as dashboardRates from '../../cdk/lib/dashboard/cost-rates.ts';
+import { evaluateMath } from '../../cdk/lib/dashboard/preview/metric-math.ts';
+import { DEFAULT_PRICES } from '../../cdk/lib/prices.ts';
 import { createJsonLogger, redact } from '../../bridge/src/report/json-logger.ts';
 import { METRIC_NAMES, METRIC_NAMESPACE } from '../../bridge/src/report/metric-names.ts';
 
@@ -15,7 +24,7 @@ const OBSERVATION: Observation = {
     { hostname: 'oq@b', poolSize: 4, active: [], reserved: 0, consuming: true, observedAt: NOW },
   ],
   compute: { desired: 3, running: 2, pending: 1, units: [], observedAt: NOW },
-  sharedDir: { available: true, mountTargetsReady: true, sizeBytes: 730e9, observedAt: NOW },
+  sharedDir: { available: true, mountTargetsReady: true, sizeBytes: 730 * 2 ** 30, observedAt: NOW },
   errors: [],
 };
 const DECISION: Decision = {
@@ -55,8 +64,69 @@ describe('cycle metrics (EMF)', () => {
       CycleDuration: 42,
       Heartbeat: 1,
     });
-    // (2 running + 1 pending) x 0.1 + 730 GB x 0.3 / 730 h = 0.3 + 0.3
+    // (2 running + 1 pending) x 0.1 + 730 GiB x 0.3 / 730 h = 0.3 + 0.3
     expect(m.EstimatedCostPerHour).toBeCloseTo(0.6, 9);
+  });
+
+  it('prices EFS storage as the dashboard does: per GB-month of 2^30 bytes over 730 hours', () => {
+    expect(STORAGE_BYTES_PER_GB).toBe(dashboardRates.BYTES_PER_GB);
+    expect(HOURS_PER_MONTH).toBe(dashboardRates.HOURS_PER_MONTH);
+    const rates = dashboardRates.resolveCostRates({
+      prices: DEFAULT_PRICES,
+      workerCpuArchitecture: 'x86_64',
+      workerVcpu: 4,
+      workerMemoryGiB: 16,
+      workerSpot: false,
+      masterInstanceType: 'm7i.large',
+    });
+    const source = {
+      clusterDimension: 'c',
+      workerClusterName: 'c',
+      workerServiceName: 's',
+      masterInstanceId: 'i',
+      fileSystemId: 'fs',
+    };
+    const efs = new ClusterMetrics(source, rates).efsCostPerHour();
+    for (const sizeBytes of [0, 1e9, 2 ** 30, 123_456_789_012]) {
+      // The dashboard's own expression, evaluated on one StorageBytes point.
+      const dashboard = evaluateMath(efs.expression, {
+        length: 1,
+        periodSeconds: 300,
+        lookup: () => [{ values: [sizeBytes] }],
+        search: () => [],
+      });
+      const bridge = cycleMetrics({
+        observation: {
+          ...OBSERVATION,
+          compute: { desired: 0, running: 0, pending: 0, units: [], observedAt: NOW },
+          sharedDir: { available: true, mountTargetsReady: true, sizeBytes, observedAt: NOW },
+        },
+        decision: DECISION,
+        action: actionResult('none', 'x'),
+        durationMs: 1,
+        workerHourlyCost: 0.1,
+        storageGbMonthCost: DEFAULT_PRICES.efsStandardGbMonth,
+      }).EstimatedCostPerHour;
+      expect(typeof dashboard === 'number' ? dashboard : dashboard[0]?.values[0]).toBeCloseTo(
+        bridge ?? NaN,
+        12,
+      );
+    }
+    // One GiB for a month costs the table's GB-month price.
+    expect(
+      (cycleMetrics({
+        observation: {
+          ...OBSERVATION,
+          compute: { desired: 0, running: 0, pending: 0, units: [], observedAt: NOW },
+          sharedDir: { available: true, mountTargetsReady: true, sizeBytes: 2 ** 30, observedAt: NOW },
+        },
+        decision: DECISION,
+        action: actionResult('none', 'x'),
+        durationMs: 1,
+        workerHourlyCost: 0.1,
+        storageGbMonthCost: 0.3,
+      }).EstimatedCostPerHour ?? 0) * 730,
+    ).toBeCloseTo(0.3, 12);
   });
 
   it('leaves out what was not observed instead of publishing zeros', () => {

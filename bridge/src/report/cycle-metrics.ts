@@ -21,7 +21,16 @@ const UNITS: Partial<Record<MetricName, string>> = {
 };
 
 /** Hours in an average month, to turn EFS's per GB-month price into per hour (365 * 24 / 12). */
-const HOURS_PER_MONTH = 730;
+export const HOURS_PER_MONTH = 730;
+
+/**
+ * Bytes in the "GB" of EFS's per GB-month price: 2^30. The EFS pricing page quotes USD per GB-month and
+ * measures usage in "GB-Months" without defining the GB; AWS meters storage in binary gigabytes (the EFS
+ * console shows sizes in GiB, EBS prices per GB-month of volumes sized in GiB). The dashboard's cost figures
+ * (cdk/lib/dashboard/cost-rates.ts) use the same unit, and a test keeps the two in agreement; 10^9 would read
+ * 7.4 % high.
+ */
+export const STORAGE_BYTES_PER_GB = 1024 ** 3;
 
 export interface CycleMetricsInput {
   readonly observation: Observation;
@@ -30,7 +39,7 @@ export interface CycleMetricsInput {
   readonly durationMs: number;
   /** USD per worker-hour (ScalingPolicy.workerHourlyCost). */
   readonly workerHourlyCost: number;
-  /** USD per GB-month of shared_dir storage; 0 to leave storage out. */
+  /** USD per GB-month (GB = {@link STORAGE_BYTES_PER_GB} bytes) of shared_dir storage; 0 to leave storage out. */
   readonly storageGbMonthCost?: number;
   /** Seconds from the first demand at zero workers to the first worker answering, when one completed. */
   readonly timeToFirstWorkerSeconds?: number;
@@ -49,7 +58,7 @@ export function cycleMetrics(input: CycleMetricsInput): CycleMetrics {
     m.WorkersRunning = o.compute.running;
     const billed = o.compute.running + o.compute.pending;
     const storage = o.sharedDir
-      ? (o.sharedDir.sizeBytes / 1e9) * ((input.storageGbMonthCost ?? 0) / HOURS_PER_MONTH)
+      ? (o.sharedDir.sizeBytes / STORAGE_BYTES_PER_GB) * ((input.storageGbMonthCost ?? 0) / HOURS_PER_MONTH)
       : 0;
     m.EstimatedCostPerHour = billed * input.workerHourlyCost + storage;
   }
