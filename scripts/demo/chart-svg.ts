@@ -2,8 +2,10 @@
 export interface RunSample {
   /** ms since the epoch */
   readonly t: number;
-  /** Work in flight on the broker: ready + unacked of the `celery` queue. */
+  /** Work in flight: ready on the broker (live, passive declare) + tasks running in the workers (their journal). */
   readonly queue: number;
+  /** Ready messages on the broker. */
+  readonly ready: number;
   readonly desired: number;
   readonly running: number;
   /** Workers running at least one task (from celery's `active` replies or the journal). */
@@ -37,8 +39,11 @@ export function chartSvg(samples: readonly RunSample[], title: string): string {
     series: Array<{ key: keyof RunSample; name: string; color: string }>;
   }> = [
     {
-      label: 'tasks in flight',
-      series: [{ key: 'queue', name: 'queue (ready + unacked)', color: '#1f77b4' }],
+      label: 'tasks',
+      series: [
+        { key: 'queue', name: 'in flight', color: '#1f77b4' },
+        { key: 'ready', name: 'ready (queued)', color: '#ff7f0e' },
+      ],
     },
     {
       label: 'workers',

@@ -238,7 +238,9 @@ export async function runLocalCluster(options: LocalRunOptions): Promise<LocalRu
       const busyHosts = busyWorkers(journal);
       const sample: RunSample = {
         t,
-        queue: lastQueue ? lastQueue.ready + lastQueue.unacked : (samples.at(-1)?.queue ?? 0),
+        // The management API's unacked figure lags by seconds; the workers' journal says what runs now.
+        queue: (lastQueue?.ready ?? samples.at(-1)?.ready ?? 0) + inProgress(journal),
+        ready: lastQueue?.ready ?? samples.at(-1)?.ready ?? 0,
         desired: lastFleet.desired,
         running: lastFleet.running,
         busy: busyHosts.size,

@@ -95,13 +95,14 @@ describe('chart', () => {
     const samples = [0, 1, 2, 30].map((s, i) => ({
       t: 1000 * s,
       queue: 10 - i,
+      ready: 5 - i,
       desired: i,
       running: i,
       busy: 1,
     }));
     const svg = chartSvg(samples, 'demo <run>');
     expect(svg.startsWith('<svg')).toBe(true);
-    expect(svg.match(/<path /g)).toHaveLength(4);
+    expect(svg.match(/<path /g)).toHaveLength(5);
     expect(svg).toContain('demo &lt;run&gt;');
     expect(svg).toContain('>30<');
     expect(() => chartSvg([], 'x')).toThrow(/samples is empty/);
