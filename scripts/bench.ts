@@ -41,9 +41,9 @@ try {
   const configs: [number, number, number | undefined][] = quick
     ? [[1, 5, undefined]]
     : [
-        [5, 20, undefined],
         [1, 40, undefined],
         [1, 40, 200],
+        [5, 20, undefined],
       ];
   for (const [pollSeconds, trials, workersMs] of configs) {
     log(`decision latency, poll ${pollSeconds} s, ${trials} trials, workersMs ${workersMs ?? 'default'}`);
@@ -61,7 +61,8 @@ try {
     latency.push({
       pollSeconds,
       ...(workersMs !== undefined ? { workersMs } : {}),
-      trials: r.samplesMs.length,
+      trials: r.samplesMs.length + r.failures.length,
+      ...(r.failures.length > 0 ? { failedTrials: r.failures } : {}),
       burst: 20,
       p50Ms: percentile(r.samplesMs, 50),
       p99Ms: percentile(r.samplesMs, 99),

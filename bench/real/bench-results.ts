@@ -13,6 +13,8 @@ export interface LatencyResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
+  /** Trials with no scale-out within 30 s (not in the percentiles), with the loop's last decision. */
+  readonly failedTrials?: readonly string[];
   /** Mean wall time of a cycle that scaled out, ms. */
   readonly cycleMs: number;
   /** What the measured path is made of (which observer, which backend). */

@@ -38,6 +38,8 @@ export interface LatencyBenchResult {
   readonly cycleMs: readonly number[];
   /** Desired count moto reported after the last trial's scale-out, for the check that the call landed. */
   readonly lastDesiredSeen: number;
+  /** Trials in which no scale-out came within 30 s, with the loop's last decision. */
+  readonly failures: readonly string[];
 }
 
 /** The policy of the measured loop: the config loader's defaults, slots 2. */
@@ -92,6 +94,7 @@ export async function measureDecisionLatency(o: LatencyBenchOptions): Promise<La
     compute: backend,
     queue,
     managementUrl: o.managementUrl,
+    workersMs: o.workersMs,
   });
   const loop = new ControlLoop({
     observer,
@@ -105,6 +108,7 @@ export async function measureDecisionLatency(o: LatencyBenchOptions): Promise<La
   const samplesMs: number[] = [];
   const cycleMs: number[] = [];
   let lastDesiredSeen = -1;
+  const failures: string[] = [];
   try {
     for (let i = 0; i < o.trials; i++) {
       await sleep(prng.next() * o.pollSeconds * 1000);
@@ -112,20 +116,26 @@ export async function measureDecisionLatency(o: LatencyBenchOptions): Promise<La
       const t0 = performance.timeOrigin + performance.now();
       for (let m = 0; m < o.burst; m++) publisher.sendToQueue(queue, Buffer.from(`bench ${i}.${m}`));
       const deadline = Date.now() + 30_000 + o.pollSeconds * 1000;
-      while (scaledAt.length === before) {
-        if (Date.now() > deadline) throw new Error(`trial ${i}: no scale-out call within 30 s of the burst`);
-        await sleep(2);
+      while (scaledAt.length === before && Date.now() <= deadline) await sleep(2);
+      if (scaledAt.length === before) {
+        // Reported, not hidden: what the loop was deciding while the scale-out did not come.
+        const d = loop.lastCycle?.decision;
+        failures.push(
+          `trial ${i + 1}: no scale-out within 30 s of the burst; last decision ${d?.reason ?? 'none'}: ${d?.detail ?? ''} ${(loop.lastCycle?.observation.errors ?? []).join('; ')}`.trim(),
+        );
+        o.log?.(failures[failures.length - 1]!);
+      } else {
+        samplesMs.push(scaledAt[before]! - t0);
+        const last = loop.lastCycle;
+        if (last) cycleMs.push(last.durationMs);
+        lastDesiredSeen = await moto.desiredCount();
+        o.log?.(`trial ${i + 1}/${o.trials}: ${samplesMs[samplesMs.length - 1]!.toFixed(0)} ms`);
       }
-      samplesMs.push(scaledAt[before]! - t0);
-      const last = loop.lastCycle;
-      if (last) cycleMs.push(last.durationMs);
-      lastDesiredSeen = await moto.desiredCount();
       // Reset for the next trial: empty queue, desired 0, and one full cycle that saw both.
       await publisher.purgeQueue(queue);
       await moto.setDesired(0);
       const resetAt = Date.now();
       while (!(loop.lastCycle && loop.lastCycle.startedAt > resetAt)) await sleep(20);
-      o.log?.(`trial ${i + 1}/${o.trials}: ${samplesMs[samplesMs.length - 1]!.toFixed(0)} ms`);
     }
   } finally {
     abort.abort();
@@ -135,5 +145,5 @@ export async function measureDecisionLatency(o: LatencyBenchOptions): Promise<La
     await session.close();
     await moto.cleanup();
   }
-  return { samplesMs, cycleMs, lastDesiredSeen };
+  return { samplesMs, cycleMs, lastDesiredSeen, failures };
 }
