@@ -3,7 +3,9 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { App, type Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { OPENQUAKE_GID, OPENQUAKE_UID, SHARED_DIR } from '../../cdk/lib/cluster-constants.ts';
+import { loadBridgeConfig } from '../../bridge/src/config/bridge-config.ts';
+import { remoteControlSerializer } from '../../cdk/lib/bridge/remote-control-serializer.ts';
+import { ENGINE_RELEASE, OPENQUAKE_GID, OPENQUAKE_UID, SHARED_DIR } from '../../cdk/lib/cluster-constants.ts';
 import type { OqElasticClusterProps } from '../../cdk/lib/oq-elastic-cluster-props.ts';
 import { OqElasticStack } from '../../cdk/lib/oq-elastic-stack.ts';
 import { WORKER_HEALTHCHECK_COMMAND } from '../../cdk/lib/workers/worker-service.ts';
@@ -283,6 +285,62 @@ describe('stack template (default props, WebUI CIDR given)', () => {
     expect(JSON.stringify(env.OQE_MANAGEMENT_URL)).not.toMatch(/@/);
   });
 
+  it('the bridge speaks JSON remote control (celery 4.4.7 workers) and labels its metrics with the dashboard cluster', () => {
+    const env = Object.fromEntries(
+      containerOf(json, ids.bridgeTask).Environment.map((e: Json) => [e.Name, e.Value]),
+    );
+    expect(ENGINE_RELEASE.celery).toMatch(/^4\./);
+    expect(env.OQE_REMOTE_CONTROL_SERIALIZER).toBe('json');
+    expect(env.OQE_CLUSTER_NAME).toEqual({ Ref: ids.cluster });
+    expect(env.OQE_ECS_CLUSTER).toEqual({ Ref: ids.cluster });
+
+    // The dashboard's and alarms' Cluster dimension is that same reference, everywhere it appears.
+    const afterClusterDimension = (parts: unknown[]): unknown[] =>
+      parts.flatMap((part, i) =>
+        typeof part === 'string' && /"Cluster","$/.test(part) ? [parts[i + 1]] : [],
+      );
+    const dashboards = Object.values<Json>(json.Resources).filter(
+      (r) => r.Type === 'AWS::CloudWatch::Dashboard',
+    );
+    const bodyParts = dashboards.flatMap((d) => d.Properties.DashboardBody['Fn::Join'][1] as unknown[]);
+    const dimensions = afterClusterDimension(bodyParts);
+    expect(dimensions.length).toBeGreaterThan(5);
+    expect(new Set(dimensions.map((d) => JSON.stringify(d)))).toEqual(
+      new Set([JSON.stringify({ Ref: ids.cluster })]),
+    );
+    const alarmClusters = Object.values<Json>(json.Resources)
+      .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
+      .flatMap((r) => JSON.stringify(r.Properties).match(/"Name":"Cluster","Value":\{[^}]*\}/g) ?? []);
+    expect(alarmClusters.length).toBeGreaterThan(0);
+    for (const a of alarmClusters) expect(a).toBe(`"Name":"Cluster","Value":{"Ref":"${ids.cluster}"}`);
+
+    // The master's CalculationsExecuting timer publishes under it too.
+    const userData = json.Resources[logicalId(stack, stack.master.instance)].Properties.UserData[
+      'Fn::Base64'
+    ]['Fn::Join'][1] as unknown[];
+    const i = userData.findIndex((p) => typeof p === 'string' && p.endsWith("\nMETRICS_CLUSTER='"));
+    expect(i).toBeGreaterThan(0);
+    expect(userData[i + 1]).toEqual({ Ref: ids.cluster });
+
+    // And the bridge's own config loader reads both as the stack meant.
+    const resolved: NodeJS.ProcessEnv = { OQE_BROKER_PASSWORD: 'x' };
+    for (const [name, value] of Object.entries(env)) {
+      resolved[name] =
+        typeof value === 'string'
+          ? value
+          : name === 'OQE_MANAGEMENT_URL'
+            ? 'http://10.0.0.9:15672'
+            : 'tok-' + name.toLowerCase();
+    }
+    resolved.OQE_BROKER_HOST = '10.0.0.9';
+    resolved.OQE_EFS_FILE_SYSTEM_ID = 'fs-0123456789abcdef0';
+    resolved.OQE_WORKER_SUBNET_IDS = 'subnet-0123456789abcdef0';
+    resolved.OQE_CLUSTER_NAME = 'test-cluster-a1';
+    const config = loadBridgeConfig(resolved);
+    expect(config.remoteControlSerializer).toBe('json');
+    expect(config.clusterName).toBe('test-cluster-a1');
+  });
+
   it('scopes the bridge IAM to the worker service and the tasks of its cluster', () => {
     const statements = Object.values<Json>(json.Resources)
       .filter(
@@ -408,6 +466,18 @@ describe('stack template (default props, WebUI CIDR given)', () => {
     visit('bridge/src/cli.ts');
     expect(seen.size).toBeGreaterThan(1);
     expect([...seen].filter((f) => !existsSync(join(dir, f)))).toEqual([]);
+  });
+});
+
+describe("remote-control serializer for the workers' celery", () => {
+  it('is JSON up to celery 5.0 and pickle from 5.1, and names a bad version', () => {
+    expect(remoteControlSerializer('4.4.7')).toBe('json');
+    expect(remoteControlSerializer('5.0.5')).toBe('json');
+    expect(remoteControlSerializer('5.1.0')).toBe('pickle');
+    expect(remoteControlSerializer('5.5')).toBe('pickle');
+    expect(() => remoteControlSerializer('four')).toThrow(
+      /celery="four" in engine-release.json is not a version/,
+    );
   });
 });
 

@@ -10,10 +10,11 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { METRIC_NAMESPACE } from '../../../bridge/src/report/metric-names.ts';
-import { AMQP_VHOST, CELERY_QUEUE, PORTS } from '../cluster-constants.ts';
+import { AMQP_VHOST, CELERY_QUEUE, ENGINE_RELEASE, PORTS } from '../cluster-constants.ts';
 import { acknowledgeNag } from '../nag/acknowledge.ts';
 import { BRIDGE_DOCKERFILE, BRIDGE_DOCKERIGNORE, REPO_ROOT } from '../repo-paths.ts';
 import { BRIDGE_AMQP_USER } from '../secrets/cluster-secrets.ts';
+import { remoteControlSerializer } from './remote-control-serializer.ts';
 
 /** The scaling settings handed to the bridge through its environment (OQE_*). */
 export interface BridgeSettings {
@@ -100,6 +101,12 @@ export class BridgeService extends Construct {
       OQE_IDLE_GRACE_SECONDS: String(s.idleGraceSeconds),
       OQE_WORKER_HOURLY_COST: s.workerHourlyCost.toFixed(6),
       OQE_POLL_SECONDS: String(s.pollSeconds),
+      // The engine's workers run ENGINE_RELEASE.celery: JSON remote control for 4.4.7. Set explicitly rather
+      // than left to the bridge's default, so that a release change moves both together.
+      OQE_REMOTE_CONTROL_SERIALIZER: remoteControlSerializer(ENGINE_RELEASE.celery),
+      // The `Cluster` dimension of every bridge metric: the value the dashboard and alarms read (and the
+      // master's CalculationsExecuting carries).
+      OQE_CLUSTER_NAME: props.cluster.clusterName,
       AWS_REGION: stack.region,
     };
     if (s.maxHourlyCost !== undefined) environment.OQE_MAX_HOURLY_COST = String(s.maxHourlyCost);
