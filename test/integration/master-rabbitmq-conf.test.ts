@@ -66,6 +66,8 @@ async function startNode(conf: string): Promise<Node> {
     RABBITMQ_LOG_BASE: join(dir, 'log'),
     RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
     RABBITMQ_PID_FILE: join(dir, 'pid'),
+    // A node that refuses its configuration writes a crash dump: into its own directory, not the work tree.
+    ERL_CRASH_DUMP: join(dir, 'erl_crash.dump'),
     RABBITMQ_DIST_PORT: String(dist),
     ERL_EPMD_ADDRESS: '127.0.0.1',
     RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
