@@ -20,14 +20,18 @@ import {
   stripComments,
   UNPACKED_BODY,
 } from '../../cdk/lib/master/boot-script.ts';
-import { CALCULATIONS_METRIC_SCRIPT } from '../../cdk/lib/master/calculations-metric.ts';
+import {
+  CALCULATIONS_METRIC_SCRIPT,
+  renderCalculationsMetricUnits,
+} from '../../cdk/lib/master/calculations-metric.ts';
 import { masterAgentConfig } from '../../cdk/lib/dashboard/master-agent-metrics.ts';
 import { renderOpenquakeCfg } from '../../cdk/lib/master/openquake-cfg.ts';
 import { DEFAULT_CONSUMER_TIMEOUT_MS, renderRabbitmqConf } from '../../cdk/lib/master/rabbitmq-conf.ts';
 import { renderMasterUnits } from '../../cdk/lib/master/systemd-units.ts';
-import { PYTHON, REPO_ROOT } from '../support/services.ts';
+import { PYTHON, REPO_ROOT, requireServices } from '../support/services.ts';
 
 const run = promisify(execFile);
+const HAS_SYSTEMD_ANALYZE = spawnSync('systemd-analyze', ['--version']).status === 0;
 
 const cfgOptions = {
   masterHost: '10.0.3.17',
@@ -206,6 +210,37 @@ describe('master boot script', () => {
     expect(script).toContain('$(dpkg --print-architecture)/latest/amazon-cloudwatch-agent.deb');
     expect(script).toContain(`"$CWA" -a fetch-config -m ec2 -s -c file:${CLOUDWATCH_AGENT_CONFIG}`);
   });
+
+  it.skipIf(!HAS_SYSTEMD_ANALYZE && !requireServices())(
+    "the publisher's service and timer pass systemd-analyze verify (skipped outside CI without systemd)",
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'oqe-master-units-'));
+      try {
+        // The real python path (verify checks that ExecStart is executable); every other line as rendered.
+        const units = renderCalculationsMetricUnits({
+          clusterName: 'c-1',
+          region: 'eu-west-1',
+          python: PYTHON,
+        });
+        const files = Object.entries(units).map(([name, content]) => {
+          writeFileSync(join(dir, name), content);
+          return join(dir, name);
+        });
+        const result = spawnSync('systemd-analyze', ['verify', ...files], { encoding: 'utf8' });
+        expect(result.stderr).toBe('');
+        expect(result.status).toBe(0);
+        // It can fail: a mistyped key is reported.
+        writeFileSync(
+          files[1]!,
+          units['oq-calculations-metric.timer'].replace('OnUnitActiveSec', 'OnUnitActivSec'),
+        );
+        const typo = spawnSync('systemd-analyze', ['verify', ...files], { encoding: 'utf8' });
+        expect(typo.stderr).toMatch(/Unknown key 'OnUnitActivSec'/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('installs the CalculationsExecuting publisher and a timer that runs it every minute', () => {
     expect(script).toContain(stripComments(CALCULATIONS_METRIC_SCRIPT).trimEnd());
