@@ -25,7 +25,9 @@ export const METRIC_NAMES = [
   'CalculationCost',
   /**
    * Calculations the engine reports running (`is_running` in the WebUI/API's `/v1/calc/list`, or
-   * `status = 'executing'` in the engine database); the stuck-calculation alarm watches it.
+   * `status = 'executing'` in the engine database); the stuck-calculation alarm watches it. Published by the
+   * master, not the bridge: a timer counts the database's executing jobs every minute
+   * (cdk/lib/master/calculations-metric.ts), under this namespace and the same `Cluster` dimension.
    */
   'CalculationsExecuting',
 ] as const;
