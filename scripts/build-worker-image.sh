@@ -7,6 +7,9 @@
 #   scripts/build-worker-image.sh engine     the production image: the public Python base of the pinned
 #                                            engine's Python and the pinned engine; prints
 #                                            localhost/oq-elastic-worker:<engine version>
+#   scripts/build-worker-image.sh engine-local  the production image's contents (pinned engine, its Python) on a
+#                                            base whose Python the host built (scripts/build-host-python-base.sh);
+#                                            prints localhost/oq-elastic-worker:<engine version>-local
 #   scripts/build-worker-image.sh engine-py39  a probe: engine 3.15.0 on a debootstrap bullseye base (Python
 #                                            3.9), to run real engine tasks on a machine without registry
 #                                            access; prints localhost/oq-elastic-worker:engine-3.15.0-py39
@@ -52,6 +55,14 @@ case "$TARGET" in
     TASK_APP=engine
     TAG="${OQE_WORKER_TAG:-$REPO:$ENGINE_VERSION}"
     ;;
+  engine-local)
+    # The pinned engine on a Python the host built (pyenv), packed onto the debootstrap base by
+    # build-host-python-base.sh: the production image's contents on a machine that cannot pull python:3.8.
+    # Exit code 3 (from that script) when this host has no such Python.
+    BASE="${OQE_WORKER_BASE:-$("$ROOT/scripts/build-host-python-base.sh" "$PYTHON_VERSION")}" || exit $?
+    TASK_APP=engine
+    TAG="${OQE_WORKER_TAG:-$REPO:$ENGINE_VERSION-local}"
+    ;;
   engine-py39)
     # A probe, not the pin: engine 3.15.0 (the last celery-capable release whose dependencies have wheels for
     # Python 3.9) on Debian bullseye, so that a real engine task can run through a worker container here.
@@ -62,7 +73,7 @@ case "$TARGET" in
     TAG="${OQE_WORKER_TAG:-$REPO:engine-$ENGINE_VERSION-py39}"
     ;;
   *)
-    log "error: unknown target '$TARGET': use local (default), engine or engine-py39"
+    log "error: unknown target '$TARGET': use local (default), engine, engine-local or engine-py39"
     exit 64
     ;;
 esac
@@ -83,7 +94,7 @@ HASH="$(
   {
     printf '%s\n' "${BUILD_ARGS[@]}"
     "${PODMAN_CMD[@]}" image inspect --format '{{.Id}}' "$BASE" 2>/dev/null || echo "$BASE"
-    cd "$CONTEXT" && find Dockerfile engine-constraints.txt engine-probe entrypoint testapp/oq_testapp.py -type f -not -name '*.pyc' | LC_ALL=C sort |
+    cd "$CONTEXT" && find Dockerfile engine-constraints.txt engine-probe entrypoint celery4-shim testapp/oq_testapp.py -type f -not -name '*.pyc' | LC_ALL=C sort |
       xargs sha256sum
     sha256sum "$ROOT/engine-release.json" | cut -c1-64
   } | sha256sum | cut -c1-12

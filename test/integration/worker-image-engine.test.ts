@@ -1,8 +1,8 @@
 /**
- * A real OpenQuake Engine task through a worker container: the engine's own Starmap (engine 3.15.0, celery 4.4.7,
- * Debian bullseye's Python 3.9: the pinned 3.11.5 cannot be installed on the Pythons Debian offers here, see
- * docs/worker-image.md) submits tasks to RabbitMQ, a worker container of this image runs them with the engine's
- * safely_call, and their partial results stream back over zmq to the master's receiver port.
+ * A probe of a later engine release through a worker container: the engine's own Starmap (engine 3.15.0, celery
+ * 4.4.7, Debian bullseye's Python 3.9, a Python Debian offers) submits tasks to RabbitMQ, a worker container of this
+ * image runs them with the engine's safely_call, and their partial results stream back over zmq to the master's
+ * receiver port. The pinned release (3.11.5) is tested in worker-image-engine-pinned.test.ts.
  *
  * Opt-in (OQE_TEST_REAL_ENGINE=1): the first run builds a 670 MB image in about three minutes.
  */

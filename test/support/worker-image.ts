@@ -3,6 +3,9 @@
  * scripts/build-worker-image.sh (a debootstrap Debian base and the engine-like test app), then reused.
  */
 import { execFile } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from './services.ts';
 
@@ -48,4 +51,38 @@ export function ensureWorkerImage(): Promise<string> {
     },
   );
   return building;
+}
+
+/**
+ * Whether this host has a CPython `minor` (e.g. '3.8') that scripts/build-host-python-base.sh can pack into a
+ * local base image: OQE_HOST_PYTHON, pyenv's versions directory, or pythonX.Y on the PATH (the script's order).
+ */
+export function hostPythonAvailable(minor: string): boolean {
+  if (process.env.OQE_HOST_PYTHON) return true;
+  const versions = join(process.env.PYENV_ROOT ?? join(homedir(), '.pyenv'), 'versions');
+  if (existsSync(versions) && readdirSync(versions).some((v) => v.startsWith(`${minor}.`))) return true;
+  return (process.env.PATH ?? '')
+    .split(':')
+    .some((dir) => dir !== '' && existsSync(join(dir, `python${minor}`)));
+}
+
+/**
+ * Builds (once per content hash) the pinned engine's worker image on a base carrying the host's Python
+ * (`scripts/build-worker-image.sh engine-local`) and returns its tag. Cold: several minutes (packages for the
+ * engine, a compiler for psutil); warm: about a second.
+ */
+export async function ensureEngineImage(): Promise<string> {
+  try {
+    const { stdout } = await run('bash', [`${REPO_ROOT}scripts/build-worker-image.sh`, 'engine-local'], {
+      cwd: REPO_ROOT,
+      maxBuffer: 16 * 1024 * 1024,
+      timeout: 30 * 60 * 1000,
+    });
+    return stdout.trim().split('\n').pop() ?? '';
+  } catch (error) {
+    const failure = error as Error & { stderr?: string; code?: number };
+    throw new Error(
+      `building the engine worker image (engine-local) failed with code ${failure.code}: ${failure.stderr ?? failure.message}`,
+    );
+  }
 }

@@ -49,6 +49,9 @@ HOST_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-
 WORKER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 METADATA_TIMEOUT_SECONDS = 5
 METADATA_ATTEMPTS = 3
+# sitecustomize.py that makes a celery 4.x worker answer `active` with argument reprs (celery issue #3667); put
+# on the worker's PYTHONPATH only, never on this process's or the health check's.
+CELERY4_SHIM_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "celery4-shim")
 
 
 class ConfigError(Exception):
@@ -413,6 +416,8 @@ def prepare(env):
     child_env = dict(env)
     child_env["OQ_CONFIG_FILE"] = settings["config_file"]
     child_env["OQ_WORKER_STATE_FILE"] = state_path
+    if os.path.isdir(CELERY4_SHIM_DIR):
+        child_env["PYTHONPATH"] = os.pathsep.join(p for p in (CELERY4_SHIM_DIR, env.get("PYTHONPATH")) if p)
     if settings["app"] == "testapp":
         child_env["OQ_TESTAPP_BROKER"] = broker_url(settings)
     argv = worker_argv(settings, hostname, concurrency, per_child)
@@ -421,6 +426,7 @@ def prepare(env):
         "broker %s, queue %s, shared_dir %s" % (redacted_broker_url(settings), settings["celery_queue"],
                                                 settings["shared_dir"]),
         "config %s" % settings["config_file"],
+        "worker PYTHONPATH %s" % child_env.get("PYTHONPATH", ""),
         "command: %s" % " ".join(argv),
     ]
     return argv, child_env, summary, settings, hostname

@@ -1,0 +1,276 @@
+/**
+ * The pinned OpenQuake Engine (engine-release.json: 3.11.5, celery 4.4.7, Python 3.8) in a worker container.
+ *
+ * Debian here offers no Python 3.8, so the image's base carries the CPython 3.8 that this host built with pyenv
+ * (scripts/build-host-python-base.sh; `scripts/build-worker-image.sh engine-local`), with the engine and the
+ * production image's pins installed on it by the production Dockerfile. A second container of the same image
+ * plays the master: the engine's own `parallel.Starmap(..., distribute='celery')` submits `safely_call` tasks to
+ * the local RabbitMQ, the worker (the entrypoint's engine command, OQ_WORKER_APP=engine) runs them, and the
+ * partial results stream back over zmq to the master's receiver port.
+ *
+ * Runs wherever a Python 3.8 is found (OQE_HOST_PYTHON, pyenv, python3.8 on the PATH); in CI it never skips, so a
+ * CI machine without one fails here. Cost: about 50 s cold to build the image (engine wheels, gcc for psutil),
+ * about 1 s warm; the test itself about 40 s.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
+import { CeleryRemoteControl, type TaskInfo } from '../../bridge/src/observe/celery-remote-control.ts';
+import { QueueProbe } from '../../bridge/src/observe/queue-probe.ts';
+import { createTestVhost, isMissing, RABBIT_ADMIN, type TestVhost } from '../support/services.ts';
+import {
+  ensureEngineImage,
+  hostPythonAvailable,
+  PODMAN,
+  PODMAN_RUN_LIMITS,
+  WORKER_IMAGE_PATHS,
+} from '../support/worker-image.ts';
+
+const enabled = !isMissing('rabbitmq') && (hostPythonAvailable('3.8') || process.env.CI !== undefined);
+
+const CALC_ID = 4242;
+const WORKER_ID = 'engine311-w1';
+const HOSTNAME = `oq@${WORKER_ID}`;
+
+interface Ran {
+  code: number;
+  out: string;
+}
+
+function collect(child: ChildProcess, timeoutMs: number): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, out });
+    });
+  });
+}
+
+function podman(args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 120_000): Promise<Ran> {
+  const child = spawn(PODMAN[0], [...PODMAN.slice(1), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return collect(child, timeoutMs);
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+// The task function, imported by the master and the worker from shared_dir: each task streams two partial
+// results, slowly enough that the test sees it running.
+const PROBE_MODULE = `import socket, time
+
+def probe(n, monitor):
+    time.sleep(2)
+    yield {'task': n, 'part': 1, 'host': socket.gethostname()}
+    time.sleep(2)
+    yield {'task': n, 'part': 2, 'host': socket.gethostname()}
+`;
+
+// The master side: the engine's own Starmap with oq_distribute=celery; the hdf5 file name gives the calculation
+// id (Starmap.__init__ reads it from the name), which the monitor then carries into every task's arguments.
+const MASTER_SCRIPT = `import sys
+sys.path.insert(0, '${WORKER_IMAGE_PATHS.sharedDir}')
+from openquake.baselib import hdf5, parallel
+import openquake.engine
+import oqe_probe
+print('ENGINE', openquake.engine.__version__, 'DISTRIBUTE', parallel.oq_distribute(), flush=True)
+h5 = hdf5.File('/tmp/calc_${CALC_ID}.hdf5', 'w')
+parallel.init_performance(h5)
+smap = parallel.Starmap(oqe_probe.probe, [(n,) for n in range(4)], distribute='celery', h5=h5)
+out = smap.reduce(agg=lambda acc, r: acc + [r], acc=[])
+print('RESULTS', sorted((r['task'], r['part'], r['host']) for r in out), flush=True)
+`;
+
+describe.skipIf(!enabled)(
+  'worker image with the pinned engine 3.11.5 on Python 3.8 (needs a host Python 3.8)',
+  () => {
+    let image: string;
+    let vhost: TestVhost;
+    let root: string;
+    let session: BrokerSession;
+    let control: CeleryRemoteControl;
+    let probe: QueueProbe;
+    const suffix = randomBytes(3).toString('hex');
+    const worker = `oqe-wi-e311-${suffix}`;
+    const master = `oqe-wi-e311m-${suffix}`;
+
+    beforeAll(async () => {
+      image = await ensureEngineImage();
+      vhost = await createTestVhost('oqe-worker-e311');
+      root = mkdtempSync(join(tmpdir(), 'oqe-worker-e311-'));
+      for (const dir of ['shared', 'master']) mkdirSync(join(root, dir));
+      chmodSync(root, 0o755);
+      chmodSync(join(root, 'shared'), 0o755);
+      chmodSync(join(root, 'master'), 0o777);
+      writeFileSync(join(root, 'shared', 'oqe_probe.py'), PROBE_MODULE);
+      writeFileSync(join(root, 'master', 'run_master.py'), MASTER_SCRIPT);
+      // The master's openquake.cfg as the master renders it, with this test's vhost; 3.11 binds its receiver on
+      // [dbserver] listen and tells the tasks [dbserver] host.
+      writeFileSync(
+        join(root, 'master', 'openquake.cfg'),
+        [
+          '[distribution]',
+          'oq_distribute = celery',
+          // The master submits only num_cores tasks ahead (the rest when tasks end), so set it to the fleet's
+          // worker processes; here all four tasks go to the queue at once.
+          'num_cores = 4',
+          '[amqp]',
+          'host = 127.0.0.1',
+          'port = 5672',
+          `user = ${RABBIT_ADMIN.user}`,
+          `password = ${RABBIT_ADMIN.password}`,
+          `vhost = ${vhost.vhost}`,
+          'celery_queue = celery',
+          '[dbserver]',
+          'multi_user = true',
+          'host = 127.0.0.1',
+          'listen = 127.0.0.1',
+          'port = 1908',
+          'receiver_ports = 1912-1920',
+          'authkey = probe',
+          '',
+        ].join('\n'),
+      );
+      session = new BrokerSession({
+        host: '127.0.0.1',
+        vhost: vhost.vhost,
+        username: RABBIT_ADMIN.user,
+        password: RABBIT_ADMIN.password,
+      });
+      // celery 4.4 answers remote control in JSON only (docs/observe.md).
+      control = new CeleryRemoteControl(session, { serializer: 'json', timeoutMs: 2000 });
+      probe = new QueueProbe(session, 'celery');
+    }, 1_900_000);
+
+    afterAll(async () => {
+      await podman(['rm', '--force', '--ignore', '--time', '0', master, worker]);
+      await probe?.close();
+      await control?.close();
+      await session?.close();
+      await vhost?.cleanup();
+      if (root) rmSync(root, { recursive: true, force: true });
+    });
+
+    it('queues the tasks with no worker, then a worker runs them (reporting each in active with its calculation id) and every partial result streams back', async () => {
+      // The master first, with no worker at all: engine 3.11 submits and waits (Starmap's worker check finds no
+      // celery worker and so no worker "down"), which is what lets the fleet scale to zero between calculations.
+      const masterRun = collect(
+        spawn(
+          PODMAN[0],
+          [
+            ...PODMAN.slice(1),
+            'run',
+            '--rm',
+            '--name',
+            master,
+            '--network',
+            'host',
+            '--hostname',
+            'engine-master',
+            ...PODMAN_RUN_LIMITS,
+            '--health-interval',
+            'disable',
+            '--entrypoint',
+            WORKER_IMAGE_PATHS.python,
+            '-e',
+            'OQ_CONFIG_FILE=/master/openquake.cfg',
+            '-v',
+            `${join(root, 'master')}:/master`,
+            '-v',
+            `${join(root, 'shared')}:${WORKER_IMAGE_PATHS.sharedDir}:ro`,
+            image,
+            '/master/run_master.py',
+          ],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        ),
+        180_000,
+      );
+      // The master submits its first num_cores tasks (all four here) and waits: they sit in the queue, unconsumed.
+      const queued = await waitFor('the master to queue its tasks', async () => {
+        const figures = await probe.passive().catch(() => undefined);
+        return figures && figures.ready === 4 ? figures : undefined;
+      });
+      expect(queued.consumers).toBe(0);
+
+      const env = { ...process.env, OQ_AMQP_PASSWORD: RABBIT_ADMIN.password, OQ_DBSERVER_AUTHKEY: 'probe' };
+      // prettier-ignore
+      const start = await podman([
+      'run', '-d', '--name', worker, '--network', 'host', '--hostname', WORKER_ID, ...PODMAN_RUN_LIMITS,
+      '--health-interval', 'disable',
+      '-v', `${join(root, 'shared')}:${WORKER_IMAGE_PATHS.sharedDir}:ro`,
+      '-e', `PYTHONPATH=/opt/openquake/app:${WORKER_IMAGE_PATHS.sharedDir}`,
+      '-e', 'OQ_WORKER_APP=engine',
+      '-e', 'OQ_MASTER_HOST=127.0.0.1', '-e', 'OQ_AMQP_PORT=5672', '-e', `OQ_AMQP_USER=${RABBIT_ADMIN.user}`,
+      '-e', 'OQ_AMQP_PASSWORD', '-e', `OQ_AMQP_VHOST=${vhost.vhost}`, '-e', 'OQ_CELERY_QUEUE=celery',
+      '-e', 'OQ_DBSERVER_PORT=1908', '-e', 'OQ_DBSERVER_AUTHKEY', '-e', 'OQ_RECEIVER_PORTS=1912-1920',
+      '-e', `OQ_SHARED_DIR=${WORKER_IMAGE_PATHS.sharedDir}`, '-e', 'OQ_WORKER_CONCURRENCY=2',
+      image,
+    ], env);
+      expect(start.code, start.out).toBe(0);
+
+      // Busy with engine tasks, the celery 4.4.7 worker answers `active` (the image's argsrepr shim), with the
+      // engine's task and the calculation id from the Monitor's repr.
+      const active = await waitFor(
+        'an active reply listing running tasks',
+        async () => {
+          const reply = await control.active({ expect: [HOSTNAME] });
+          const tasks = reply.replies.get(HOSTNAME);
+          return tasks && tasks.length > 0 ? tasks : undefined;
+        },
+        60_000,
+      );
+      expect(active.length).toBeLessThanOrEqual(2);
+      for (const task of active as TaskInfo[]) {
+        expect(task.name).toBe('openquake.baselib.parallel.safely_call');
+        expect(task.calculationId).toBe(CALC_ID);
+        expect(String(task.args)).toContain(`<Monitor #${CALC_ID} probe[`);
+      }
+      // The health check passes while every pool process is busy: the main process answers the ping.
+      const busyHealth = await podman(['healthcheck', 'run', worker], undefined, 60_000);
+      expect(busyHealth.code, busyHealth.out).toBe(0);
+
+      const ran = await masterRun;
+      expect(ran.code, ran.out).toBe(0);
+      expect(ran.out).toContain('ENGINE 3.11.5 DISTRIBUTE celery');
+      const expected = [0, 1, 2, 3].flatMap((n) => [
+        `(${n}, 1, '${WORKER_ID}')`,
+        `(${n}, 2, '${WORKER_ID}')`,
+      ]);
+      expect(ran.out).toContain(`RESULTS [${expected.join(', ')}]`);
+
+      const logs = (await podman(['logs', worker])).out;
+      // The engine's own worker command from the entrypoint, never --purge; celery and the engine as pinned.
+      expect(logs).toMatch(
+        /command: celery worker --config openquake\.engine\.celeryconfig -n oq@engine311-w1 -Q celery -Ofair -c 2 --prefetch-multiplier=1 /,
+      );
+      expect(logs).not.toContain('--purge');
+      expect(logs).toContain(' v4.4.7 ');
+      expect(logs.match(/Task openquake\.baselib\.parallel\.safely_call\[[^\]]+\] succeeded/g)).toHaveLength(
+        4,
+      );
+      expect(logs).not.toContain('EncodeError');
+    }, 240_000);
+
+    it('drains on SIGTERM under celery 4.4 and exits 0', async () => {
+      expect((await podman(['kill', '--signal', 'TERM', worker])).code).toBe(0);
+      const exit = await podman(['wait', worker], undefined, 60_000);
+      expect(exit.out.trim()).toBe('0');
+      expect((await podman(['logs', worker])).out).toContain(`${HOSTNAME} stopped consuming from celery`);
+    }, 90_000);
+  },
+);
