@@ -200,8 +200,11 @@ describe.skipIf(!enabled)(
         ),
         180_000,
       );
+      let masterEnded: Ran | undefined;
+      void masterRun.then((r) => (masterEnded = r));
       // The master submits its first num_cores tasks (all four here) and waits: they sit in the queue, unconsumed.
       const queued = await waitFor('the master to queue its tasks', async () => {
+        if (masterEnded) throw new Error(`the master exited early (${masterEnded.code}): ${masterEnded.out}`);
         const figures = await probe.passive().catch(() => undefined);
         return figures && figures.ready === 4 ? figures : undefined;
       });
