@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
+import { CeleryObserver } from '../../bridge/src/observe/observer.ts';
 import { CeleryRemoteControl, type TaskInfo } from '../../bridge/src/observe/celery-remote-control.ts';
 import { QueueProbe } from '../../bridge/src/observe/queue-probe.ts';
 import { createTestVhost, isMissing, RABBIT_ADMIN, type TestVhost } from '../support/services.ts';
@@ -243,6 +244,18 @@ describe.skipIf(!enabled)(
         expect(task.calculationId).toBe(CALC_ID);
         expect(String(task.args)).toContain(`<Monitor #${CALC_ID} probe[`);
       }
+      // So the bridge's observer counts this busy engine worker, with its tasks, instead of leaving it out.
+      const seen = await waitFor('the observer to see the busy worker', async () => {
+        const observation = await new CeleryObserver({
+          remoteControl: control,
+          queueProbe: probe,
+          timeouts: { workersMs: 3000 },
+        }).observe();
+        const mine = observation.workers?.find((w) => w.hostname === HOSTNAME);
+        return mine && mine.active.length > 0 ? mine : undefined;
+      });
+      expect(seen).toMatchObject({ poolSize: 2, consuming: true });
+      expect(seen.active.every((t) => t.calculationId === CALC_ID)).toBe(true);
       // The health check passes while every pool process is busy: the main process answers the ping.
       const busyHealth = await podman(['healthcheck', 'run', worker], undefined, 60_000);
       expect(busyHealth.code, busyHealth.out).toBe(0);
