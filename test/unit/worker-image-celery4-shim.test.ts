@@ -33,7 +33,11 @@ except TypeError as error:
 `;
 
 function probe(python: string, withShim: boolean): Record<string, unknown> {
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+  // No bytecode next to the shim: the image's build context copies that directory.
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    PYTHONDONTWRITEBYTECODE: '1',
+  };
   if (withShim) env.PYTHONPATH = SHIM_DIR;
   const run = spawnSync(python, ['-c', PROBE], { env, encoding: 'utf8', timeout: 30_000 });
   expect(run.status, run.stderr).toBe(0);
