@@ -160,8 +160,9 @@ export class PodmanBackend implements ComputeBackend {
 
   /** SIGKILL a unit's container, as a crashed host would; desired is unchanged, so it is replaced. */
   async kill(unitId: string, sig: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    this.logEvent({ event: 'kill', unitId, t: Date.now(), signal: sig });
     await this.podmanRun(['kill', '-s', sig.replace(/^SIG/, ''), containerName(unitId)]);
+    // Stamped once the signal is delivered: podman takes a moment, and the worker may start a task meanwhile.
+    this.logEvent({ event: 'kill', unitId, t: Date.now(), signal: sig });
   }
 
   /** Stops and removes every container of this pool and sets desired to 0 (tests and the demo's cleanup). */

@@ -172,8 +172,8 @@ export class ProcessBackend implements ComputeBackend {
   kill(unitId: string, sig: NodeJS.Signals = 'SIGKILL'): void {
     const record = this.liveRecords().find((r) => r.unitId === unitId);
     if (!record) throw new Error(`ProcessBackend.kill: no live unit ${unitId}`);
-    this.logEvent({ event: 'kill', unitId, t: Date.now(), signal: sig });
     signal(-record.pid, sig);
+    this.logEvent({ event: 'kill', unitId, t: Date.now(), signal: sig });
   }
 
   /** Stops every unit (warm shutdown, then SIGKILL after the retire timeout) and sets desired to 0. */
