@@ -412,9 +412,15 @@ function managementClient(base: string, user: string, password: string) {
       headers: { authorization: `Basic ${auth}`, 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
+    if (response.status === 401) {
+      throw new Error(
+        `RabbitMQ at ${base} refused the administrator '${user}' (401): the demo uses the loopback-only test ` +
+          'administrator that scripts/services.sh creates; start RabbitMQ with it, or set OQE_TEST_ADMIN_PASSWORD',
+      );
+    }
     if (!response.ok && !(method === 'DELETE' && response.status === 404)) {
       throw new Error(
-        `RabbitMQ management API ${method} ${path} answered ${response.status}; is the plugin on?`,
+        `RabbitMQ management API ${method} ${path} answered ${response.status}: is the management plugin on?`,
       );
     }
   };
