@@ -44,7 +44,10 @@ export interface LocalRunOptions {
   readonly pollSeconds: number;
   /** Worker image for the podman backend. */
   readonly image?: string;
-  /** Where the chart and the logs go. @default a new temporary directory */
+  /**
+   * Where the chart and the logs go. @default a new temporary directory, removed after a clean run (the chart
+   * with it) unless OQE_KEEP_RUN_LOGS=1
+   */
   readonly outDir?: string;
   /** Redraw a terminal view every second (a TTY), or print a progress line every few seconds. */
   readonly view?: 'live' | 'lines' | 'none';
@@ -359,6 +362,12 @@ export async function runLocalCluster(options: LocalRunOptions): Promise<LocalRu
   const title = `oq-elastic local run (${options.backend}): ${options.tasks} tasks, 0 to ${options.maxWorkers} workers`;
   writeFileSync(chartPath, chartSvg(samples, title));
   rmSync(stateDir, { recursive: true, force: true });
+  // A run that made its own output directory (the tests) removes it unless something went wrong, so that
+  // the bridge's and workers' logs stay for a look; OQE_KEEP_RUN_LOGS=1 keeps them always.
+  const suspicious = analysis.lost.length + analysis.runTwice.length + analysis.busyRetired.length > 0;
+  if (options.outDir === undefined && !suspicious && process.env.OQE_KEEP_RUN_LOGS !== '1') {
+    rmSync(outDir, { recursive: true, force: true });
+  }
   return {
     analysis,
     finalQueue,
