@@ -83,8 +83,18 @@ async function main(): Promise<void> {
     execFileSync('bash', [join(ROOT, 'scripts/services.sh'), 'start'], { stdio: 'inherit' });
     startedRabbit = true;
   }
+  let image: string | undefined;
+  if (opts.backend === 'podman') {
+    // Idempotent: builds the worker image (debootstrap base, test app) only when its inputs changed.
+    console.log('demo: making sure the worker image is built (scripts/build-worker-image.sh)');
+    image = execFileSync('bash', [join(ROOT, 'scripts/build-worker-image.sh')], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .pop();
+  }
   const run: LocalRunOptions = {
     backend: opts.backend,
+    image,
     broker: {
       host: '127.0.0.1',
       amqpPort,
