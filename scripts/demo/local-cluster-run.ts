@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { PodmanBackend } from '../../bridge/src/compute/podman-backend.ts';
-import { ProcessBackend } from '../../bridge/src/compute/process-backend.ts';
+import { ProcessBackend, type LifecycleEvent } from '../../bridge/src/compute/process-backend.ts';
 import type { ComputeObservation } from '../../bridge/src/observe/observation.ts';
 import type { ScalingPolicy } from '../../bridge/src/decide/decision.ts';
 import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../cdk/lib/prices.ts';
@@ -92,6 +92,8 @@ export interface LocalRunResult {
   readonly fixedFleetWorkerSeconds: number;
   readonly workerHourlyCost: number;
   readonly decisions: readonly DecisionLine[];
+  /** What the backend did to its units (spawn, retire, kill, exit). */
+  readonly lifecycle: readonly LifecycleEvent[];
   /** Everything the workers journaled (the run's temporary directory is gone afterwards). */
   readonly journal: readonly JournalEntry[];
   readonly samples: readonly RunSample[];
@@ -377,6 +379,7 @@ export async function runLocalCluster(options: LocalRunOptions): Promise<LocalRu
     fixedFleetWorkerSeconds: (options.maxWorkers * (fleetAtMinAt - calcStartedAt)) / 1000,
     workerHourlyCost,
     decisions,
+    lifecycle,
     journal,
     samples,
     chartPath,

@@ -80,5 +80,35 @@ describeWithRabbit(
         expect(a.busyRetired).toEqual([]);
       },
     );
+
+    it(
+      'the bridge restarted mid-run adopts the containers and retires no busy worker',
+      { timeout: 300_000 },
+      async () => {
+        let restarted = false;
+        const run = smallRun({ backend: 'podman', image, maxWorkers: 2, tasks: 24, timeoutSeconds: 240 });
+        const r = await runLocalCluster({
+          ...run,
+          during: async (h) => {
+            await h.waitFor(
+              'every worker to be running',
+              async () => (await h.fleet()).running === run.maxWorkers,
+              120_000,
+            );
+            await h.restartBridge();
+            restarted = true;
+          },
+        });
+        const a = r.analysis;
+        expect(restarted).toBe(true);
+        expect(a.busyRetired).toEqual([]);
+        expect(a.lost).toEqual([]);
+        expect(a.runTwice).toEqual([]);
+        expect(a.startedTwiceUnexplained).toEqual([]);
+        // The new bridge adopted the running containers instead of starting a second fleet.
+        expect(a.peakWorkers, JSON.stringify(r.lifecycle)).toBeLessThanOrEqual(run.maxWorkers);
+        expect(r.returnedToMinAfterSeconds).toBeDefined();
+      },
+    );
   },
 );

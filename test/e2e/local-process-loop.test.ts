@@ -105,7 +105,7 @@ describeWithRabbit('the whole loop on one machine: real bridge, process backend,
       expect(a.runTwice).toEqual([]);
       expect(a.startedTwiceUnexplained).toEqual([]);
       // The new bridge did not lose track of the fleet: no duplicate fleet was started.
-      expect(a.peakWorkers).toBeLessThanOrEqual(run.maxWorkers);
+      expect(a.peakWorkers, JSON.stringify(r.lifecycle)).toBeLessThanOrEqual(run.maxWorkers);
       expect(r.returnedToMinAfterSeconds).toBeDefined();
     },
   );

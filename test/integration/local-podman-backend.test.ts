@@ -59,7 +59,8 @@ describeWithRabbit('podman backend (containers of the real worker image)', () =>
   });
 
   it('starts a container whose celery worker is oq@<unitId>, pending until celery is ready', async () => {
-    await backend.scaleTo(1);
+    // Overlapping calls (the bridge's describe, its scaleTo, the demo's sampler) must start one container, not three.
+    await Promise.all([backend.scaleTo(1), backend.describe(), backend.describe()]);
     const first = await backend.describe();
     expect(first.desired).toBe(1);
     expect(first.units).toHaveLength(1);

@@ -74,6 +74,7 @@ export class PodmanBackend implements ComputeBackend {
   private readonly stopping = new Set<string>();
   private readonly protectedUnits = new Set<string>();
   private readonly seen = new Set<string>();
+  private reconciling: Promise<unknown> = Promise.resolve();
   /** Why the last unit that failed on its own exited (its exit code and last output lines), for logs and tests. */
   lastFailure?: string;
 
@@ -190,7 +191,18 @@ export class PodmanBackend implements ComputeBackend {
   }
 
   /** Removes exited containers, marks ready ones from their logs, starts containers up to `desired`. */
-  private async reconcile(): Promise<Array<{ unitId: string; startedAt?: number }>> {
+  private reconcile(): Promise<Array<{ unitId: string; startedAt?: number }>> {
+    // One at a time: `podman run` takes a second, and two overlapping passes (the bridge's describe and a
+    // scaleTo, or another reader) would both see the fleet short and start a container each.
+    const next = this.reconciling.then(
+      () => this.reconcileNow(),
+      () => this.reconcileNow(),
+    );
+    this.reconciling = next.catch(() => undefined);
+    return next;
+  }
+
+  private async reconcileNow(): Promise<Array<{ unitId: string; startedAt?: number }>> {
     const all = await this.liveContainers(true);
     const live: Array<{ unitId: string; startedAt?: number }> = [];
     for (const c of all) {
