@@ -3,7 +3,7 @@
  * decision latency, the bridge's cost per cycle, and the broker load with idle workers. Writes
  * docs/bench-real.json and regenerates docs/benchmarks.md with it. Needs `scripts/services.sh start`.
  *
- *   npm run bench                 # everything (about 6 minutes)
+ *   npm run bench                 # everything (about 15 minutes)
  *   npm run bench -- --quick      # fewer trials and levels (about 1 minute)
  */
 import { cpus } from 'node:os';

@@ -262,7 +262,7 @@ function ASSUMPTIONS(run: SimulationRun): string {
 
 ### Limits of the model
 
-- No broker or API latency, no failed launches, no Fargate capacity or vCPU quota errors, no Spot.
+- No broker or API latency, no failed launches, no Fargate capacity or vCPU quota errors, no Spot. The bridge decides on the state at its tick: the real observation cycle (about 1.5 s with no worker known, see the latency figures above) is not modelled, so its simulated time to first worker is short by up to one cycle plus one poll period.
 - The engine's master-side work (pre-calculation, result saving between task waves) is not modelled: makespans are the task-execution part only.
 - Tasks have no memory model: a killed pool child (out of memory) is not simulated.
 `;
