@@ -202,8 +202,15 @@ export function benchmarksMarkdown(run: SimulationRun, real: BenchRealResults | 
     }
     if (real.brokerLoad && real.brokerLoad.length > 0) {
       p();
+      const pts = real.brokerLoad;
+      const xs = pts.map((b) => b.workers);
+      const ys = pts.map((b) => b.brokerCpuMsPerSecond - b.baselineCpuMsPerSecond);
+      const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+      const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+      const sxx = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+      const slope = sxx > 0 ? xs.reduce((a, x, i) => a + (x - mx) * (ys[i]! - my), 0) / sxx : 0;
       p(
-        'Broker load of one observation cycle per second with idle celery workers (RabbitMQ CPU, ms per second):',
+        `Broker load of one observation cycle per second (5 times the default rate) with idle celery workers, RabbitMQ CPU in ms per second, read from /proc in 10 ms ticks on a broker shared with other test runs. The bridge's share grows by about ${slope.toFixed(1)} ms of broker CPU per worker per cycle (least squares over the rows): each cycle sends four remote-control broadcasts that every worker answers. At the default OQE_POLL_SECONDS=5, divide the per-second figures by 5; the cycle's wall time grows with the replies it collects.`,
       );
       p();
       p(
