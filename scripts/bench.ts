@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { writeFileSync } from 'node:fs';
 import type { BenchRealResults, CalibrationResult, LatencyResult } from '../bench/real/bench-results.ts';
 import { measureBrokerLoad } from '../bench/real/broker-load.ts';
+import { calibrate } from '../bench/real/calibration.ts';
 import { measureDecisionLatency } from '../bench/real/decision-latency.ts';
 import { percentile } from '../bench/real/percentile.ts';
 import { runSimulation, writeBenchmarkDocs } from '../bench/sim/run-simulation.ts';
@@ -85,21 +86,15 @@ try {
   notes.push(
     'Broker load: workers run `-P solo` with gossip, mingle and heartbeats off (see bench/real/broker-load.ts); the bridge polled once a second, 5 times its default rate, so per-cycle broker cost is (polling - baseline) ms/s at one cycle per second. The broker is shared with other test runs on this machine: the alternating windows cancel most, not all, of their noise.',
   );
-  // Calibration needs the demo's local loop (scripts/demo/local-cluster-run.ts); the module is loaded by a
-  // computed path so that this script still runs, and type-checks, where the demo is absent.
   let calibration: CalibrationResult | undefined;
   if (!quick) {
-    const path = '../bench/real/calibration.ts';
     try {
-      const { calibrate } = (await import(path)) as {
-        calibrate: (o: Record<string, unknown>) => Promise<CalibrationResult>;
-      };
       log('calibration against the demo loop (process backend)');
       calibration = await calibrate({
         broker: {
           host: '127.0.0.1',
-          amqpPort: 5672,
-          managementPort: 15672,
+          amqpPort: Number(process.env.OQE_AMQP_PORT ?? 5672),
+          managementPort: Number(process.env.OQE_MGMT_PORT ?? 15672),
           adminUser: RABBIT_ADMIN.user,
           adminPassword: RABBIT_ADMIN.password,
         },
