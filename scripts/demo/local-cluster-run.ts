@@ -366,7 +366,8 @@ export async function runLocalCluster(options: LocalRunOptions): Promise<LocalRu
   rmSync(stateDir, { recursive: true, force: true });
   // A run that made its own output directory (the tests) removes it unless something went wrong, so that
   // the bridge's and workers' logs stay for a look; OQE_KEEP_RUN_LOGS=1 keeps them always.
-  const suspicious = analysis.lost.length + analysis.runTwice.length + analysis.busyRetired.length > 0;
+  const suspicious =
+    analysis.lost.length + analysis.startedTwiceUnexplained.length + analysis.busyRetired.length > 0;
   if (options.outDir === undefined && !suspicious && process.env.OQE_KEEP_RUN_LOGS !== '1') {
     rmSync(outDir, { recursive: true, force: true });
   }
