@@ -138,6 +138,36 @@ describeWithRabbit('CeleryObserver with real RabbitMQ and celery workers', () =>
     });
   });
 
+  it('stops collecting once the running units answered, at once with none, and still notices unknown workers', async () => {
+    // Both workers are running units: the collection ends when both replied, far inside the 1500 ms timeout.
+    const obs = observer();
+    let t0 = performance.now();
+    const full = await obs.observe();
+    expect(performance.now() - t0).toBeLessThan(700);
+    expect(full.workers?.map((w) => w.hostname)).toEqual(['oq@obs-a', 'oq@obs-b']);
+
+    // No running unit and nothing heard before: no waiting for replies at all (the activation path)...
+    const none = new CeleryObserver({
+      queueProbe: probe,
+      remoteControl: control,
+      compute: stubCompute([], { value: 'ok' }),
+      timeouts: { queueMs: 2000, workersMs: 1500, computeMs: 1000 },
+    });
+    t0 = performance.now();
+    await none.observe();
+    expect(performance.now() - t0).toBeLessThan(700);
+    // ...yet the two workers no backend unit accounts for are heard on a following cycle (their late replies,
+    // and the queue's consumers that no answering worker explained), and never reported idle before that.
+    const found = await waitFor('unknown workers noticed', async () => {
+      const o = await none.observe();
+      return o.workers?.length === 2 ? o : undefined;
+    });
+    expect(found.workers?.map((w) => [w.hostname, w.poolSize])).toEqual([
+      ['oq@obs-a', 2],
+      ['oq@obs-b', 2],
+    ]);
+  });
+
   it('shows a worker whose consumer was cancelled as not consuming', async () => {
     const obs = observer();
     await control.cancelConsumer('celery', ['oq@obs-a']);

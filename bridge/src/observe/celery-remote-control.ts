@@ -33,6 +33,13 @@ export interface BroadcastOptions {
    * broadcast waits the whole timeout, since it cannot know how many workers exist.
    */
   readonly expect?: readonly string[];
+  /**
+   * The complete list of expected repliers, known only once the promise settles (the observer passes the
+   * compute backend's running units, described while the broadcast is already out). Once it resolves, the
+   * broadcast stops as soon as all of them have replied, and at once when the list is empty. A rejection
+   * leaves the broadcast to its timeout. Takes precedence over `expect`.
+   */
+  readonly expectFrom?: Promise<readonly string[]>;
   readonly timeoutMs?: number;
 }
 
@@ -75,7 +82,9 @@ export interface ControlAck {
 interface Pending {
   readonly replies: Map<string, unknown>;
   readonly errors: string[];
-  readonly expect: ReadonlySet<string>;
+  readonly expect: Set<string>;
+  /** False while `expectFrom` has not resolved: no early stop until the expected repliers are known. */
+  expectKnown: boolean;
   readonly done: () => void;
   /** Ends the broadcast with an error: its replies can no longer arrive. */
   readonly fail: (error: Error) => void;
@@ -141,6 +150,10 @@ export class CeleryRemoteControl {
   private ready?: Promise<Channel>;
   private readonly pending = new Map<string, Pending>();
   private clock = 0;
+  /** Tickets of broadcasts that ended recently, so that their late replies are recognised. */
+  private readonly ended: string[] = [];
+  /** Hostnames that replied after their broadcast ended, until taken by {@link takeLateRepliers}. */
+  private readonly late = new Set<string>();
 
   constructor(
     private readonly session: BrokerSession,
@@ -217,7 +230,19 @@ export class CeleryRemoteControl {
     if (!message) return;
     const ticket = (message.properties.headers ?? {}).ticket as unknown;
     const pending = typeof ticket === 'string' ? this.pending.get(ticket) : undefined;
-    if (!pending) return; // a late reply to a broadcast that has finished
+    if (!pending) {
+      // A late reply to a broadcast that has ended early: its sender is alive, which the next cycle should
+      // hear about (a worker no backend unit accounts for, or one slower than the others).
+      if (typeof ticket === 'string' && this.ended.includes(ticket)) {
+        try {
+          const body = this.decode(message);
+          if (isRecord(body)) for (const hostname of Object.keys(body)) this.late.add(hostname);
+        } catch {
+          // undecodable: its sender cannot be named
+        }
+      }
+      return;
+    }
     try {
       const body = this.decode(message);
       if (!isRecord(body)) throw new Error('reply is not a {hostname: reply} mapping');
@@ -227,7 +252,17 @@ export class CeleryRemoteControl {
         `undecodable remote-control reply: ${error instanceof Error ? error.message : error}`,
       );
     }
-    if (pending.expect.size > 0 && [...pending.expect].every((h) => pending.replies.has(h))) pending.done();
+    if (allReplied(pending)) pending.done();
+  }
+
+  /**
+   * Hostnames that answered a broadcast after it had ended (it stopped at its expected repliers), since the
+   * last call; the observer expects them next cycle so that an unknown worker is still noticed.
+   */
+  takeLateRepliers(): string[] {
+    const hostnames = [...this.late];
+    this.late.clear();
+    return hostnames;
   }
 
   /**
@@ -242,7 +277,7 @@ export class CeleryRemoteControl {
     const channel = await this.channel();
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     const ticket = randomUUID();
-    const expect = new Set(options.expect ?? options.destination ?? []);
+    const expect = new Set(options.expectFrom ? [] : (options.expect ?? options.destination ?? []));
     const replies = new Map<string, unknown>();
     const errors: string[] = [];
     let finish!: () => void;
@@ -254,7 +289,24 @@ export class CeleryRemoteControl {
     // Awaited below; this handler only keeps a failure that comes before the await from counting as unhandled.
     finished.catch(() => undefined);
     const timer = setTimeout(finish, timeoutMs);
-    this.pending.set(ticket, { replies, errors, expect, done: finish, fail, channel });
+    const pending: Pending = {
+      replies,
+      errors,
+      expect,
+      expectKnown: !options.expectFrom && expect.size > 0,
+      done: finish,
+      fail,
+      channel,
+    };
+    this.pending.set(ticket, pending);
+    options.expectFrom?.then(
+      (hostnames) => {
+        for (const h of hostnames) expect.add(h);
+        pending.expectKnown = true;
+        if (allReplied(pending)) finish();
+      },
+      () => undefined, // unknown repliers: collect until the timeout
+    );
     try {
       const message = {
         method,
@@ -280,6 +332,8 @@ export class CeleryRemoteControl {
     } finally {
       clearTimeout(timer);
       this.pending.delete(ticket);
+      this.ended.push(ticket);
+      if (this.ended.length > 64) this.ended.shift();
     }
     return { replies, missing: [...expect].filter((h) => !replies.has(h)), errors };
   }
@@ -350,6 +404,10 @@ export class CeleryRemoteControl {
       // The channel died with its connection: nothing to release.
     }
   }
+}
+
+function allReplied(pending: Pending): boolean {
+  return pending.expectKnown && [...pending.expect].every((h) => pending.replies.has(h));
 }
 
 function requireDestination(method: string, destination: readonly string[]): void {

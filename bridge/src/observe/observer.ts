@@ -1,5 +1,5 @@
 import type { ComputeBackend } from '../compute/compute-backend.ts';
-import type { CeleryRemoteControl } from './celery-remote-control.ts';
+import type { BroadcastOptions, CeleryRemoteControl } from './celery-remote-control.ts';
 import type {
   ComputeObservation,
   Observation,
@@ -23,7 +23,8 @@ export interface SharedDirSource {
 export type QueueSource = Pick<QueueProbe, 'passive' | 'fromManagement' | 'hasManagement'>;
 
 /** What the observer needs of celery's remote control (a CeleryRemoteControl; a stub in unit tests). */
-export type WorkerInspector = Pick<CeleryRemoteControl, 'stats' | 'active' | 'reserved' | 'activeQueues'>;
+export type WorkerInspector = Pick<CeleryRemoteControl, 'stats' | 'active' | 'reserved' | 'activeQueues'> &
+  Partial<Pick<CeleryRemoteControl, 'takeLateRepliers'>>;
 
 /** Per-source time limits (ms). A source that overruns is reported missing for the cycle. */
 export interface ObserverTimeouts {
@@ -98,6 +99,8 @@ export class CeleryObserver implements Observer {
   private readonly now: () => number;
   /** Hostnames seen last cycle (replies and running units): a broadcast ends early once all have replied. */
   private known = new Set<string>();
+  /** Hostnames that answered remote control last cycle (in full or in part). */
+  private answered = new Set<string>();
   /** Last known consuming state per worker, used when `active_queues` did not answer. */
   private consuming = new Map<string, boolean>();
   /**
@@ -120,13 +123,16 @@ export class CeleryObserver implements Observer {
   async observe(): Promise<Observation> {
     const { queueProbe, remoteControl, compute, sharedDir } = this.options;
     const t = this.timeouts;
+    const describing = compute
+      ? settle(`compute (${compute.name})`, () => compute.describe(), t.computeMs)
+      : undefined;
     const [passive, management, workers, fleet, shared] = await Promise.all([
       queueProbe ? settle('queue (passive declare)', () => queueProbe.passive(), t.queueMs) : undefined,
       queueProbe?.hasManagement
         ? settle('queue (management API)', () => queueProbe.fromManagement(), t.queueMs)
         : undefined,
-      remoteControl ? this.observeWorkers(remoteControl) : undefined,
-      compute ? settle(`compute (${compute.name})`, () => compute.describe(), t.computeMs) : undefined,
+      remoteControl ? this.observeWorkers(remoteControl, describing) : undefined,
+      describing,
       sharedDir ? settle('shared dir (EFS)', () => sharedDir.observe(), t.sharedDirMs) : undefined,
     ]);
 
@@ -137,6 +143,10 @@ export class CeleryObserver implements Observer {
 
     const computeObservation: ComputeObservation | undefined = fleet?.ok ? fleet.value : undefined;
     const workerObservations = workers?.workers;
+    this.answered = new Set([
+      ...(workerObservations ?? []).map((w) => w.hostname),
+      ...(workers?.partial ?? []),
+    ]);
     this.known = new Set([
       ...(workerObservations ?? []).map((w) => w.hostname),
       ...(workers?.partial ?? []),
@@ -216,9 +226,39 @@ export class CeleryObserver implements Observer {
     return undefined;
   }
 
-  private async observeWorkers(control: WorkerInspector): Promise<WorkersOutcome> {
-    const expect = this.discover ? [] : [...this.known];
-    const options = { expect, timeoutMs: this.timeouts.workersMs };
+  /**
+   * Whom the broadcasts wait for. With a compute backend: the celery hostnames of its running units (described
+   * in parallel, so the list arrives while the broadcasts are out), plus the workers that answered last cycle
+   * or answered late; the collection ends once all of them replied, and at once when there are none (no
+   * worker to wait for: the activation path). A worker nobody expected still shows: its late reply puts it on
+   * next cycle's list, and a queue consumer no answering worker accounts for makes the next cycle listen for
+   * the whole timeout (`discover`). Without a backend, or when it failed, the list is last cycle's hostnames,
+   * and the whole timeout when that is empty. A silent expected worker is never reported, so never idle.
+   */
+  private expectation(
+    control: WorkerInspector,
+    describing: Promise<Outcome<ComputeObservation>> | undefined,
+  ): Pick<BroadcastOptions, 'expect' | 'expectFrom'> {
+    const late = control.takeLateRepliers?.() ?? [];
+    if (this.discover) return { expect: [] };
+    if (!describing) return { expect: [...new Set([...this.known, ...late])] };
+    const carried = [...this.answered, ...late];
+    const expectFrom = describing.then((outcome) => {
+      if (!outcome.ok) throw new Error(outcome.error);
+      const running = outcome.value.units.filter((u) => u.state === 'running').map((u) => u.celeryHostname);
+      return [...new Set([...running, ...carried])];
+    });
+    // The broadcasts attach their own handlers once their channel is open; this one keeps a rejection that
+    // comes first from counting as unhandled.
+    expectFrom.catch(() => undefined);
+    return { expectFrom };
+  }
+
+  private async observeWorkers(
+    control: WorkerInspector,
+    describing?: Promise<Outcome<ComputeObservation>>,
+  ): Promise<WorkersOutcome> {
+    const options = { ...this.expectation(control, describing), timeoutMs: this.timeouts.workersMs };
     // Four broadcasts at once on one reply queue; each ends when every known worker has answered it.
     const limit = this.timeouts.workersMs + 3000;
     const [stats, active, reserved, queues] = await Promise.all([
