@@ -40,6 +40,19 @@ export const DEFAULT_PRICES: PriceTable = {
   },
 };
 
+/**
+ * Hours in AWS's pricing month (365 x 24 / 12), the convention of its pricing pages and calculator, to turn a
+ * per GB-month storage price into a per-hour figure.
+ */
+export const HOURS_PER_MONTH = 730;
+
+/**
+ * Bytes in the "GB" of EFS's per GB-month price: 2^30. The pricing page does not define its GB; AWS meters
+ * storage in binary gigabytes (the EFS console shows GiB, EBS prices volumes sized in GiB). 10^9 would read
+ * 7.4 % high. The bridge's cost metric and the dashboard's metric math both use this constant.
+ */
+export const STORAGE_BYTES_PER_GB = 1024 ** 3;
+
 export type CpuArchitecture = 'x86_64' | 'arm64';
 
 /** The hourly price of one Fargate task of the given size. */

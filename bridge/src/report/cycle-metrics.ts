@@ -8,6 +8,7 @@ import type { ActionResult } from '../act/action-result.ts';
 import { isIdle } from '../decide/decide.ts';
 import type { Decision } from '../decide/decision.ts';
 import type { Observation } from '../observe/observation.ts';
+import { HOURS_PER_MONTH, STORAGE_BYTES_PER_GB } from '../../../cdk/lib/prices.ts';
 import { CLUSTER_DIMENSION, METRIC_NAMESPACE, type MetricName } from './metric-names.ts';
 
 /** One cycle's figures by metric name; a metric is absent when its source was not observed. */
@@ -19,18 +20,6 @@ const UNITS: Partial<Record<MetricName, string>> = {
   TimeToFirstWorker: 'Seconds',
   EstimatedCostPerHour: 'None',
 };
-
-/** Hours in an average month, to turn EFS's per GB-month price into per hour (365 * 24 / 12). */
-export const HOURS_PER_MONTH = 730;
-
-/**
- * Bytes in the "GB" of EFS's per GB-month price: 2^30. The EFS pricing page quotes USD per GB-month and
- * measures usage in "GB-Months" without defining the GB; AWS meters storage in binary gigabytes (the EFS
- * console shows sizes in GiB, EBS prices per GB-month of volumes sized in GiB). The dashboard's cost figures
- * (cdk/lib/dashboard/cost-rates.ts) use the same unit, and a test keeps the two in agreement; 10^9 would read
- * 7.4 % high.
- */
-export const STORAGE_BYTES_PER_GB = 1024 ** 3;
 
 export interface CycleMetricsInput {
   readonly observation: Observation;

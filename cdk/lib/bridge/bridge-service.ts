@@ -11,7 +11,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { METRIC_NAMESPACE } from '../../../bridge/src/report/metric-names.ts';
 import { AMQP_VHOST, CELERY_QUEUE, ENGINE_RELEASE, PORTS } from '../cluster-constants.ts';
-import { acknowledgeNag } from '../nag/acknowledge.ts';
+import { acknowledgeEcrAuthorizationToken, acknowledgeNag } from '../nag/acknowledge.ts';
 import { BRIDGE_DOCKERFILE, BRIDGE_DOCKERIGNORE, REPO_ROOT } from '../repo-paths.ts';
 import { BRIDGE_AMQP_USER } from '../secrets/cluster-secrets.ts';
 import { remoteControlSerializer } from './remote-control-serializer.ts';
@@ -147,16 +147,7 @@ export class BridgeService extends Construct {
           'Only non-secret settings (addresses, names, limits) are plain environment; the AMQP password is an ECS secret.',
       },
     ]);
-    const executionPolicy = this.taskDefinition.executionRole?.node.tryFindChild('DefaultPolicy');
-    if (executionPolicy) {
-      acknowledgeNag(executionPolicy, [
-        {
-          id: 'AwsSolutions-IAM5',
-          reason: 'ecr:GetAuthorizationToken has no resource-level permissions (CDK grants it on *).',
-          findings: ['Resource::*'],
-        },
-      ]);
-    }
+    acknowledgeEcrAuthorizationToken(this.taskDefinition);
   }
 
   /** The bridge's permissions: that service, the tasks of that cluster, its metric namespace, EFS describe. */

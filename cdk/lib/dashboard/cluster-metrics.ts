@@ -6,7 +6,8 @@ import {
   METRIC_NAMESPACE,
   type MetricName,
 } from '../../../bridge/src/report/metric-names.ts';
-import { BYTES_PER_GB, HOURS_PER_MONTH, type CostRates } from './cost-rates.ts';
+import { HOURS_PER_MONTH, STORAGE_BYTES_PER_GB } from '../prices.ts';
+import type { CostRates } from './cost-rates.ts';
 import { MASTER_AGENT_NAMESPACE, MASTER_DISK_METRIC, MASTER_MEMORY_METRIC } from './master-agent-metrics.ts';
 
 /**
@@ -159,7 +160,7 @@ export class ClusterMetrics {
       // REPEAT carries the 15-minutely StorageBytes over the 5-minute periods between its datapoints; the outer
       // FILL covers the periods before the first one in the queried range (an alarm queries only its own
       // evaluation periods), which would otherwise leave the whole total missing.
-      expression: `FILL(FILL(efsBytes, REPEAT), 0) / ${BYTES_PER_GB} * ${mathNumber(this.rates.efsGbMonth)} / ${HOURS_PER_MONTH}`,
+      expression: `FILL(FILL(efsBytes, REPEAT), 0) / ${STORAGE_BYTES_PER_GB} * ${mathNumber(this.rates.efsGbMonth)} / ${HOURS_PER_MONTH}`,
       usingMetrics: { efsBytes: this.efsStorageBytes() },
       label: 'EFS storage (USD/h)',
       period: COST_PERIOD,

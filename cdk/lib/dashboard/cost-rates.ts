@@ -1,12 +1,5 @@
 import { fargateTaskHourlyCost, type CpuArchitecture, type PriceTable } from '../prices.ts';
 
-/**
- * AWS prices monthly storage over 730 hours (365 x 24 / 12), the convention of its pricing pages and calculator.
- */
-export const HOURS_PER_MONTH = 730;
-/** EFS bills storage per GB-month with GB = 2^30 bytes, like the rest of AWS's storage pricing. */
-export const BYTES_PER_GB = 1024 ** 3;
-
 /** The inputs of the cost figures: the worker task size and the master, priced by one table. */
 export interface CostRatesInput {
   readonly prices: PriceTable;

@@ -27,3 +27,21 @@ export function acknowledgeNag(construct: IConstruct, acknowledgements: readonly
     for (const id of ids) Validations.of(resource).acknowledge({ id, reason: a.reason });
   }
 }
+
+/**
+ * Acknowledges, on the execution role's policy of `taskDefinition` only, the one wildcard CDK grants every
+ * task that pulls from ECR: `ecr:GetAuthorizationToken` has no resource-level permissions.
+ */
+export function acknowledgeEcrAuthorizationToken(
+  taskDefinition: IConstruct & { executionRole?: IConstruct },
+): void {
+  const executionPolicy = taskDefinition.executionRole?.node.tryFindChild('DefaultPolicy');
+  if (!executionPolicy) return;
+  acknowledgeNag(executionPolicy, [
+    {
+      id: 'AwsSolutions-IAM5',
+      reason: 'ecr:GetAuthorizationToken has no resource-level permissions (CDK grants it on *).',
+      findings: ['Resource::*'],
+    },
+  ]);
+}

@@ -8,7 +8,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { AMQP_VHOST, CELERY_QUEUE, PORTS, SHARED_DIR } from '../cluster-constants.ts';
-import { acknowledgeNag } from '../nag/acknowledge.ts';
+import { acknowledgeEcrAuthorizationToken, acknowledgeNag } from '../nag/acknowledge.ts';
 import type { CpuArchitecture } from '../prices.ts';
 import { WORKER_IMAGE_DIR } from '../repo-paths.ts';
 import { ENGINE_AMQP_USER } from '../secrets/cluster-secrets.ts';
@@ -201,15 +201,6 @@ export class WorkerService extends Construct {
           'Only non-secret settings (host, ports, vhost, queue, paths) are plain environment; the AMQP password and the DbServer authkey are ECS secrets.',
       },
     ]);
-    const executionPolicy = this.taskDefinition.executionRole?.node.tryFindChild('DefaultPolicy');
-    if (executionPolicy) {
-      acknowledgeNag(executionPolicy, [
-        {
-          id: 'AwsSolutions-IAM5',
-          reason: 'ecr:GetAuthorizationToken has no resource-level permissions (CDK grants it on *).',
-          findings: ['Resource::*'],
-        },
-      ]);
-    }
+    acknowledgeEcrAuthorizationToken(this.taskDefinition);
   }
 }
