@@ -18,17 +18,26 @@ export interface BridgeObserverParts {
   readonly managementUrl: string;
   /** How long the remote-control broadcasts collect replies; the observer's default (1500 ms) when absent. */
   readonly workersMs?: number;
+  /** The queue probe to share with the loop's activation path; one is made when absent. */
+  readonly queueProbe?: QueueProbe;
 }
 
-export function bridgeObserver(parts: BridgeObserverParts): CeleryObserver {
+/** The bridge's queue probe (passive declare, management API) over the benchmark's session. */
+export function bridgeQueueProbe(
+  parts: Pick<BridgeObserverParts, 'session' | 'queue' | 'managementUrl'>,
+): QueueProbe {
   const { endpoint } = parts.session;
   const management = new ManagementApi({
     url: parts.managementUrl,
     username: endpoint.username,
     password: endpoint.password,
   });
+  return new QueueProbe(parts.session, parts.queue, management);
+}
+
+export function bridgeObserver(parts: BridgeObserverParts): CeleryObserver {
   return new CeleryObserver({
-    queueProbe: new QueueProbe(parts.session, parts.queue, management),
+    queueProbe: parts.queueProbe ?? bridgeQueueProbe(parts),
     remoteControl: parts.control,
     compute: parts.compute,
     queue: parts.queue,

@@ -14,7 +14,7 @@ import { ControlLoop } from '../../bridge/src/loop/control-loop.ts';
 import { BrokerSession, type BrokerEndpoint } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
 import { Prng } from '../sim/prng.ts';
-import { bridgeObserver } from './bridge-observer.ts';
+import { bridgeObserver, bridgeQueueProbe } from './bridge-observer.ts';
 import { createMotoEcsService } from './moto-ecs-service.ts';
 
 export interface LatencyBenchOptions {
@@ -29,6 +29,11 @@ export interface LatencyBenchOptions {
   readonly queue?: string;
   /** The observer's remote-control collection time (ms); its default when absent. */
   readonly workersMs?: number;
+  /**
+   * The loop's activation path: ms between live queue looks, as OQE_ACTIVATION_CHECK_MS (default 500, the
+   * bridge's); 0 runs cycles on the poll period only.
+   */
+  readonly activationMs?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -40,6 +45,8 @@ export interface LatencyBenchResult {
   readonly lastDesiredSeen: number;
   /** Trials in which no scale-out came within 30 s, with the loop's last decision. */
   readonly failures: readonly string[];
+  /** Cycles the activation path started before their poll period was up. */
+  readonly activations: number;
 }
 
 /** The policy of the measured loop: the config loader's defaults, slots 2. */
@@ -88,7 +95,10 @@ export async function measureDecisionLatency(o: LatencyBenchOptions): Promise<La
   const publisher = await (await session.connection()).createChannel();
   await publisher.assertQueue(queue, { durable: true });
   await publisher.purgeQueue(queue);
+  const queueProbe = bridgeQueueProbe({ session, queue, managementUrl: o.managementUrl });
+  const activationMs = o.activationMs ?? 500;
   const observer = bridgeObserver({
+    queueProbe,
     session,
     control,
     compute: backend,
@@ -102,6 +112,7 @@ export async function measureDecisionLatency(o: LatencyBenchOptions): Promise<La
     policy: benchPolicy(),
     pollSeconds: o.pollSeconds,
     clusterName: 'bench',
+    ...(activationMs > 0 ? { activation: { probe: queueProbe, intervalMs: activationMs } } : {}),
   });
   const abort = new AbortController();
   const running = loop.run(abort.signal);
@@ -142,8 +153,9 @@ export async function measureDecisionLatency(o: LatencyBenchOptions): Promise<La
     await running;
     await publisher.close().catch(() => undefined);
     await control.close();
+    await queueProbe.close();
     await session.close();
     await moto.cleanup();
   }
-  return { samplesMs, cycleMs, lastDesiredSeen, failures };
+  return { samplesMs, cycleMs, lastDesiredSeen, failures, activations: loop.activations };
 }

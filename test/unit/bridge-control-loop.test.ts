@@ -189,4 +189,54 @@ describe('ControlLoop glue (scripted observer, recording actor)', () => {
     expect(seen).toEqual(['HoldOnMissingData', 'Activate']);
     expect(actor.decisions[1]!.desired).toBe(2);
   });
+
+  it('activation path (scripted queue probe): starts a cycle early only on ready demand the fleet cannot serve', async () => {
+    // Poll 5 s, looks every 500 ms. Each case: the first cycle sees `seen` ready and the fleet of `idle`
+    // workers (2 slots each, all idle); then the probe reports `ready` and we count the looks until a cycle.
+    async function looksUntilCycle(seen: number, idle: string[], ready: number, maxWorkers = 5) {
+      const clock = manualClock(1_800_000_000_000);
+      let looks = 0;
+      let cycles = 0;
+      const controller = new AbortController();
+      const loop = new ControlLoop({
+        observer: {
+          observe: async () => {
+            cycles++;
+            if (cycles === 2) controller.abort();
+            return observation(clock.now(), seen, idle);
+          },
+        },
+        policy: { ...POLICY, maxWorkers },
+        pollSeconds: 5,
+        clusterName: 'test',
+        clock,
+        activation: {
+          probe: {
+            passive: async () => {
+              looks++;
+              return { ready };
+            },
+          },
+          intervalMs: 500,
+        },
+      });
+      const start = clock.now();
+      await loop.run(controller.signal);
+      return { looks, activations: loop.activations, secondCycleAfterMs: loop.lastCycle!.startedAt - start };
+    }
+    // No worker, 3 ready: the first look starts the cycle, 500 ms in instead of 5 s.
+    expect(await looksUntilCycle(0, [], 3)).toEqual({ looks: 1, activations: 1, secondCycleAfterMs: 500 });
+    // One idle worker has 2 free slots: 2 ready fit, no early cycle (9 looks, the 10th tick is the poll).
+    expect(await looksUntilCycle(0, ['a'], 2)).toEqual({
+      looks: 9,
+      activations: 0,
+      secondCycleAfterMs: 5000,
+    });
+    // 3 ready exceed its 2 free slots: early.
+    expect((await looksUntilCycle(0, ['a'], 3)).activations).toBe(1);
+    // The last cycle already saw these 3 ready and decided on them: not re-decided every look.
+    expect((await looksUntilCycle(3, ['a'], 3)).activations).toBe(0);
+    // At the maximum a cycle could add no worker.
+    expect((await looksUntilCycle(0, ['a'], 3, 1)).activations).toBe(0);
+  });
 });

@@ -85,6 +85,9 @@ export function createBridgeRuntime(config: BridgeConfig, options: BridgeRuntime
         emitMetrics: options.emitMetrics,
         storageGbMonthCost: config.storageGbMonthCost,
         heartbeatFile: config.heartbeatFile,
+        ...(config.activationCheckMs > 0
+          ? { activation: { probe: queueProbe, intervalMs: config.activationCheckMs } }
+          : {}),
       }),
     close: async () => {
       await remoteControl.close();

@@ -35,6 +35,8 @@ export interface BridgeConfig {
   readonly efs?: { readonly fileSystemId: string; readonly subnetIds: readonly string[] };
   readonly policy: ScalingPolicy;
   readonly pollSeconds: number;
+  /** Milliseconds between the live queue looks of the fast activation path; 0 turns it off. */
+  readonly activationCheckMs: number;
   /** The `Cluster` dimension of the metrics: the ECS cluster's name, or `local`. */
   readonly clusterName: string;
   /** USD per GB-month of shared_dir storage (price table), for the cost figure. */
@@ -68,6 +70,7 @@ export const BRIDGE_ENVIRONMENT = {
   OQE_MAX_HOURLY_COST: undefined,
   OQE_WORKER_HOURLY_COST: undefined,
   OQE_POLL_SECONDS: '5',
+  OQE_ACTIVATION_CHECK_MS: '500',
   OQE_CLUSTER_NAME: undefined,
   OQE_HEARTBEAT_FILE: undefined,
   AWS_REGION: undefined,
@@ -202,6 +205,12 @@ export function loadBridgeConfig(env: NodeJS.ProcessEnv = process.env): BridgeCo
     'seconds a worker stays idle before it is retired (Fargate bills at least one minute)',
   );
   const pollSeconds = integer('OQE_POLL_SECONDS', 1, 300, 'seconds between cycles');
+  const activationCheckMs = integer(
+    'OQE_ACTIVATION_CHECK_MS',
+    0,
+    60_000,
+    'milliseconds between the live queue looks that start a cycle early on unserved demand, or 0 for none',
+  );
   const staleAfterSeconds = integer(
     'OQE_STALE_AFTER_SECONDS',
     1,
@@ -288,6 +297,7 @@ export function loadBridgeConfig(env: NodeJS.ProcessEnv = process.env): BridgeCo
       workerStartupSeconds,
     },
     pollSeconds,
+    activationCheckMs,
     clusterName: raw('OQE_CLUSTER_NAME') ?? ecs?.cluster ?? 'local',
     storageGbMonthCost: DEFAULT_PRICES.efsStandardGbMonth,
     heartbeatFile: raw('OQE_HEARTBEAT_FILE'),

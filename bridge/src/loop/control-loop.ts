@@ -24,6 +24,21 @@ export interface Actor {
   act(decision: Decision, observation: Observation): Promise<ActionResult>;
 }
 
+/** A cheap, live look at the queue's ready messages between cycles; `QueueProbe` (passive declare) fits. */
+export interface ActivationProbe {
+  passive(): Promise<{ readonly ready: number }>;
+}
+
+/** The fast activation path: what to look at between cycles, and how often. */
+export interface ActivationOptions {
+  readonly probe: ActivationProbe;
+  /**
+   * Milliseconds between two looks. A passive declare is one AMQP round trip answered by the queue process,
+   * so two a second cost the broker next to nothing (docs/observe.md). @default 500
+   */
+  readonly intervalMs?: number;
+}
+
 export interface ControlLoopOptions {
   readonly observer: ObservationSource;
   /** Omit for a loop that only decides (`decide --dry-run`). */
@@ -42,6 +57,12 @@ export interface ControlLoopOptions {
   readonly storageGbMonthCost?: number;
   /** A file whose content is the time of the last completed cycle, for a container health check. */
   readonly heartbeatFile?: string;
+  /**
+   * Between cycles, look at the queue every `intervalMs` and start the next cycle at once when there is
+   * demand the fleet cannot serve. Decisions stay with `decide()`: this changes only when a cycle runs.
+   * Absent: cycles run every `pollSeconds` only.
+   */
+  readonly activation?: ActivationOptions;
 }
 
 /** Everything one cycle saw, decided and did. */
@@ -63,6 +84,7 @@ export class ControlLoop {
   /** When the workers last answered, the start of the next cost-attribution interval. */
   private workersSeenAt?: number;
   private last?: CycleResult;
+  private activationCount = 0;
 
   constructor(private readonly options: ControlLoopOptions) {
     this.clock = options.clock ?? systemClock;
@@ -170,10 +192,68 @@ export class ControlLoop {
         // runOnce handles its own failures; this is a bug guard so the loop never dies of one cycle.
         this.log('cycle-failed', { error: describeError(error) });
       }
-      const wait = Math.max(0, this.options.pollSeconds * 1000 - (this.clock.now() - started));
-      await this.clock.sleep(wait, signal);
+      await this.untilNextCycle(started + this.options.pollSeconds * 1000, signal);
     }
     this.log('loop-stopped', {});
+  }
+
+  /** Cycles started early by the activation path since the loop was made. */
+  get activations(): number {
+    return this.activationCount;
+  }
+
+  /**
+   * Waits until `deadline`, or less when the activation probe sees demand the last cycle left unserved. A
+   * probe that fails only means no early start: the poll period still bounds the wait.
+   */
+  private async untilNextCycle(deadline: number, signal: AbortSignal): Promise<void> {
+    const activation = this.options.activation;
+    const interval = activation?.intervalMs ?? 500;
+    for (;;) {
+      const left = deadline - this.clock.now();
+      if (left <= 0 || signal.aborted) return;
+      if (!activation) return this.clock.sleep(left, signal);
+      await this.clock.sleep(Math.min(interval, left), signal);
+      if (signal.aborted || deadline - this.clock.now() <= 0) return;
+      let ready: number;
+      try {
+        ready = (await activation.probe.passive()).ready;
+      } catch {
+        continue;
+      }
+      const why = this.unservedDemand(ready);
+      if (why) {
+        this.activationCount++;
+        this.log('activation', { ready, detail: why });
+        return;
+      }
+    }
+  }
+
+  /**
+   * Why `ready` messages need a cycle now, or undefined. They do when they exceed the free slots of the fleet
+   * the last cycle saw or asked for (no unit running or pending: no slot at all), and more are ready than that
+   * cycle saw, so that its decision did not already answer them (a fleet held by its cost cap is not re-decided
+   * every look), and the fleet is below its maximum.
+   */
+  private unservedDemand(ready: number): string | undefined {
+    const last = this.last;
+    if (!last || ready === 0) return undefined;
+    const seenReady = last.observation.queue?.ready ?? 0;
+    if (ready <= seenReady) return undefined;
+    const { compute, workers } = last.observation;
+    const asked = last.action.kind === 'scaleOut' ? last.decision.desired : 0;
+    const fleet = Math.max(compute?.desired ?? 0, (compute?.running ?? 0) + (compute?.pending ?? 0), asked);
+    // At the maximum a cycle could add no worker.
+    if (fleet >= this.options.policy.maxWorkers) return undefined;
+    const pools = (workers ?? []).flatMap((w) => (w.poolSize !== undefined ? [w.poolSize] : []));
+    const slotsPerWorker = pools.length > 0 ? Math.min(...pools) : this.options.policy.slotsPerWorkerFallback;
+    const busy = (workers ?? []).reduce((n, w) => n + w.active.length + w.reserved, 0);
+    const free = Math.max(0, fleet * slotsPerWorker - busy);
+    if (ready <= free) return undefined;
+    return fleet === 0
+      ? `${ready} ready and no worker running or pending`
+      : `${ready} ready above the ${free} free slots of ${fleet} workers (last cycle saw ${seenReady} ready)`;
   }
 
   private timeToFirstWorker(o: Observation, decision: Decision, now: number): number | undefined {
