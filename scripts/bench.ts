@@ -9,7 +9,7 @@
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { BenchRealResults, CalibrationResult, LatencyResult } from '../bench/real/bench-results.ts';
 import { measureBrokerLoad } from '../bench/real/broker-load.ts';
 import { calibrate } from '../bench/real/calibration.ts';
@@ -38,16 +38,21 @@ const broker = {
 const notes: string[] = [];
 try {
   const latency: LatencyResult[] = [];
-  // [poll seconds, trials, remote-control collection ms (undefined: the observer's default)]
-  const configs: [number, number, number | undefined][] = quick
-    ? [[1, 5, undefined]]
+  // [poll seconds, trials, activation path ms (0: off), remote-control collection ms (undefined: default)]
+  const configs: [number, number, number, number | undefined][] = quick
+    ? [
+        [5, 10, 500, undefined],
+        [1, 5, 500, undefined],
+      ]
     : [
-        [1, 40, undefined],
-        [1, 40, 200],
-        [5, 20, undefined],
+        [5, 40, 500, undefined],
+        [1, 40, 500, undefined],
+        [5, 20, 0, undefined],
       ];
-  for (const [pollSeconds, trials, workersMs] of configs) {
-    log(`decision latency, poll ${pollSeconds} s, ${trials} trials, workersMs ${workersMs ?? 'default'}`);
+  for (const [pollSeconds, trials, activationMs, workersMs] of configs) {
+    log(
+      `decision latency, poll ${pollSeconds} s, ${trials} trials, activation ${activationMs} ms, workersMs ${workersMs ?? 'default'}`,
+    );
     const r = await measureDecisionLatency({
       broker,
       managementUrl: MANAGEMENT_URL,
@@ -57,10 +62,12 @@ try {
       burst: 20,
       seed: 17,
       workersMs,
+      activationMs,
       log,
     });
     latency.push({
       pollSeconds,
+      activationMs,
       ...(workersMs !== undefined ? { workersMs } : {}),
       trials: r.samplesMs.length + r.failures.length,
       ...(r.failures.length > 0 ? { failedTrials: r.failures } : {}),
@@ -69,7 +76,7 @@ try {
       p99Ms: percentile(r.samplesMs, 99),
       maxMs: Math.max(...r.samplesMs),
       cycleMs: r.cycleMs.reduce((a, b) => a + b, 0) / Math.max(1, r.cycleMs.length),
-      path: 'ControlLoop (CeleryObserver: passive declare, management API, remote-control broadcasts, EcsBackend.describe on moto) -> decide -> ScaleActor -> EcsBackend.scaleTo (UpdateService on moto)',
+      path: `ControlLoop (${activationMs > 0 ? `activation path: passive declare every ${activationMs} ms between cycles; ` : ''}CeleryObserver: passive declare, management API, remote-control broadcasts, EcsBackend.describe on moto) -> decide -> ScaleActor -> EcsBackend.scaleTo (UpdateService on moto)`,
     });
   }
   log('broker load with idle workers');
@@ -110,6 +117,8 @@ try {
       notes.push(`Calibration not run: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
+  const previous = previousRun(join(docs, 'bench-real.json'));
+  if (previous) notes.push(previous);
   const results: BenchRealResults = {
     calibration,
     measuredAt: new Date().toISOString(),
@@ -117,6 +126,9 @@ try {
     latency,
     cycle: load.cycle,
     brokerLoad: load.points,
+    brokerCycleCommands:
+      'in steady state a cycle sends two remote-control broadcasts, `active` and `reserved`, that every worker answers; `stats` goes once to each new worker and `active_queues` only while some worker is not consuming (docs/observe.md). Commands of the measured steady-state cycle: ' +
+      `${load.points[load.points.length - 1]?.commands?.join(', ') ?? 'not recorded'}.`,
     notes,
   };
   writeFileSync(join(docs, 'bench-real.json'), JSON.stringify(results, null, 2) + '\n');
@@ -125,3 +137,26 @@ try {
   await vhost.cleanup();
 }
 for (const path of await writeBenchmarkDocs(runSimulation(), docs)) log(`wrote ${path}`);
+
+/**
+ * The figures of the run this one replaces, for the before/after comparison in the doc; undefined when there
+ * was none. The file is read before it is overwritten.
+ */
+function previousRun(path: string): string | undefined {
+  let before: BenchRealResults;
+  try {
+    before = JSON.parse(readFileSync(path, 'utf8')) as BenchRealResults;
+  } catch {
+    return undefined;
+  }
+  const latency = (before.latency ?? [])
+    .filter((l) => l.workersMs === undefined)
+    .map(
+      (l) =>
+        `poll ${l.pollSeconds} s${l.activationMs ? `, activation ${l.activationMs} ms` : l.activationMs === 0 ? ', activation off' : ''}: p50 ${l.p50Ms.toFixed(0)} ms, p99 ${l.p99Ms.toFixed(0)} ms`,
+    );
+  const load = (before.brokerLoad ?? []).map(
+    (b) => `${b.workers} workers +${(b.brokerCpuMsPerSecond - b.baselineCpuMsPerSecond).toFixed(1)} ms/s`,
+  );
+  return `The previous run (${before.measuredAt}), for comparison: decision latency ${latency.join('; ') || 'not measured'}; broker CPU added by the bridge at one cycle a second ${load.join(', ') || 'not measured'}.`;
+}

@@ -8,6 +8,8 @@ export interface LatencyResult {
   readonly pollSeconds: number;
   /** The observer's remote-control collection time when not its default (a what-if), ms. */
   readonly workersMs?: number;
+  /** The loop's activation path: ms between live queue looks, 0 when off; absent in runs before it existed. */
+  readonly activationMs?: number;
   readonly trials: number;
   readonly burst: number;
   readonly p50Ms: number;
@@ -43,6 +45,8 @@ export interface BrokerLoadPoint {
   readonly cycleMs: number;
   /** Remote-control replies received per cycle. */
   readonly replies: number;
+  /** The remote-control commands of a steady-state cycle (CeleryObserver.lastCommands). */
+  readonly commands?: readonly string[];
 }
 
 export interface CalibrationResult {
@@ -61,6 +65,8 @@ export interface BenchRealResults {
   readonly cycle?: CycleCostResult;
   readonly brokerLoad?: readonly BrokerLoadPoint[];
   readonly calibration?: CalibrationResult;
+  /** What one observation cycle sends to the workers, in words, for the broker-load paragraph. */
+  readonly brokerCycleCommands?: string;
   /** What could not be measured and why. */
   readonly notes: readonly string[];
 }

@@ -143,6 +143,7 @@ export async function measureBrokerLoad(o: BrokerLoadOptions): Promise<BrokerLoa
       let cycleWall = 0;
       let replies = 0;
       let nodeCpu = 0;
+      let commands: readonly string[] = [];
       const heapBefore = process.memoryUsage().heapUsed;
       for (let r = 0; r < o.repetitions; r++) {
         const b0 = cpuMsOf(pid);
@@ -157,6 +158,7 @@ export async function measureBrokerLoad(o: BrokerLoadOptions): Promise<BrokerLoa
           cycles++;
           cycleWall += result.durationMs;
           replies += result.observation.workers?.length ?? 0;
+          commands = observer.lastCommands;
           await sleep(Math.max(0, 1000 - (Date.now() - started)));
         }
         const c1 = process.cpuUsage(c0);
@@ -170,6 +172,7 @@ export async function measureBrokerLoad(o: BrokerLoadOptions): Promise<BrokerLoa
         baselineCpuMsPerSecond: base / seconds,
         cycleMs: cycleWall / cycles,
         replies: Math.round(replies / cycles),
+        commands,
       });
       cycle = {
         cycles,
@@ -177,7 +180,7 @@ export async function measureBrokerLoad(o: BrokerLoadOptions): Promise<BrokerLoa
         rssMiB: process.memoryUsage().rss / 2 ** 20,
         heapKiBPerCycle: (process.memoryUsage().heapUsed - heapBefore) / 1024 / cycles,
         wallMsPerCycle: cycleWall / cycles,
-        path: `ControlLoop.runOnce (CeleryObserver: passive declare, management API, stats/active/reserved/active_queues to ${level} workers; decide), the benchmark process's CPU during the polling windows`,
+        path: `ControlLoop.runOnce (CeleryObserver: passive declare, management API, remote control to ${level} workers (steady state: ${commands.join(', ')}); decide), the benchmark process's CPU during the polling windows`,
       };
       o.log?.(
         `${level} workers: broker ${(polled / seconds).toFixed(1)} vs ${(base / seconds).toFixed(1)} ms/s, cycle ${(cycleWall / cycles).toFixed(0)} ms, ${(nodeCpu / cycles).toFixed(1)} ms CPU`,

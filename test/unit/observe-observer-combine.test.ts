@@ -21,20 +21,25 @@ interface Worker {
   consuming?: boolean;
 }
 
-function stubInspector(
-  workers: Worker[],
-  fail = false,
-  expected: (readonly string[] | undefined)[] = [],
-): WorkerInspector {
+/** One broadcast as the stub received it. */
+interface Sent {
+  method: string;
+  expect?: readonly string[];
+  destination?: readonly string[];
+}
+
+function stubInspector(workers: Worker[], fail = false, sent: Sent[] = []): WorkerInspector {
   const replies = <T>(
+    method: string,
     pick: (w: Worker) => T | undefined,
     options?: BroadcastOptions,
   ): Promise<BroadcastReplies<T>> => {
-    expected.push(options?.expect);
+    sent.push({ method, expect: options?.expect, destination: options?.destination });
     if (fail)
       return Promise.reject(new Error('cannot reach RabbitMQ at amqp://oq-bridge@master:5672/openquake'));
     const map = new Map<string, T>();
     for (const w of workers) {
+      if (options?.destination && !options.destination.includes(w.host)) continue;
       const value = pick(w);
       if (value !== undefined) map.set(w.host, value);
     }
@@ -43,10 +48,10 @@ function stubInspector(
   const tasks = (n: number | undefined): TaskInfo[] | undefined =>
     n === undefined ? undefined : Array.from({ length: n }, (_, i) => ({ id: `t${i}`, name: 'safely_call' }));
   return {
-    stats: (o) => replies<WorkerStats>(() => ({ poolSize: 2, raw: {} }), o),
-    active: (o) => replies((w) => tasks(w.active), o),
-    reserved: (o) => replies((w) => tasks(w.reserved), o),
-    activeQueues: (o) => replies((w) => (w.consuming === false ? [] : ['celery']), o),
+    stats: (o) => replies<WorkerStats>('stats', () => ({ poolSize: 2, raw: {} }), o),
+    active: (o) => replies('active', (w) => tasks(w.active), o),
+    reserved: (o) => replies('reserved', (w) => tasks(w.reserved), o),
+    activeQueues: (o) => replies('active_queues', (w) => (w.consuming === false ? [] : ['celery']), o),
   };
 }
 
@@ -129,24 +134,95 @@ describe('CeleryObserver demand assembly (in-process stub sources)', () => {
   });
 
   it('waits the whole timeout next cycle when an unknown worker holds a consumer, else stops at the known ones', async () => {
-    const expected: (readonly string[] | undefined)[] = [];
+    const sent: Sent[] = [];
     const workers = [{ host: 'oq@a', active: 0, reserved: 0 }];
     const observer = new CeleryObserver({
       queueProbe: stubQueue({ ready: 0, consumers: 2 }, 'none'),
-      remoteControl: stubInspector(workers, false, expected),
+      remoteControl: stubInspector(workers, false, sent),
       now: () => NOW,
     });
-    await observer.observe(); // nothing known yet: no early stop
+    await observer.observe(); // nothing known yet: no early stop, and `stats` to all
     await observer.observe(); // 2 consumers, 1 worker answered: still listening for the other
-    expect(expected.slice(0, 8).every((e) => e !== undefined && e.length === 0)).toBe(true);
+    expect(sent.map((b) => [b.method, b.expect])).toEqual([
+      ['active', []],
+      ['reserved', []],
+      ['stats', []],
+      ['active', []],
+      ['reserved', []],
+      ['stats', []],
+    ]);
+    sent.length = 0;
     const settled = new CeleryObserver({
       queueProbe: stubQueue({ ready: 0, consumers: 1 }, 'none'),
-      remoteControl: stubInspector(workers, false, expected),
+      remoteControl: stubInspector(workers, false, sent),
       now: () => NOW,
     });
     await settled.observe();
-    await settled.observe();
-    expect(expected.slice(-4)).toEqual([['oq@a'], ['oq@a'], ['oq@a'], ['oq@a']]);
+    sent.length = 0;
+    const steady = await settled.observe();
+    // Steady state: only active and reserved, ending when oq@a answered; its pool size is remembered.
+    expect(sent.map((b) => [b.method, b.expect])).toEqual([
+      ['active', ['oq@a']],
+      ['reserved', ['oq@a']],
+    ]);
+    expect(steady.workers?.[0]).toMatchObject({ hostname: 'oq@a', poolSize: 2, consuming: true });
+    expect(settled.lastCommands).toEqual(['active', 'reserved']);
+  });
+
+  it('asks stats once per new worker and active_queues only while some worker is not consuming', async () => {
+    const sent: Sent[] = [];
+    const workers: Worker[] = [{ host: 'oq@a', active: 0, reserved: 0 }];
+    const queue = { ready: 0, consumers: 1 };
+    const observer = new CeleryObserver({
+      queueProbe: stubQueue(queue, 'none'),
+      remoteControl: stubInspector(workers, false, sent),
+      now: () => NOW,
+    });
+    await observer.observe();
+    // A second worker appears (a late reply or a new unit): stats goes to it alone, after active/reserved.
+    workers.push({ host: 'oq@b', active: 0, reserved: 0 });
+    queue.consumers = 2;
+    sent.length = 0;
+    await observer.observe(); // oq@b answers active and reserved (the stub waits for everyone): stats to it alone
+    await observer.observe(); // both pool sizes cached: no stats
+    expect(sent.filter((b) => b.method === 'stats').map((b) => b.destination)).toEqual([['oq@b']]);
+    sent.length = 0;
+    await observer.observe();
+    expect(sent.map((b) => b.method)).toEqual(['active', 'reserved']);
+
+    // oq@b's consumer is cancelled: 1 consumer for 2 answering workers, so active_queues asks who.
+    workers[1]!.consuming = false;
+    queue.consumers = 1;
+    sent.length = 0;
+    const draining = await observer.observe();
+    expect(sent.map((b) => [b.method, b.destination])).toEqual([
+      ['active', undefined],
+      ['reserved', undefined],
+      ['active_queues', ['oq@a', 'oq@b']],
+    ]);
+    expect(draining.workers?.find((w) => w.hostname === 'oq@b')?.consuming).toBe(false);
+    // While it stays drained, active_queues is asked every cycle (to see it come back).
+    sent.length = 0;
+    await observer.observe();
+    expect(sent.map((b) => b.method)).toContain('active_queues');
+    // Consuming again and counted by the queue: back to active and reserved only.
+    workers[1]!.consuming = true;
+    queue.consumers = 2;
+    await observer.observe();
+    sent.length = 0;
+    await observer.observe();
+    expect(sent.map((b) => b.method)).toEqual(['active', 'reserved']);
+
+    // oq@b stops answering: its cached pool size goes, and a new worker by that name is asked again.
+    workers.pop();
+    queue.consumers = 1;
+    await observer.observe();
+    workers.push({ host: 'oq@b', active: 0, reserved: 0 });
+    queue.consumers = 2;
+    sent.length = 0;
+    await observer.observe();
+    await observer.observe();
+    expect(sent.some((b) => b.method === 'stats')).toBe(true);
   });
 
   it('does not count a draining worker against the consumers', async () => {

@@ -191,7 +191,7 @@ export function benchmarksMarkdown(run: SimulationRun, real: BenchRealResults | 
     p();
     for (const l of real.latency ?? []) {
       p(
-        `- **Decision latency, OQE_POLL_SECONDS=${l.pollSeconds}${l.workersMs !== undefined ? `, what-if: remote-control collection ${l.workersMs} ms instead of the observer's default` : ''}** (a burst of ${l.burst} messages published until the scale-out call has returned from the moto server), ${l.trials} trials at random phases of the poll period: p50 ${l.p50Ms.toFixed(0)} ms, p99 ${l.p99Ms.toFixed(0)} ms, max ${l.maxMs.toFixed(0)} ms; goal p99 < 2000 ms: ${l.p99Ms < 2000 ? 'met' : '**missed**'}. The cycle itself took ${l.cycleMs.toFixed(0)} ms; the rest is the wait for the next cycle.${l.failedTrials && l.failedTrials.length > 0 ? ` **${l.failedTrials.length} trial(s) saw no scale-out within 30 s** (left out of the percentiles): ${l.failedTrials.join(' / ')}.` : ''} Path: ${l.path}.`,
+        `- **Decision latency, OQE_POLL_SECONDS=${l.pollSeconds}${l.activationMs !== undefined ? (l.activationMs > 0 ? `, activation path every ${l.activationMs} ms` : ', activation path off') : ''}${l.workersMs !== undefined ? `, what-if: remote-control collection ${l.workersMs} ms instead of the observer's default` : ''}** (a burst of ${l.burst} messages published until the scale-out call has returned from the moto server), ${l.trials} trials at random phases of the poll period: p50 ${l.p50Ms.toFixed(0)} ms, p99 ${l.p99Ms.toFixed(0)} ms, max ${l.maxMs.toFixed(0)} ms; goal p99 < 2000 ms: ${l.p99Ms < 2000 ? 'met' : '**missed**'}. The cycle itself took ${l.cycleMs.toFixed(0)} ms; the rest is the wait for the next ${l.activationMs ? 'look at the queue' : 'cycle'}.${l.failedTrials && l.failedTrials.length > 0 ? ` **${l.failedTrials.length} trial(s) saw no scale-out within 30 s** (left out of the percentiles): ${l.failedTrials.join(' / ')}.` : ''} Path: ${l.path}.`,
       );
     }
     if (real.cycle) {
@@ -210,7 +210,7 @@ export function benchmarksMarkdown(run: SimulationRun, real: BenchRealResults | 
       const sxx = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
       const slope = sxx > 0 ? xs.reduce((a, x, i) => a + (x - mx) * (ys[i]! - my), 0) / sxx : 0;
       p(
-        `Broker load of one observation cycle per second (5 times the default rate) with idle celery workers, RabbitMQ CPU in ms per second, read from /proc in 10 ms ticks on a broker shared with other test runs. The bridge's share grows by about ${slope.toFixed(1)} ms of broker CPU per worker per cycle (least squares over the rows): each cycle sends four remote-control broadcasts that every worker answers. At the default OQE_POLL_SECONDS=5, divide the per-second figures by 5; the cycle's wall time grows with the replies it collects.`,
+        `Broker load of one observation cycle per second (5 times the default rate) with idle celery workers, RabbitMQ CPU in ms per second, read from /proc in 10 ms ticks on a broker shared with other test runs. The bridge's share grows by about ${slope.toFixed(1)} ms of broker CPU per worker per cycle (least squares over the rows): ${real.brokerCycleCommands ?? 'each cycle sends four remote-control broadcasts that every worker answers.'} At the default OQE_POLL_SECONDS=5, divide the per-second figures by 5; the cycle's wall time grows with the replies it collects.`,
       );
       p();
       p(
@@ -269,7 +269,7 @@ function ASSUMPTIONS(run: SimulationRun): string {
 
 ### Limits of the model
 
-- No broker or API latency, no failed launches, no Fargate capacity or vCPU quota errors, no Spot. The bridge decides on the state at its tick: the real observation cycle (about 1.5 s with no worker known, see the latency figures above) is not modelled, so its simulated time to first worker is short by up to one cycle plus one poll period.
+- No broker or API latency, no failed launches, no Fargate capacity or vCPU quota errors, no Spot. The bridge decides on the state at its tick every poll period: neither the real loop's activation path (a cycle within about half a second of new ready demand) nor the observation cycle's own duration is modelled (see the latency figures above); the first makes the real bridge's time to first worker shorter than simulated by up to one poll period, the second longer by one cycle.
 - The engine's master-side work (pre-calculation, result saving between task waves) is not modelled: makespans are the task-execution part only.
 - Tasks have no memory model: a killed pool child (out of memory) is not simulated.
 `;

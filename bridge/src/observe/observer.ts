@@ -101,7 +101,10 @@ export class CeleryObserver implements Observer {
   private known = new Set<string>();
   /** Hostnames that answered remote control last cycle (in full or in part). */
   private answered = new Set<string>();
-  /** Last known consuming state per worker, used when `active_queues` did not answer. */
+  /** Pool size per worker from `stats`, asked once per worker; dropped when the worker stops answering. */
+  private readonly poolSizes = new Map<string, number>();
+  private commands: readonly string[] = [];
+  /** Last known consuming state per worker, used when `active_queues` did not answer (or was not asked). */
   private consuming = new Map<string, boolean>();
   /**
    * Set when the queue had more consumers than consuming workers answered: some worker is unknown (started
@@ -120,18 +123,26 @@ export class CeleryObserver implements Observer {
     };
   }
 
+  /** The remote-control commands the last cycle sent (with how many workers each addressed, if not all). */
+  get lastCommands(): readonly string[] {
+    return this.commands;
+  }
+
   async observe(): Promise<Observation> {
     const { queueProbe, remoteControl, compute, sharedDir } = this.options;
     const t = this.timeouts;
     const describing = compute
       ? settle(`compute (${compute.name})`, () => compute.describe(), t.computeMs)
       : undefined;
+    const passiveing = queueProbe
+      ? settle('queue (passive declare)', () => queueProbe.passive(), t.queueMs)
+      : undefined;
     const [passive, management, workers, fleet, shared] = await Promise.all([
-      queueProbe ? settle('queue (passive declare)', () => queueProbe.passive(), t.queueMs) : undefined,
+      passiveing,
       queueProbe?.hasManagement
         ? settle('queue (management API)', () => queueProbe.fromManagement(), t.queueMs)
         : undefined,
-      remoteControl ? this.observeWorkers(remoteControl, describing) : undefined,
+      remoteControl ? this.observeWorkers(remoteControl, describing, passiveing) : undefined,
       describing,
       sharedDir ? settle('shared dir (EFS)', () => sharedDir.observe(), t.sharedDirMs) : undefined,
     ]);
@@ -254,18 +265,28 @@ export class CeleryObserver implements Observer {
     return { expectFrom };
   }
 
+  /**
+   * Two rounds of broadcasts. First `active` and `reserved`, every cycle, to the expected workers (see
+   * {@link expectation}); `stats` joins them only while the observer does not know whom to expect. Then,
+   * at once and addressed to the workers that answered: `stats` only to those whose pool size is not cached
+   * yet (cached per hostname until the worker stops answering), and to expected workers that missed the first
+   * round, so that a live one is named (celery 4.4 busy: no `active`); `active_queues` only when a drain is
+   * in progress (a worker last seen not consuming) or some worker is not consuming (fewer queue consumers
+   * than answering workers, or no passive declare to tell).
+   */
   private async observeWorkers(
     control: WorkerInspector,
     describing?: Promise<Outcome<ComputeObservation>>,
+    passiveing?: Promise<Outcome<PassiveFigures>>,
   ): Promise<WorkersOutcome> {
-    const options = { ...this.expectation(control, describing), timeoutMs: this.timeouts.workersMs };
-    // Four broadcasts at once on one reply queue; each ends when every known worker has answered it.
+    const expectation = this.expectation(control, describing);
+    const options = { ...expectation, timeoutMs: this.timeouts.workersMs };
+    const discovering = !expectation.expectFrom && (expectation.expect ?? []).length === 0;
     const limit = this.timeouts.workersMs + 3000;
-    const [stats, active, reserved, queues] = await Promise.all([
-      settle('workers (stats)', () => control.stats(options), limit),
+    const [active, reserved, broadStats] = await Promise.all([
       settle('workers (active)', () => control.active(options), limit),
       settle('workers (reserved)', () => control.reserved(options), limit),
-      settle('workers (active_queues)', () => control.activeQueues(options), limit),
+      discovering ? settle('workers (stats)', () => control.stats(options), limit) : undefined,
     ]);
     const errors: string[] = [];
     if (!active.ok || !reserved.ok) {
@@ -273,13 +294,54 @@ export class CeleryObserver implements Observer {
       for (const o of [active, reserved]) if (!o.ok) errors.push(o.error);
       return { errors, partial: [] };
     }
-    for (const o of [stats, queues]) if (!o.ok) errors.push(o.error);
-    for (const o of [stats, active, reserved, queues]) if (o.ok) errors.push(...o.value.errors);
+    const answered = new Set([...active.value.replies.keys(), ...reserved.value.replies.keys()]);
+    const full = [...answered].filter((h) => active.value.replies.has(h) && reserved.value.replies.has(h));
+    const missed = new Set([...active.value.missing, ...reserved.value.missing]);
+    const heardStats = (h: string) => broadStats?.ok === true && broadStats.value.replies.has(h);
+    const missedNow = [...missed].filter((h) => !answered.has(h) && !heardStats(h));
+    const statsFor = [...[...answered].filter((h) => !this.poolSizes.has(h) && !heardStats(h)), ...missedNow];
+    const passive = passiveing ? await passiveing : undefined;
+    const assumedConsuming = full.filter((h) => this.consuming.get(h) !== false).length;
+    const askQueues =
+      full.length > 0 &&
+      (full.some((h) => this.consuming.get(h) === false) ||
+        !passive?.ok ||
+        passive.value.consumers < assumedConsuming);
+    // A silent expected worker has already cost one whole timeout; the check that it is alive gets a short
+    // one (a live worker answers `stats` in milliseconds, as the bench's replies show).
+    const addressed = (destination: string[], short = false) => ({
+      destination,
+      expect: destination,
+      timeoutMs: short ? Math.min(this.timeouts.workersMs, 500) : this.timeouts.workersMs,
+    });
+    const [stats, queues] = await Promise.all([
+      statsFor.length > 0
+        ? settle('workers (stats)', () => control.stats(addressed(statsFor, missedNow.length > 0)), limit)
+        : broadStats,
+      askQueues
+        ? settle('workers (active_queues)', () => control.activeQueues(addressed(full)), limit)
+        : undefined,
+    ]);
+    this.commands = [
+      'active',
+      'reserved',
+      ...(discovering ? ['stats (all)'] : []),
+      ...(statsFor.length > 0 ? [`stats (${statsFor.length})`] : []),
+      ...(askQueues ? [`active_queues (${full.length})`] : []),
+    ];
+    // `stats` may be the first round's broadcast itself: a Set reports each outcome once.
+    for (const o of new Set([broadStats, stats, queues])) if (o && !o.ok) errors.push(o.error);
+    for (const o of new Set([active, reserved, broadStats, stats, queues]))
+      if (o?.ok) errors.push(...o.value.errors);
+    for (const o of [broadStats, stats])
+      if (o?.ok)
+        for (const [h, reply] of o.value.replies)
+          if (reply.poolSize !== undefined) this.poolSizes.set(h, reply.poolSize);
 
     const observedAt = this.now();
-    const hostnames = new Set<string>();
-    for (const o of [stats, active, reserved, queues])
-      if (o.ok) for (const h of o.value.replies.keys()) hostnames.add(h);
+    const hostnames = new Set<string>(answered);
+    for (const o of [broadStats, stats, queues])
+      if (o?.ok) for (const h of o.value.replies.keys()) hostnames.add(h);
     const workers: WorkerObservation[] = [];
     const partial: string[] = [];
     for (const hostname of [...hostnames].sort()) {
@@ -296,10 +358,10 @@ export class CeleryObserver implements Observer {
         );
         continue;
       }
-      const queueNames = queues.ok ? queues.value.replies.get(hostname) : undefined;
+      const queueNames = queues?.ok ? queues.value.replies.get(hostname) : undefined;
       const consuming = queueNames ? queueNames.includes(this.queue) : (this.consuming.get(hostname) ?? true);
       this.consuming.set(hostname, consuming);
-      const poolSize = stats.ok ? stats.value.replies.get(hostname)?.poolSize : undefined;
+      const poolSize = this.poolSizes.get(hostname);
       workers.push({
         hostname,
         ...(poolSize !== undefined ? { poolSize } : {}),
@@ -314,10 +376,14 @@ export class CeleryObserver implements Observer {
         observedAt,
       });
     }
+    // A worker that stopped answering is forgotten: a new one under its name is asked again.
     for (const h of this.consuming.keys()) if (!hostnames.has(h)) this.consuming.delete(h);
+    for (const h of this.poolSizes.keys()) if (!hostnames.has(h)) this.poolSizes.delete(h);
     return { workers, errors, partial };
   }
 }
+
+type PassiveFigures = { ready: number; consumers: number; observedAt: number };
 
 interface WorkersOutcome {
   /** Undefined when remote control failed as a whole. */
