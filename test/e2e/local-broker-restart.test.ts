@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runLocalCluster } from '../../scripts/demo/local-cluster-run.ts';
 import { describeWithRabbit, RABBIT_ADMIN, REPO_ROOT } from '../support/services.ts';
+import { ensureWorkerImage } from '../support/worker-image.ts';
 import { smallRun } from './local-run-support.ts';
 
 const run = promisify(execFile);
@@ -19,6 +20,7 @@ const PRIVATE = { amqp: 5783, management: 15783, dist: 25783 };
 describeWithRabbit('the whole loop survives a RabbitMQ restart in the middle of a run', () => {
   let stateDir: string;
   let env: NodeJS.ProcessEnv;
+  let image: string;
   const services = (...args: string[]) =>
     run('bash', [join(REPO_ROOT, 'scripts/services.sh'), ...args], { env, timeout: 150_000 });
 
@@ -33,20 +35,25 @@ describeWithRabbit('the whole loop survives a RabbitMQ restart in the middle of 
       OQE_RABBIT_NODENAME: 'oqe-local-e2e@localhost',
     };
     await services('start');
-  });
+    image = await ensureWorkerImage();
+  }, 900_000);
 
   afterAll(async () => {
     await services('stop', 'rabbitmq').catch(() => undefined);
     rmSync(stateDir, { recursive: true, force: true });
   });
 
-  it(
-    'holds while the broker is down, completes every task, and duplicates only what the outage interrupted',
-    { timeout: 240_000 },
-    async () => {
+  // Both backends: child processes, and containers of the worker image (host networking, so they reach the
+  // private broker on its own ports like the bridge does).
+  it.each(['process', 'podman'] as const)(
+    '%s backend: holds while the broker is down, completes every task, and duplicates only what the outage interrupted',
+    { timeout: 300_000 },
+    async (backend) => {
       let outage: { from: number; to: number } | undefined;
       const r = await runLocalCluster(
         smallRun({
+          backend,
+          image,
           broker: {
             host: '127.0.0.1',
             amqpPort: PRIVATE.amqp,
