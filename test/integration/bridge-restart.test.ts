@@ -65,7 +65,14 @@ describeWithRabbit('bridge restart mid-drain (real celery workers)', () => {
       const q = await rc.activeQueues({ expect: hostnames, timeoutMs: 2000 });
       return new Map(hostnames.map((h) => [h, (q.replies.get(h) ?? []).includes('celery')]));
     };
-    expect([...(await consuming()).values()]).toEqual([false, false]);
+    // Celery confirms cancel_consumer before it acts on it (consumer.call_soon): look until it has.
+    const cancelDeadline = Date.now() + 10_000;
+    let states = [...(await consuming()).values()];
+    while (states.some(Boolean) && Date.now() < cancelDeadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      states = [...(await consuming()).values()];
+    }
+    expect(states).toEqual([false, false]);
 
     // A new bridge process: no memory of the old one.
     const config = loadBridgeConfig({

@@ -6,19 +6,18 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, expect, it } from 'vitest';
 import { RABBITMQ_ENABLED_PLUGINS, renderRabbitmqConf } from '../../cdk/lib/master/rabbitmq-conf.ts';
-import { describeWithRabbit, REPO_ROOT } from '../support/services.ts';
+import { describeWithRabbit } from '../support/services.ts';
 
 const run = promisify(execFile);
 const BIN = '/usr/lib/rabbitmq/bin';
 /** State directory of scripts/services.sh. */
-const SERVICES_DIR = process.env.OQE_SERVICES_DIR ?? join(REPO_ROOT, '.services');
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -48,8 +47,11 @@ async function startNode(conf: string): Promise<Node> {
   const dir = mkdtempSync(join(tmpdir(), 'oqe-master-conf-'));
   mkdirSync(join(dir, 'conf.d'));
   mkdirSync(join(dir, 'home'));
-  // The CLI authenticates to a node with the Erlang cookie in $HOME; reuse the test broker's.
-  cpSync(join(SERVICES_DIR, 'rabbitmq/.erlang.cookie'), join(dir, 'home/.erlang.cookie'));
+  // The CLI authenticates to a node with the Erlang cookie in $HOME: a fresh one, so this node depends on
+  // nothing of the shared test broker's (Erlang accepts only an owner-readable cookie file).
+  writeFileSync(join(dir, 'home/.erlang.cookie'), randomBytes(20).toString('hex').toUpperCase(), {
+    mode: 0o400,
+  });
   const [amqp, management, dist] = [await freePort(), await freePort(), await freePort()];
   writeFileSync(join(dir, 'conf.d/10-master.conf'), conf);
   writeFileSync(
