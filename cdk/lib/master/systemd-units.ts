@@ -18,34 +18,31 @@ export interface MasterUnits {
  * @param webUiHost the address the WebUI binds (the master's private IP, filled at boot); omit for no WebUI
  */
 export function renderMasterUnits(webUiHost?: string): MasterUnits {
-  const dbserver = [
-    '[Unit]',
-    'Description=OpenQuake Engine DbServer (oq-elastic master)',
-    'After=network-online.target rabbitmq-server.service',
-    'Wants=network-online.target',
-    '',
-    '[Service]',
-    'User=openquake',
-    'Group=openquake',
-    `ExecStart=${ENGINE_VENV}/bin/oq dbserver start -f`,
-    'Restart=always',
-    'RestartSec=5',
-    '',
-    '[Install]',
-    'WantedBy=multi-user.target',
-    '',
-  ].join('\n');
+  const dbserver = renderEngineUnit(
+    'OpenQuake Engine DbServer (oq-elastic master)',
+    ['After=network-online.target rabbitmq-server.service', 'Wants=network-online.target'],
+    `${ENGINE_VENV}/bin/oq dbserver start -f`,
+  );
   if (webUiHost === undefined) return { 'openquake-dbserver.service': dbserver };
-  const webui = [
+  const webui = renderEngineUnit(
+    'OpenQuake Engine WebUI and REST API (oq-elastic master)',
+    ['After=openquake-dbserver.service', 'Requires=openquake-dbserver.service'],
+    `${ENGINE_VENV}/bin/oq webui start ${webUiHost}:${PORTS.webUi} --skip-browser`,
+  );
+  return { 'openquake-dbserver.service': dbserver, 'openquake-webui.service': webui };
+}
+
+/** One engine service unit: runs as `openquake`, restarted by systemd whenever it exits. */
+function renderEngineUnit(description: string, ordering: readonly string[], execStart: string): string {
+  return [
     '[Unit]',
-    'Description=OpenQuake Engine WebUI and REST API (oq-elastic master)',
-    'After=openquake-dbserver.service',
-    'Requires=openquake-dbserver.service',
+    `Description=${description}`,
+    ...ordering,
     '',
     '[Service]',
     'User=openquake',
     'Group=openquake',
-    `ExecStart=${ENGINE_VENV}/bin/oq webui start ${webUiHost}:${PORTS.webUi} --skip-browser`,
+    `ExecStart=${execStart}`,
     'Restart=always',
     'RestartSec=5',
     '',
@@ -53,5 +50,4 @@ export function renderMasterUnits(webUiHost?: string): MasterUnits {
     'WantedBy=multi-user.target',
     '',
   ].join('\n');
-  return { 'openquake-dbserver.service': dbserver, 'openquake-webui.service': webui };
 }
