@@ -19,5 +19,3 @@ export const WIDGET_SIZES = {
   /** The alarm status strip. */
   alarms: { width: 24, height: 3 },
 } as const satisfies Record<string, WidgetSize>;
-
-export type WidgetSizeName = keyof typeof WIDGET_SIZES;
