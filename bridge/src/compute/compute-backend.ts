@@ -1,4 +1,4 @@
-import type { ComputeObservation } from '../observe/observation.ts';
+import type { ComputeObservation, ComputeUnit } from '../observe/observation.ts';
 
 /**
  * Where workers run. One small interface so that the same control loop drives ECS Fargate in production
@@ -22,4 +22,29 @@ export interface ComputeBackend {
   release(unitIds: readonly string[]): Promise<void>;
   /** Release resources held by the backend itself (clients, child process handles). */
   close(): Promise<void>;
+}
+
+/**
+ * A fleet observation whose running and pending counts are derived from its units, so that every backend
+ * counts alike.
+ */
+export function fleetObservation(
+  desired: number,
+  units: readonly ComputeUnit[],
+  observedAt: number,
+): ComputeObservation {
+  return {
+    desired,
+    running: units.filter((u) => u.state === 'running').length,
+    pending: units.filter((u) => u.state === 'pending').length,
+    units,
+    observedAt,
+  };
+}
+
+/** Rejects a desired count that is not a whole number >= 0, naming the backend method that received it. */
+export function assertDesiredCount(caller: string, desired: number): void {
+  if (!Number.isInteger(desired) || desired < 0) {
+    throw new Error(`${caller}: desired is ${desired}; pass a whole number >= 0`);
+  }
 }

@@ -20,7 +20,7 @@ import {
   type Task,
 } from '@aws-sdk/client-ecs';
 import type { ComputeObservation, ComputeUnit } from '../observe/observation.ts';
-import type { ComputeBackend } from './compute-backend.ts';
+import { assertDesiredCount, fleetObservation, type ComputeBackend } from './compute-backend.ts';
 
 /** UpdateTaskProtection takes at most 10 tasks a call (Amazon ECS API reference, UpdateTaskProtection). */
 export const TASK_PROTECTION_BATCH = 10;
@@ -105,20 +105,11 @@ export class EcsBackend implements ComputeBackend {
             .filter((e) => /unable|limit|quota|fail/i.test(e.message ?? ''))
             .sort((a, b) => b.createdAt!.getTime() - a.createdAt!.getTime())[0]?.message
         : undefined;
-    return {
-      desired,
-      running: units.filter((u) => u.state === 'running').length,
-      pending: units.filter((u) => u.state === 'pending').length,
-      units,
-      observedAt: this.now(),
-      ...(shortfall ? { shortfall } : {}),
-    };
+    return { ...fleetObservation(desired, units, this.now()), ...(shortfall ? { shortfall } : {}) };
   }
 
   async scaleTo(desired: number): Promise<void> {
-    if (!Number.isInteger(desired) || desired < 0) {
-      throw new Error(`scaleTo(${desired}): the desired count must be a whole number >= 0`);
-    }
+    assertDesiredCount('EcsBackend.scaleTo', desired);
     const { cluster, service } = this.options;
     await this.client.send(new UpdateServiceCommand({ cluster, service, desiredCount: desired }));
   }

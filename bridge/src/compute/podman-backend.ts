@@ -4,7 +4,7 @@ import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { ComputeObservation, ComputeUnit } from '../observe/observation.ts';
-import type { ComputeBackend } from './compute-backend.ts';
+import { assertDesiredCount, fleetObservation, type ComputeBackend } from './compute-backend.ts';
 import type { LifecycleEvent } from './process-backend.ts';
 
 const run = promisify(execFile);
@@ -108,19 +108,11 @@ export class PodmanBackend implements ComputeBackend {
       startedAt: c.startedAt,
       protected: this.protectedUnits.has(c.unitId),
     }));
-    return {
-      desired: this.desired ?? units.length,
-      running: units.filter((u) => u.state === 'running').length,
-      pending: units.filter((u) => u.state === 'pending').length,
-      units,
-      observedAt: Date.now(),
-    };
+    return fleetObservation(this.desired ?? units.length, units, Date.now());
   }
 
   async scaleTo(desired: number): Promise<void> {
-    if (!Number.isInteger(desired) || desired < 0) {
-      throw new Error(`PodmanBackend.scaleTo: desired is ${desired}; pass a whole number >= 0`);
-    }
+    assertDesiredCount('PodmanBackend.scaleTo', desired);
     if (this.desired === undefined) await this.reconcile();
     this.desired = desired;
     await this.reconcile();

@@ -13,7 +13,7 @@ import {
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ComputeObservation, ComputeUnit } from '../observe/observation.ts';
-import type { ComputeBackend } from './compute-backend.ts';
+import { assertDesiredCount, fleetObservation, type ComputeBackend } from './compute-backend.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -115,19 +115,11 @@ export class ProcessBackend implements ComputeBackend {
       startedAt: r.startedAt,
       protected: r.protected ?? false,
     }));
-    return {
-      desired: this.desired,
-      running: units.filter((u) => u.state === 'running').length,
-      pending: units.filter((u) => u.state === 'pending').length,
-      units,
-      observedAt: Date.now(),
-    };
+    return fleetObservation(this.desired, units, Date.now());
   }
 
   async scaleTo(desired: number): Promise<void> {
-    if (!Number.isInteger(desired) || desired < 0) {
-      throw new Error(`ProcessBackend.scaleTo: desired is ${desired}; pass a whole number >= 0`);
-    }
+    assertDesiredCount('ProcessBackend.scaleTo', desired);
     this.desired = desired;
     this.reconcile();
   }
