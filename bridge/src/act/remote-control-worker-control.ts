@@ -1,5 +1,5 @@
 /**
- * WorkerControl over the observe engineer's CeleryRemoteControl: every command goes to one named worker
+ * WorkerControl over CeleryRemoteControl: every command goes to one named worker
  * (a destination list of one) and waits for that worker's reply only.
  */
 import type { CeleryRemoteControl, ControlAck } from '../observe/celery-remote-control.ts';

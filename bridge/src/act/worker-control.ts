@@ -2,7 +2,7 @@ import type { WorkerObservation } from '../observe/observation.ts';
 
 /**
  * The part of celery's remote control the drain protocol needs, for one worker at a time. The adapter over
- * the observe engineer's CeleryRemoteControl is remote-control-worker-control.ts; tests may use it directly.
+ * CeleryRemoteControl is remote-control-worker-control.ts; tests may use it directly.
  */
 export interface WorkerControl {
   /** Stop `hostname` consuming from `queue`; resolves true when the worker confirmed. */

@@ -1,6 +1,7 @@
 /**
- * The bridge's control loop: observe -> decide -> act -> report, once per poll interval. Everything it
- * remembers (idle streaks, the last desired count) is rebuilt from observation after a restart.
+ * The bridge's control loop: observe -> decide -> act -> report, once per poll interval, or sooner when the
+ * activation path sees unserved demand between cycles. Everything it remembers (idle streaks, the last
+ * desired count) is rebuilt from observation after a restart.
  */
 import { writeFile } from 'node:fs/promises';
 import { actionResult, type ActionResult } from '../act/action-result.ts';
@@ -13,7 +14,7 @@ import { cycleMetrics, cycleMetricsEmf, type CycleMetrics } from '../report/cycl
 import type { LogFn } from '../report/json-logger.ts';
 import { systemClock, type Clock } from './clock.ts';
 
-/** Anything that observes the cluster; the observe engineer's `Observer` fits. */
+/** Anything that observes the cluster; `CeleryObserver` fits. */
 export interface ObservationSource {
   observe(): Promise<Observation>;
 }
