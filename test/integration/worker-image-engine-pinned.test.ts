@@ -12,7 +12,7 @@
  * CI machine without one fails here. Cost: about 50 s cold to build the image (engine wheels, gcc for psutil),
  * about 1 s warm; the test itself about 40 s.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,10 +24,14 @@ import { CeleryRemoteControl, type TaskInfo } from '../../bridge/src/observe/cel
 import { QueueProbe } from '../../bridge/src/observe/queue-probe.ts';
 import { createTestVhost, isMissing, RABBIT_ADMIN, type TestVhost } from '../support/services.ts';
 import {
+  collectOutput,
+  type CommandOutput,
   ensureEngineImage,
   hostPythonAvailable,
+  podman,
   PODMAN,
   PODMAN_RUN_LIMITS,
+  waitFor,
   WORKER_IMAGE_PATHS,
 } from '../support/worker-image.ts';
 
@@ -36,40 +40,6 @@ const enabled = !isMissing('rabbitmq') && (hostPythonAvailable('3.8') || process
 const CALC_ID = 4242;
 const WORKER_ID = 'engine311-w1';
 const HOSTNAME = `oq@${WORKER_ID}`;
-
-interface Ran {
-  code: number;
-  out: string;
-}
-
-function collect(child: ChildProcess, timeoutMs: number): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, out });
-    });
-  });
-}
-
-function podman(args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 120_000): Promise<Ran> {
-  const child = spawn(PODMAN[0], [...PODMAN.slice(1), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  return collect(child, timeoutMs);
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 // The task function, imported by the master and the worker from shared_dir: each task streams two partial
 // results, slowly enough that the test sees it running.
@@ -170,7 +140,7 @@ describe.skipIf(!enabled)(
     it('queues the tasks with no worker, then a worker runs them (reporting each in active with its calculation id) and every partial result streams back', async () => {
       // The master first, with no worker at all: engine 3.11 submits and waits (Starmap's worker check finds no
       // celery worker and so no worker "down"), which is what lets the fleet scale to zero between calculations.
-      const masterRun = collect(
+      const masterRun = collectOutput(
         spawn(
           PODMAN[0],
           [
@@ -201,14 +171,19 @@ describe.skipIf(!enabled)(
         ),
         180_000,
       );
-      let masterEnded: Ran | undefined;
+      let masterEnded: CommandOutput | undefined;
       void masterRun.then((r) => (masterEnded = r));
       // The master submits its first num_cores tasks (all four here) and waits: they sit in the queue, unconsumed.
-      const queued = await waitFor('the master to queue its tasks', async () => {
-        if (masterEnded) throw new Error(`the master exited early (${masterEnded.code}): ${masterEnded.out}`);
-        const figures = await probe.passive().catch(() => undefined);
-        return figures && figures.ready === 4 ? figures : undefined;
-      });
+      const queued = await waitFor(
+        'the master to queue its tasks',
+        async () => {
+          if (masterEnded)
+            throw new Error(`the master exited early (${masterEnded.code}): ${masterEnded.out}`);
+          const figures = await probe.passive().catch(() => undefined);
+          return figures && figures.ready === 4 ? figures : undefined;
+        },
+        60_000,
+      );
       expect(queued.consumers).toBe(0);
 
       const env = { ...process.env, OQ_AMQP_PASSWORD: RABBIT_ADMIN.password, OQ_DBSERVER_AUTHKEY: 'probe' };
@@ -245,15 +220,19 @@ describe.skipIf(!enabled)(
         expect(String(task.args)).toContain(`<Monitor #${CALC_ID} probe[`);
       }
       // So the bridge's observer counts this busy engine worker, with its tasks, instead of leaving it out.
-      const seen = await waitFor('the observer to see the busy worker', async () => {
-        const observation = await new CeleryObserver({
-          remoteControl: control,
-          queueProbe: probe,
-          timeouts: { workersMs: 3000 },
-        }).observe();
-        const mine = observation.workers?.find((w) => w.hostname === HOSTNAME);
-        return mine && mine.active.length > 0 ? mine : undefined;
-      });
+      const seen = await waitFor(
+        'the observer to see the busy worker',
+        async () => {
+          const observation = await new CeleryObserver({
+            remoteControl: control,
+            queueProbe: probe,
+            timeouts: { workersMs: 3000 },
+          }).observe();
+          const mine = observation.workers?.find((w) => w.hostname === HOSTNAME);
+          return mine && mine.active.length > 0 ? mine : undefined;
+        },
+        60_000,
+      );
       expect(seen).toMatchObject({ poolSize: 2, consuming: true });
       expect(seen.active.every((t) => t.calculationId === CALC_ID)).toBe(true);
       // The health check passes while every pool process is busy: the main process answers the ping.

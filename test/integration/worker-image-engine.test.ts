@@ -6,33 +6,15 @@
  *
  * Opt-in (OQE_TEST_REAL_ENGINE=1): the first run builds a 670 MB image in about three minutes.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestVhost, isMissing, RABBIT_ADMIN, REPO_ROOT, type TestVhost } from '../support/services.ts';
-import { PODMAN, PODMAN_RUN_LIMITS, WORKER_IMAGE_PATHS } from '../support/worker-image.ts';
+import { podman, PODMAN_RUN_LIMITS, runCommand, WORKER_IMAGE_PATHS } from '../support/worker-image.ts';
 
 const enabled = process.env.OQE_TEST_REAL_ENGINE === '1' && !isMissing('rabbitmq');
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 120_000) {
-  return new Promise<{ code: number; out: string }>((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, out });
-    });
-  });
-}
-const podman = (args: string[], env?: NodeJS.ProcessEnv, timeoutMs?: number) =>
-  run(PODMAN[0], [...PODMAN.slice(1), ...args], env, timeoutMs);
 
 // The task function, importable by the master and the worker from shared_dir; it streams two partial results.
 const PROBE_MODULE = `import socket, time
@@ -59,7 +41,7 @@ describe.skipIf(!enabled)('worker image with the real engine (opt-in: OQE_TEST_R
   const worker = `oqe-wi-engine-${randomBytes(3).toString('hex')}`;
 
   beforeAll(async () => {
-    const build = await run(
+    const build = await runCommand(
       'bash',
       [`${REPO_ROOT}scripts/build-worker-image.sh`, 'engine-py39'],
       process.env,

@@ -2,7 +2,7 @@
  * The worker image for tests and the local compute backend: built once per content hash by
  * scripts/build-worker-image.sh (a debootstrap Debian base and the engine-like test app), then reused.
  */
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,61 @@ export const WORKER_IMAGE_PATHS = {
   /** uid and gid the worker runs as (cdk/lib/cluster-constants.ts OPENQUAKE_UID/GID). */
   uid: 1200,
 } as const;
+
+/** A finished command: its exit code (-1 when killed) and its stdout and stderr, interleaved. */
+export interface CommandOutput {
+  code: number;
+  out: string;
+}
+
+/** Collects a spawned child's output until it exits, resolving (never rejecting on a non-zero exit); SIGKILL after `timeoutMs`. */
+export function collectOutput(child: ChildProcess, timeoutMs: number): Promise<CommandOutput> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, out });
+    });
+  });
+}
+
+/** Runs a command to completion with {@link collectOutput}. */
+export function runCommand(
+  cmd: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  timeoutMs = 120_000,
+): Promise<CommandOutput> {
+  return collectOutput(spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }), timeoutMs);
+}
+
+/** Runs podman with {@link PODMAN}'s flags to completion. */
+export function podman(
+  args: readonly string[],
+  env?: NodeJS.ProcessEnv,
+  timeoutMs?: number,
+): Promise<CommandOutput> {
+  return runCommand(PODMAN[0], [...PODMAN.slice(1), ...args], env, timeoutMs);
+}
+
+/** Polls `probe` every 250 ms until it returns a value other than undefined; throws after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
 
 let building: Promise<string> | undefined;
 
