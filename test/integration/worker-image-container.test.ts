@@ -33,7 +33,13 @@ import {
   REPO_ROOT,
   type TestVhost,
 } from '../support/services.ts';
-import { ensureWorkerImage, PODMAN, PODMAN_RUN_LIMITS, WORKER_IMAGE_PATHS } from '../support/worker-image.ts';
+import {
+  ensureWorkerImage,
+  PODMAN,
+  PODMAN_RUN_LIMITS,
+  waitFor,
+  WORKER_IMAGE_PATHS,
+} from '../support/worker-image.ts';
 
 const execFileP = promisify(execFile);
 const TESTAPP_DIR = `${REPO_ROOT}worker-image/testapp`;
@@ -63,16 +69,6 @@ function runCommand(cmd: string, args: string[], env?: NodeJS.ProcessEnv, timeou
 
 const podman = (args: string[], env?: NodeJS.ProcessEnv, timeoutMs?: number) =>
   runCommand(PODMAN[0], [...PODMAN.slice(1), ...args], env, timeoutMs);
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 interface JournalLine {
   event: 'start' | 'partial' | 'end';

@@ -66,11 +66,11 @@ export function podman(
   return runCommand(PODMAN[0], [...PODMAN.slice(1), ...args], env, timeoutMs);
 }
 
-/** Polls `probe` every 250 ms until it returns a value other than undefined; throws after `timeoutMs`. */
+/** Polls `probe` every 250 ms until it returns a value other than undefined; throws after `timeoutMs` (30 s). */
 export async function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined>,
-  timeoutMs: number,
+  timeoutMs = 30_000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
