@@ -74,28 +74,23 @@ export async function writeBenchmarkDocs(run: SimulationRun, docsDir: string): P
     writeFileSync(path, text);
     written.push(path);
   };
-  write(
-    'bench-makespan.svg',
-    groupedBarChart({
-      title: 'Makespan, peer / bridge (dashed line: the bridge)',
-      series: peers.map((p) => p.label),
-      groups: groupsOf((r) => r.makespanSeconds),
-      reference: 1,
-      cap: 3,
-      yLabel: 'makespan ratio',
-    }),
-  );
-  write(
-    'bench-cost.svg',
-    groupedBarChart({
-      title: 'Cost, peer / bridge (dashed line: the bridge)',
-      series: peers.map((p) => p.label),
-      groups: groupsOf((r) => r.cost),
-      reference: 1,
-      cap: 3,
-      yLabel: 'cost ratio',
-    }),
-  );
+  const ratioCharts = [
+    { file: 'bench-makespan.svg', what: 'Makespan', metric: (r: SimResult) => r.makespanSeconds },
+    { file: 'bench-cost.svg', what: 'Cost', metric: (r: SimResult) => r.cost },
+  ];
+  for (const { file, what, metric } of ratioCharts) {
+    write(
+      file,
+      groupedBarChart({
+        title: `${what}, peer / bridge (dashed line: the bridge)`,
+        series: peers.map((p) => p.label),
+        groups: groupsOf(metric),
+        reference: 1,
+        cap: 3,
+        yLabel: `${what.toLowerCase()} ratio`,
+      }),
+    );
+  }
   const timelineTrace = 'medium-3x';
   const row = run.results.get(timelineTrace)!;
   const bridgeSpan = row.get('bridge')!.makespanSeconds;
