@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { renderOpenquakeCfg } from '../../cdk/lib/master/openquake-cfg.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryObserver } from '../../bridge/src/observe/observer.ts';
@@ -90,32 +91,18 @@ describe.skipIf(!enabled)(
       chmodSync(join(root, 'master'), 0o777);
       writeFileSync(join(root, 'shared', 'oqe_probe.py'), PROBE_MODULE);
       writeFileSync(join(root, 'master', 'run_master.py'), MASTER_SCRIPT);
-      // The master's openquake.cfg as the master renders it, with this test's vhost; 3.11 binds its receiver on
-      // [dbserver] listen and tells the tasks [dbserver] host.
+      // The master's own openquake.cfg renderer, pointed at loopback and this test's vhost: the real engine reads
+      // exactly what the master would write. num_cores = 4 so that all four tasks go to the queue at once.
       writeFileSync(
         join(root, 'master', 'openquake.cfg'),
-        [
-          '[distribution]',
-          'oq_distribute = celery',
-          // The master submits only num_cores tasks ahead (the rest when tasks end), so set it to the fleet's
-          // worker processes; here all four tasks go to the queue at once.
-          'num_cores = 4',
-          '[amqp]',
-          'host = 127.0.0.1',
-          'port = 5672',
-          `user = ${RABBIT_ADMIN.user}`,
-          `password = ${RABBIT_ADMIN.password}`,
-          `vhost = ${vhost.vhost}`,
-          'celery_queue = celery',
-          '[dbserver]',
-          'multi_user = true',
-          'host = 127.0.0.1',
-          'listen = 127.0.0.1',
-          'port = 1908',
-          'receiver_ports = 1912-1920',
-          'authkey = probe',
-          '',
-        ].join('\n'),
+        renderOpenquakeCfg({
+          masterHost: '127.0.0.1',
+          amqpUser: RABBIT_ADMIN.user,
+          amqpPassword: RABBIT_ADMIN.password,
+          amqpVhost: vhost.vhost,
+          dbserverAuthkey: 'probe',
+          numCores: 4,
+        }),
       );
       session = new BrokerSession({
         host: '127.0.0.1',

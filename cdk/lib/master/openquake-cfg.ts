@@ -15,6 +15,8 @@ export interface OpenquakeCfgOptions {
   readonly numCores: number;
   /** `[amqp] user`. @default 'openquake' */
   readonly amqpUser?: string;
+  /** `[amqp] vhost`; tests give each run a vhost of its own. @default AMQP_VHOST ('openquake') */
+  readonly amqpVhost?: string;
 }
 
 /**
@@ -59,7 +61,7 @@ export function renderOpenquakeCfg(options: OpenquakeCfgOptions): string {
     `port = ${PORTS.amqp}`,
     `user = ${options.amqpUser ?? 'openquake'}`,
     `password = ${amqpPassword}`,
-    `vhost = ${AMQP_VHOST}`,
+    `vhost = ${options.amqpVhost ?? AMQP_VHOST}`,
     `celery_queue = ${CELERY_QUEUE}`,
     '',
     '[dbserver]',
