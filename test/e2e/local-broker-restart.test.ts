@@ -1,15 +1,9 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runLocalCluster } from '../../scripts/demo/local-cluster-run.ts';
-import { describeWithRabbit, RABBIT_ADMIN, REPO_ROOT } from '../support/services.ts';
+import { PrivateRabbit } from '../support/private-rabbit.ts';
+import { describeWithRabbit, RABBIT_ADMIN } from '../support/services.ts';
 import { ensureWorkerImage } from '../support/worker-image.ts';
 import { smallRun } from './local-run-support.ts';
-
-const run = promisify(execFile);
 
 /**
  * A private RabbitMQ of this file's own, on ports of its own, so that restarting it never disturbs the shared
@@ -18,29 +12,16 @@ const run = promisify(execFile);
 const PRIVATE = { amqp: 5783, management: 15783, dist: 25783 };
 
 describeWithRabbit('the whole loop survives a RabbitMQ restart in the middle of a run', () => {
-  let stateDir: string;
-  let env: NodeJS.ProcessEnv;
+  const rabbit = new PrivateRabbit('local-e2e', PRIVATE);
   let image: string;
-  const services = (...args: string[]) =>
-    run('bash', [join(REPO_ROOT, 'scripts/services.sh'), ...args], { env, timeout: 150_000 });
 
   beforeAll(async () => {
-    stateDir = mkdtempSync(join(tmpdir(), 'oqe-local-private-rabbit-'));
-    env = {
-      ...process.env,
-      OQE_AMQP_PORT: String(PRIVATE.amqp),
-      OQE_MGMT_PORT: String(PRIVATE.management),
-      OQE_DIST_PORT: String(PRIVATE.dist),
-      OQE_SERVICES_DIR: stateDir,
-      OQE_RABBIT_NODENAME: 'oqe-local-e2e@localhost',
-    };
-    await services('start');
+    await rabbit.start();
     image = await ensureWorkerImage();
   }, 900_000);
 
   afterAll(async () => {
-    await services('stop', 'rabbitmq').catch(() => undefined);
-    rmSync(stateDir, { recursive: true, force: true });
+    await rabbit.dispose();
   });
 
   // Both backends: child processes, and containers of the worker image (host networking, so they reach the
@@ -70,8 +51,8 @@ describeWithRabbit('the whole loop survives a RabbitMQ restart in the middle of 
           during: async (h) => {
             await h.waitFor('a third of the tasks to end', () => h.master.progress.ended >= 12, 90_000);
             const from = Date.now();
-            await services('stop', 'rabbitmq');
-            await services('start');
+            await rabbit.stop();
+            await rabbit.start();
             outage = { from, to: Date.now() };
             h.brokerOutages.push(outage);
           },

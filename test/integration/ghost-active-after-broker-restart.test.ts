@@ -1,10 +1,9 @@
-import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeWithRabbit, PYTHON, RABBIT_ADMIN, REPO_ROOT } from '../support/services.ts';
+import { PrivateRabbit } from '../support/private-rabbit.ts';
+import { describeWithRabbit, PYTHON, RABBIT_ADMIN } from '../support/services.ts';
 import {
   ensureCelery44,
   findCelery44Python,
@@ -14,8 +13,6 @@ import {
   waitFor,
   type StartedWorker,
 } from './observe-celery-workers.ts';
-
-const run = promisify(execFile);
 
 /** A private RabbitMQ on ports of its own: restarting it never disturbs the shared broker. */
 const PRIVATE = { amqp: 5791, management: 15791, dist: 25791 };
@@ -107,39 +104,26 @@ function readJournal(path: string): JournalEntry[] {
 const PYTHON44 = findCelery44Python();
 
 describeWithRabbit('ghost `active` tasks after a RabbitMQ restart (real workers, private broker)', () => {
-  let stateDir: string;
-  let env: NodeJS.ProcessEnv;
+  const rabbit = new PrivateRabbit('ghost-test', PRIVATE);
   let celery44: string | undefined;
   const workers: StartedWorker[] = [];
-  const services = (...args: string[]) =>
-    run('bash', [join(REPO_ROOT, 'scripts/services.sh'), ...args], { env, timeout: 150_000 });
 
   beforeAll(async () => {
     if (PYTHON44) celery44 = ensureCelery44(PYTHON44);
     else console.warn('no Python 3.8/3.9 for celery 4.4.7: its half of the ghost test is skipped');
-    stateDir = mkdtempSync(join(tmpdir(), 'oqe-ghost-rabbit-'));
-    env = {
-      ...process.env,
-      OQE_AMQP_PORT: String(PRIVATE.amqp),
-      OQE_MGMT_PORT: String(PRIVATE.management),
-      OQE_DIST_PORT: String(PRIVATE.dist),
-      OQE_SERVICES_DIR: stateDir,
-      OQE_RABBIT_NODENAME: 'oqe-ghost-test@localhost',
-    };
-    await services('start');
+    await rabbit.start();
   }, 400_000);
 
   afterAll(async () => {
     for (const w of workers) w.kill();
-    await services('stop', 'rabbitmq').catch(() => undefined);
-    rmSync(stateDir, { recursive: true, force: true });
+    await rabbit.dispose();
   }, 60_000);
 
   it(
     'celery 5.5 keeps an interrupted task in `active` after its requeued copy ran elsewhere; celery 4.4.7 does not',
     { timeout: 240_000 },
     async () => {
-      const journal = join(stateDir, 'journal.jsonl');
+      const journal = join(rabbit.dir, 'journal.jsonl');
       const w55 = await startWorker({ amqpUrl: AMQP_URL, hostname: 'oq@ghost-55', concurrency: 2, journal });
       workers.push(w55);
       const ids55 = submitTasks(AMQP_URL, 41, [TASK_SECONDS, TASK_SECONDS]);
@@ -172,8 +156,8 @@ describeWithRabbit('ghost `active` tasks after a RabbitMQ restart (real workers,
       workers.push(spare);
 
       const outageFrom = Date.now() / 1000;
-      await services('stop', 'rabbitmq');
-      await services('start');
+      await rabbit.stop();
+      await rabbit.start();
       const ids = [...ids55, ...ids44];
 
       // Every task ends at least once, and then the broker holds no message at all.
