@@ -13,13 +13,16 @@ import { AWS_ENDPOINT_URL, describeWithMoto, PYTHON } from '../support/services.
 const region = 'us-east-1';
 const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 
-/** Two subnets in a fresh VPC on the moto server (boto3 from .venv: the project has no EC2 client). */
+/**
+ * Two subnets in a fresh VPC on the moto server (boto3 from .venv: the project has no EC2 client), in two
+ * zones: EFS allows one mount target per zone, and moto otherwise picks a subnet's zone itself.
+ */
 function makeSubnets(): string[] {
   const code =
     'import boto3, sys\n' +
     `ec2 = boto3.client('ec2', region_name='${region}', endpoint_url='${AWS_ENDPOINT_URL}', aws_access_key_id='testing', aws_secret_access_key='testing')\n` +
     "vpc = ec2.create_vpc(CidrBlock='10.77.0.0/16')['Vpc']['VpcId']\n" +
-    "ids = [ec2.create_subnet(VpcId=vpc, CidrBlock=c)['Subnet']['SubnetId'] for c in ('10.77.1.0/24', '10.77.2.0/24')]\n" +
+    "ids = [ec2.create_subnet(VpcId=vpc, CidrBlock=c, AvailabilityZone=z)['Subnet']['SubnetId'] for c, z in (('10.77.1.0/24', 'us-east-1a'), ('10.77.2.0/24', 'us-east-1b'))]\n" +
     "print(' '.join(ids))";
   const run = spawnSync(PYTHON, ['-c', code], { encoding: 'utf8', timeout: 30_000 });
   if (run.status !== 0) throw new Error(`creating subnets on moto failed: ${run.stderr}`);
