@@ -29,7 +29,7 @@ REPO=localhost/oq-elastic-worker
 
 log() { echo "build-worker-image: $*" >&2; }
 
-pin() { sed -n "s/^ *\"$1\": *\"\([^\"]*\)\".*/\1/p" "$ROOT/engine-release.json"; }
+pin() { sed -n "s/^ *\"$1\": *\"\([^\"]*\)\".*/\1/p" "$ROOT/contract/engine-release.json"; }
 ENGINE_VERSION="$(pin engine)"
 CELERY_VERSION="$(pin celery)"
 PYTHON_VERSION="$(pin python)"
@@ -96,7 +96,7 @@ HASH="$(
     "${PODMAN_CMD[@]}" image inspect --format '{{.Id}}' "$BASE" 2>/dev/null || echo "$BASE"
     cd "$CONTEXT" && find Dockerfile engine-constraints.txt engine-probe entrypoint celery4-shim testapp/oq_testapp.py -type f -not -name '*.pyc' | LC_ALL=C sort |
       xargs sha256sum
-    sha256sum "$ROOT/engine-release.json" | cut -c1-64
+    sha256sum "$ROOT/contract/engine-release.json" | cut -c1-64
   } | sha256sum | cut -c1-12
 )"
 HASH_TAG="$REPO:build-$TARGET-$HASH"

@@ -2,7 +2,7 @@
  * The compute platform as the simulator models it: Fargate start-up, billing and ECS service limits, and the
  * worker size. Every number cites its source in docs/benchmarks.md ("Assumptions").
  */
-import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../cdk/lib/prices.ts';
+import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../contract/prices.ts';
 import type { Prng } from './prng.ts';
 
 export interface FargateModel {
@@ -24,7 +24,7 @@ export interface FargateModel {
   readonly slotsPerWorker: number;
   readonly vcpu: number;
   readonly memoryGiB: number;
-  /** USD per worker-hour, from cdk/lib/prices.ts for this task size. */
+  /** USD per worker-hour, from contract/prices.ts for this task size. */
   readonly workerHourlyCost: number;
   readonly maxWorkers: number;
 }

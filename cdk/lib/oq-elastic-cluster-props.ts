@@ -1,4 +1,4 @@
-import type { CpuArchitecture, PriceTable } from './prices.ts';
+import type { CpuArchitecture, PriceTable } from '../../contract/prices.ts';
 
 /** An existing VPC to deploy into, described by attributes so that synth needs no context lookup. */
 export interface ExistingVpcProps {
@@ -101,7 +101,7 @@ export interface OqElasticClusterProps {
   readonly alarmEmail?: string;
   /** Alarm when the estimated spend per hour exceeds this (USD). @default - no budget alarm */
   readonly hourlyBudget?: number;
-  /** Overrides of the price table (USD). @default - DEFAULT_PRICES in cdk/lib/prices.ts */
+  /** Overrides of the price table (USD). @default - DEFAULT_PRICES in contract/prices.ts */
   readonly prices?: Partial<PriceTable>;
 
   // ----- data -----

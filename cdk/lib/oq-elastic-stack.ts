@@ -4,12 +4,11 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { BridgeService } from './bridge/bridge-service.ts';
-import { PORTS } from './cluster-constants.ts';
+import { PORTS } from '../../contract/cluster-constants.ts';
 import { ClusterDashboard } from './dashboard/cluster-dashboard.ts';
 import { Master } from './master/master.ts';
 import { ClusterNetwork } from './network/cluster-network.ts';
 import type { OqElasticClusterProps } from './oq-elastic-cluster-props.ts';
-import { fargateTaskHourlyCost } from './prices.ts';
 import { resolveClusterProps, type ResolvedClusterProps } from './props/resolve-cluster-props.ts';
 import { ClusterSecrets } from './secrets/cluster-secrets.ts';
 import { ClusterSecurityGroups } from './security/cluster-security-groups.ts';
@@ -130,22 +129,7 @@ export class OqElasticStack extends Stack {
       fileSystem: this.sharedDir.fileSystem,
       bridgeBrokerSecret: this.secrets.bridgeBroker,
       masterHost,
-      settings: {
-        minWorkers: p.minWorkers,
-        maxWorkers: p.maxWorkers,
-        slotsPerWorker: p.workerConcurrency,
-        maxStepOut: p.maxStepOut,
-        idleGraceSeconds: p.idleGraceSeconds,
-        pollSeconds: p.pollSeconds,
-        workerHourlyCost: fargateTaskHourlyCost(
-          p.prices,
-          p.workerArchitecture,
-          p.workerVcpu,
-          p.workerMemoryGiB,
-          p.workerSpot,
-        ),
-        maxHourlyCost: p.maxHourlyCost,
-      },
+      settings: p.bridge,
       logRetention,
       image: props.bridgeImage,
     });

@@ -7,7 +7,7 @@ import { PodmanBackend } from '../../bridge/src/compute/podman-backend.ts';
 import { ProcessBackend, type LifecycleEvent } from '../../bridge/src/compute/process-backend.ts';
 import type { ComputeObservation } from '../../bridge/src/observe/observation.ts';
 import type { ScalingPolicy } from '../../bridge/src/decide/decision.ts';
-import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../cdk/lib/prices.ts';
+import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../contract/prices.ts';
 import { BrokerSampler, type BrokerSample } from './broker-sampler.ts';
 import { chartSvg, type RunSample } from './chart-svg.ts';
 import { EngineMaster } from './engine-master.ts';

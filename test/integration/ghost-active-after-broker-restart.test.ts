@@ -100,7 +100,7 @@ function readJournal(path: string): JournalEntry[] {
   }
 }
 
-/** The engine's celery 4.4.7 (engine-release.json), when a Python that can run it is installed. */
+/** The engine's celery 4.4.7 (contract/engine-release.json), when a Python that can run it is installed. */
 const PYTHON44 = findCelery44Python();
 
 describeWithRabbit('ghost `active` tasks after a RabbitMQ restart (real workers, private broker)', () => {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { afterAll, expect, it } from 'vitest';
-import { CLUSTER_DIMENSION, METRIC_NAMESPACE } from '../../bridge/src/report/metric-names.ts';
+import { CLUSTER_DIMENSION, METRIC_NAMESPACE } from '../../contract/metric-names.ts';
 import {
   CALCULATIONS_METRIC,
   CALCULATIONS_METRIC_SCRIPT,

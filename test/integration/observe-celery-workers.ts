@@ -150,7 +150,7 @@ export async function waitFor<T>(
   }
 }
 
-/** The engine 3.11 release's celery and kombu (engine-release.json; kombu as celery 4.4.7 resolves it). */
+/** The engine 3.11 release's celery and kombu (contract/engine-release.json; kombu as celery 4.4.7 resolves it). */
 const CELERY44 = ['celery==4.4.7', 'kombu==4.6.11'];
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The pinned OpenQuake Engine (engine-release.json: 3.11.5, celery 4.4.7, Python 3.8) in a worker container.
+ * The pinned OpenQuake Engine (contract/engine-release.json: 3.11.5, celery 4.4.7, Python 3.8) in a worker container.
  *
  * Debian here offers no Python 3.8, so the image's base carries the CPython 3.8 that this host built with pyenv
  * (scripts/build-host-python-base.sh; `scripts/build-worker-image.sh engine-local`), with the engine and the

@@ -22,7 +22,7 @@ export const WORKER_IMAGE_PATHS = {
   sharedDir: '/opt/openquake/shared',
   python: '/opt/openquake/venv/bin/python',
   healthcheck: '/opt/openquake/bin/oq_worker_healthcheck.py',
-  /** uid and gid the worker runs as (cdk/lib/cluster-constants.ts OPENQUAKE_UID/GID). */
+  /** uid and gid the worker runs as (contract/cluster-constants.ts OPENQUAKE_UID/GID). */
   uid: 1200,
 } as const;
 

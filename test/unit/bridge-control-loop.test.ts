@@ -6,7 +6,7 @@ import { actionResult, type ActionResult } from '../../bridge/src/act/action-res
 import type { Decision, ScalingPolicy } from '../../bridge/src/decide/decision.ts';
 import { ControlLoop, type Actor } from '../../bridge/src/loop/control-loop.ts';
 import type { Observation } from '../../bridge/src/observe/observation.ts';
-import { METRIC_NAMES } from '../../bridge/src/report/metric-names.ts';
+import { METRIC_NAMES } from '../../contract/metric-names.ts';
 
 const POLICY: ScalingPolicy = {
   minWorkers: 0,

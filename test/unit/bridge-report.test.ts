@@ -6,9 +6,9 @@ import { cycleMetrics, cycleMetricsEmf } from '../../bridge/src/report/cycle-met
 import { ClusterMetrics } from '../../cdk/lib/dashboard/cluster-metrics.ts';
 import * as dashboardRates from '../../cdk/lib/dashboard/cost-rates.ts';
 import { evaluateMath } from '../../cdk/lib/dashboard/preview/metric-math.ts';
-import { DEFAULT_PRICES } from '../../cdk/lib/prices.ts';
+import { DEFAULT_PRICES } from '../../contract/prices.ts';
 import { createJsonLogger, redact } from '../../bridge/src/report/json-logger.ts';
-import { METRIC_NAMES, METRIC_NAMESPACE } from '../../bridge/src/report/metric-names.ts';
+import { METRIC_NAMES, METRIC_NAMESPACE } from '../../contract/metric-names.ts';
 
 const NOW = 1_800_000_000_000;
 const busy = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `t${i}`, name: 'safely_call' }));

@@ -7,7 +7,7 @@ import {
   calculationCostEmf,
   type CostAttributionOptions,
 } from '../../bridge/src/report/calculation-cost.ts';
-import { METRIC_NAMES, METRIC_NAMESPACE } from '../../bridge/src/report/metric-names.ts';
+import { METRIC_NAMES, METRIC_NAMESPACE } from '../../contract/metric-names.ts';
 
 const T0 = Date.UTC(2026, 10, 24, 12, 0, 0);
 const options: CostAttributionOptions = {

@@ -2,13 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { calculationCostEmf } from '../../bridge/src/report/calculation-cost.ts';
 import { cycleMetricsEmf } from '../../bridge/src/report/cycle-metrics.ts';
-import { METRIC_NAMES, METRIC_NAMESPACE } from '../../bridge/src/report/metric-names.ts';
+import { METRIC_NAMES, METRIC_NAMESPACE } from '../../contract/metric-names.ts';
 import { DEFAULT_EFS_BURST_CREDIT_LOW_BYTES } from '../../cdk/lib/dashboard/cluster-alarms.ts';
 import { buildDashboardSampleStack } from '../../cdk/lib/dashboard/dashboard-sample-stack.ts';
 import { mathNumber } from '../../cdk/lib/dashboard/cluster-metrics.ts';
 import { readDashboardBody, widgetSeries } from '../../cdk/lib/dashboard/preview/dashboard-body.ts';
 import { WIDGET_SIZES } from '../../cdk/lib/dashboard/widget-sizes.ts';
-import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../cdk/lib/prices.ts';
+import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../contract/prices.ts';
 
 // One synth for the default props and one with every option: CDK synthesis takes a few seconds.
 const plain = buildDashboardSampleStack();

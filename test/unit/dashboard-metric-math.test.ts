@@ -13,7 +13,7 @@ import { evaluateMath, type MathContext, type Series } from '../../cdk/lib/dashb
 import { MetricStore, type MetricKey } from '../../cdk/lib/dashboard/preview/metric-store.ts';
 import { renderDashboardSvg } from '../../cdk/lib/dashboard/preview/svg-dashboard.ts';
 import { syntheticRun } from '../../cdk/lib/dashboard/preview/synthetic-run.ts';
-import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../cdk/lib/prices.ts';
+import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../contract/prices.ts';
 
 function context(series: Record<string, Series[]>, periodSeconds = 60): MathContext {
   const length = Object.values(series)[0]?.[0]?.values.length ?? 1;

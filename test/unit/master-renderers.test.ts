@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import ini from 'ini';
 import { describe, expect, it } from 'vitest';
-import { ENGINE_RELEASE, PORTS, SHARED_DIR } from '../../cdk/lib/cluster-constants.ts';
+import { ENGINE_RELEASE, PORTS, SHARED_DIR } from '../../contract/cluster-constants.ts';
 import {
   type BootScriptOptions,
   CLOUDWATCH_AGENT_CONFIG,
@@ -268,7 +268,7 @@ describe('master boot script', () => {
     expect(script).not.toMatch(/--purge|celery worker|celery -A/);
   });
 
-  it('pins the engine release and Python from engine-release.json', () => {
+  it('pins the engine release and Python from contract/engine-release.json', () => {
     expect(script).toContain(`ENGINE_VERSION='${ENGINE_RELEASE.engine}'`);
     expect(script).toContain(`PYTHON_VERSION='${ENGINE_RELEASE.python}'`);
     expect(script).toContain(`CELERY_VERSION='${ENGINE_RELEASE.celery}'`);

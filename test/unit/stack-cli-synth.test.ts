@@ -66,4 +66,22 @@ describe('stack: the CDK app synthesizes offline from context', () => {
     );
     expect(existsSync(join(dir, 'OqElastic.template.json'))).toBe(false);
   }, 120_000);
+
+  // Regression: this used to synthesize, and the deployed bridge then refused to start ("pays for fewer than
+  // max(1, 0) workers") and crash-looped. The bridge's own checks now run at synth.
+  it('fails at synth, naming maxHourlyCost, when the cap pays for less than one worker', async () => {
+    const dir = outdir();
+    const failure = await run(process.execPath, ['--import', 'tsx', 'cdk/bin/oq-elastic.ts'], {
+      cwd: REPO_ROOT,
+      env: offlineEnv({ maxHourlyCost: '0.1' }, dir),
+    }).then(
+      () => undefined,
+      (e: { stderr: string }) => e,
+    );
+    expect(failure).toBeDefined();
+    expect(failure!.stderr).toMatch(
+      /invalid prop maxHourlyCost=0\.1: maxHourlyCost=0\.1 pays for fewer than max\(1, minWorkers=0\) workers at 0\.233\d* USD each: raise it to at least 0\.2330/,
+    );
+    expect(existsSync(join(dir, 'OqElastic.template.json'))).toBe(false);
+  }, 120_000);
 });

@@ -5,11 +5,16 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadBridgeConfig } from '../../bridge/src/config/bridge-config.ts';
 import { remoteControlSerializer } from '../../cdk/lib/bridge/remote-control-serializer.ts';
-import { ENGINE_RELEASE, OPENQUAKE_GID, OPENQUAKE_UID, SHARED_DIR } from '../../cdk/lib/cluster-constants.ts';
+import {
+  ENGINE_RELEASE,
+  OPENQUAKE_GID,
+  OPENQUAKE_UID,
+  SHARED_DIR,
+} from '../../contract/cluster-constants.ts';
 import type { OqElasticClusterProps } from '../../cdk/lib/oq-elastic-cluster-props.ts';
 import { OqElasticStack } from '../../cdk/lib/oq-elastic-stack.ts';
 import { WORKER_HEALTHCHECK_COMMAND } from '../../cdk/lib/workers/worker-service.ts';
-import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../cdk/lib/prices.ts';
+import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../contract/prices.ts';
 import { REPO_ROOT } from '../support/services.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -476,7 +481,7 @@ describe("remote-control serializer for the workers' celery", () => {
     expect(remoteControlSerializer('5.1.0')).toBe('pickle');
     expect(remoteControlSerializer('5.5')).toBe('pickle');
     expect(() => remoteControlSerializer('four')).toThrow(
-      /celery="four" in engine-release.json is not a version/,
+      /celery="four" in contract\/engine-release.json is not a version/,
     );
   });
 });

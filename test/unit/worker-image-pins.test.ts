@@ -1,11 +1,11 @@
 /**
  * The worker image installs exactly the engine the master installs: the Dockerfile's defaults (used when the CDK
- * app builds the image as an asset, without build arguments) equal engine-release.json, and its dependency
+ * app builds the image as an asset, without build arguments) equal contract/engine-release.json, and its dependency
  * constraints are the master's.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ENGINE_RELEASE, OPENQUAKE_GID, OPENQUAKE_UID } from '../../cdk/lib/cluster-constants.ts';
+import { ENGINE_RELEASE, OPENQUAKE_GID, OPENQUAKE_UID } from '../../contract/cluster-constants.ts';
 import { REPO_ROOT } from '../support/services.ts';
 
 const dockerfile = readFileSync(`${REPO_ROOT}worker-image/Dockerfile`, 'utf8');
@@ -15,7 +15,7 @@ function argDefaults(name: string): string[] {
 }
 
 describe('worker image pins', () => {
-  it('defaults to the pinned engine, celery and Python of engine-release.json', () => {
+  it('defaults to the pinned engine, celery and Python of contract/engine-release.json', () => {
     expect(new Set(argDefaults('ENGINE_VERSION'))).toEqual(new Set([ENGINE_RELEASE.engine]));
     expect(new Set(argDefaults('CELERY_VERSION'))).toEqual(new Set([ENGINE_RELEASE.celery]));
     expect(argDefaults('BASE_IMAGE')).toEqual([`python:${ENGINE_RELEASE.python}-slim-bookworm`]);

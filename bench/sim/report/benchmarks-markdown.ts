@@ -76,7 +76,7 @@ export function benchmarksMarkdown(run: SimulationRun, real: BenchRealResults | 
   );
   p();
   p(
-    `A discrete-event simulation runs the bridge's own decision function (\`bridge/src/decide/decide.ts\`, imported) and the peers' documented policies on the same workload traces, on the same simulated Fargate (${m.vcpu} vCPU / ${m.memoryGiB} GiB x86 workers with ${m.slotsPerWorker} celery processes each, at most ${m.maxWorkers} workers = ${m.maxWorkers * m.slotsPerWorker} engine cores, $${m.workerHourlyCost.toFixed(4)} per worker-hour from \`cdk/lib/prices.ts\`). Seed ${run.seed}; ${run.policies.length} policies x ${run.traces.length} traces simulated in ${(run.elapsedMs / 1000).toFixed(1)} s.`,
+    `A discrete-event simulation runs the bridge's own decision function (\`bridge/src/decide/decide.ts\`, imported) and the peers' documented policies on the same workload traces, on the same simulated Fargate (${m.vcpu} vCPU / ${m.memoryGiB} GiB x86 workers with ${m.slotsPerWorker} celery processes each, at most ${m.maxWorkers} workers = ${m.maxWorkers * m.slotsPerWorker} engine cores, $${m.workerHourlyCost.toFixed(4)} per worker-hour from \`contract/prices.ts\`). Seed ${run.seed}; ${run.policies.length} policies x ${run.traces.length} traces simulated in ${(run.elapsedMs / 1000).toFixed(1)} s.`,
   );
   p();
   p(
@@ -250,7 +250,7 @@ function ASSUMPTIONS(run: SimulationRun): string {
 - **Launch limits**: an ECS service launches at most ${m.launchesPerMinute} tasks a minute (Amazon ECS service quotas, "tasks launched per service per minute"); RunTask takes at most 10 tasks a call (ECS API reference, RunTask \`count\`). At ${m.maxWorkers} workers neither limit binds, the simulator enforces the first.
 - **Stopping a busy task**: SIGTERM, celery's warm shutdown lets running tasks finish for \`stopTimeout\` = ${m.stopTimeoutSeconds} s (the ECS default; at most 120 s, ECS container definition reference; Kubernetes' \`terminationGracePeriodSeconds\` default is also 30 s), then SIGKILL. With \`task_acks_late\` the killed tasks' messages return to the queue and run again from the start: their elapsed time is **lost task-s**. For engine tasks a rerun can also deliver partial results twice (DESIGN.md), so lost work is a correctness risk as well as a cost.
 - **Dispatch**: prefetch 1 per process and \`-Ofair\` (the engine's celeryconfig): a ready message goes to the worker with the most free processes; no broker latency.
-- **Worker size and prices**: ${m.vcpu} vCPU / ${m.memoryGiB} GiB x86 at $${m.workerHourlyCost.toFixed(4)}/h (\`cdk/lib/prices.ts\`, us-east-1 on-demand).
+- **Worker size and prices**: ${m.vcpu} vCPU / ${m.memoryGiB} GiB x86 at $${m.workerHourlyCost.toFixed(4)}/h (\`contract/prices.ts\`, us-east-1 on-demand).
 - **End of a run**: each simulation continues ${run.tailSeconds / 60} minutes after the last task ends and bills what is still running then; the fixed fleet is warm before the trace and stopped the moment the last task ends (an operator's best case).
 
 ### Workloads

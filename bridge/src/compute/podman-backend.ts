@@ -40,7 +40,7 @@ export interface PodmanBackendOptions {
   readonly stopTimeoutSeconds?: number;
 }
 
-/** The engine's shared_dir inside a worker (cdk/lib/cluster-constants.ts SHARED_DIR). */
+/** The engine's shared_dir inside a worker (contract/cluster-constants.ts SHARED_DIR). */
 const CONTAINER_SHARED_DIR = '/opt/openquake/shared';
 const CONTAINER_JOURNAL_DIR = '/var/lib/oq-journal';
 const READY_MARK = ' ready.';

@@ -3,8 +3,15 @@
  * reported at once, each naming the variable, the value it had and how to fix it. Secret values are never
  * echoed (a wrong password is reported as "set", never shown).
  */
-import { AMQP_VHOST, CELERY_QUEUE, PORTS } from '../../../cdk/lib/cluster-constants.ts';
-import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../../cdk/lib/prices.ts';
+import {
+  BRIDGE_ENVIRONMENT,
+  NUMERIC_SETTINGS,
+  parseNumericSetting,
+  parseNumericSettings,
+  type BridgeVariable,
+  type NumericVariable,
+} from '../../../contract/bridge-settings.ts';
+import { PORTS } from '../../../contract/cluster-constants.ts';
 import type { ScalingPolicy } from '../decide/decision.ts';
 
 export type BackendKind = 'ecs' | 'process' | 'podman';
@@ -44,39 +51,11 @@ export interface BridgeConfig {
   readonly heartbeatFile?: string;
 }
 
-/** Every variable the loader reads, with its default (`undefined`: required or optional without default). */
-export const BRIDGE_ENVIRONMENT = {
-  OQE_BACKEND: 'ecs',
-  OQE_BROKER_HOST: undefined,
-  OQE_BROKER_PORT: String(PORTS.amqp),
-  OQE_BROKER_VHOST: AMQP_VHOST,
-  OQE_BROKER_USER: undefined,
-  OQE_BROKER_PASSWORD: undefined,
-  OQE_MANAGEMENT_URL: undefined,
-  OQE_QUEUE: CELERY_QUEUE,
-  OQE_REMOTE_CONTROL_SERIALIZER: 'json',
-  OQE_ECS_CLUSTER: undefined,
-  OQE_ECS_SERVICE: undefined,
-  OQE_EFS_FILE_SYSTEM_ID: undefined,
-  OQE_WORKER_SUBNET_IDS: undefined,
-  OQE_MIN_WORKERS: '0',
-  OQE_MAX_WORKERS: '10',
-  OQE_SLOTS_PER_WORKER: '2',
-  OQE_MAX_STEP_OUT: '10',
-  OQE_MAX_STEP_IN: undefined,
-  OQE_IDLE_GRACE_SECONDS: '120',
-  OQE_STALE_AFTER_SECONDS: '30',
-  OQE_WORKER_STARTUP_SECONDS: '180',
-  OQE_MAX_HOURLY_COST: undefined,
-  OQE_WORKER_HOURLY_COST: undefined,
-  OQE_POLL_SECONDS: '5',
-  OQE_ACTIVATION_CHECK_MS: '500',
-  OQE_CLUSTER_NAME: undefined,
-  OQE_HEARTBEAT_FILE: undefined,
-  AWS_REGION: undefined,
-} as const satisfies Record<string, string | undefined>;
-
-export type BridgeVariable = keyof typeof BRIDGE_ENVIRONMENT;
+export {
+  BRIDGE_ENVIRONMENT,
+  DEFAULT_WORKER_HOURLY_COST,
+  type BridgeVariable,
+} from '../../../contract/bridge-settings.ts';
 
 /** Variables whose values are secret: reported as set/unset, never shown. */
 const SECRET_VARIABLES = new Set<BridgeVariable>(['OQE_BROKER_PASSWORD']);
@@ -88,9 +67,6 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
-
-/** The default worker-hour cost: a 2 vCPU / 4 GiB x86 Fargate task, from the one price table. */
-export const DEFAULT_WORKER_HOURLY_COST = fargateTaskHourlyCost(DEFAULT_PRICES, 'x86_64', 2, 4);
 
 /** Reads and validates the configuration; throws ConfigError listing every problem. */
 export function loadBridgeConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig {
@@ -106,26 +82,6 @@ export function loadBridgeConfig(env: NodeJS.ProcessEnv = process.env): BridgeCo
     if (value === undefined) problems.push(`${name} is not set: ${fix}`);
     return value ?? '';
   };
-  const integer = (name: BridgeVariable, min: number, max: number, fix: string): number => {
-    const value = raw(name);
-    const n = Number(value);
-    if (value === undefined || !/^\d+$/.test(value) || n < min || n > max) {
-      problems.push(`${name}=${shown(name, value)} must be a whole number from ${min} to ${max}: ${fix}`);
-      return min;
-    }
-    return n;
-  };
-  const positive = (name: BridgeVariable, fix: string): number | undefined => {
-    const value = raw(name);
-    if (value === undefined) return undefined;
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) {
-      problems.push(`${name}=${shown(name, value)} must be a positive number: ${fix}`);
-      return undefined;
-    }
-    return n;
-  };
-
   const backend = raw('OQE_BACKEND') as BackendKind;
   if (!['ecs', 'process', 'podman'].includes(backend)) {
     problems.push(
@@ -133,7 +89,9 @@ export function loadBridgeConfig(env: NodeJS.ProcessEnv = process.env): BridgeCo
     );
   }
   const host = required('OQE_BROKER_HOST', "set it to the master's private address (the stack does)");
-  const port = integer('OQE_BROKER_PORT', 1, 65535, `the AMQP port, normally ${PORTS.amqp}`);
+  const portSetting = parseNumericSetting('OQE_BROKER_PORT', raw('OQE_BROKER_PORT'));
+  if (portSetting.problem) problems.push(portSetting.problem.message);
+  const port = portSetting.value!;
   const vhost = raw('OQE_BROKER_VHOST')!;
   const user = required(
     'OQE_BROKER_USER',
@@ -168,76 +126,13 @@ export function loadBridgeConfig(env: NodeJS.ProcessEnv = process.env): BridgeCo
     }
   }
 
-  const minWorkers = integer(
-    'OQE_MIN_WORKERS',
-    0,
-    5000,
-    'the fewest workers to keep (0 lets the fleet go away)',
-  );
-  // ECS allows at most 5000 tasks a service (Amazon ECS service quotas).
-  const maxWorkers = integer(
-    'OQE_MAX_WORKERS',
-    1,
-    5000,
-    'the most workers the fleet may run (ECS: at most 5000)',
-  );
-  if (minWorkers > maxWorkers) {
-    problems.push(
-      `OQE_MIN_WORKERS=${minWorkers} is above OQE_MAX_WORKERS=${maxWorkers}: lower the first or raise the second`,
-    );
+  const numericText: Partial<Record<NumericVariable, string>> = {};
+  for (const variable of Object.keys(NUMERIC_SETTINGS) as NumericVariable[]) {
+    numericText[variable] = raw(variable);
   }
-  const slots = integer(
-    'OQE_SLOTS_PER_WORKER',
-    1,
-    256,
-    "celery processes per worker, normally the task's vCPUs",
-  );
-  // A service launches at most 500 tasks a minute (ECS service quotas): a larger step only queues.
-  const maxStepOut = integer('OQE_MAX_STEP_OUT', 1, 500, 'the most workers added in one cycle');
-  const maxStepIn =
-    raw('OQE_MAX_STEP_IN') === undefined
-      ? undefined
-      : integer('OQE_MAX_STEP_IN', 1, 5000, 'the most workers retired in one cycle, or unset for no limit');
-  const idleGraceSeconds = integer(
-    'OQE_IDLE_GRACE_SECONDS',
-    0,
-    86_400,
-    'seconds a worker stays idle before it is retired (Fargate bills at least one minute)',
-  );
-  const pollSeconds = integer('OQE_POLL_SECONDS', 1, 300, 'seconds between cycles');
-  const activationCheckMs = integer(
-    'OQE_ACTIVATION_CHECK_MS',
-    0,
-    60_000,
-    'milliseconds between the live queue looks that start a cycle early on unserved demand, or 0 for none',
-  );
-  const staleAfterSeconds = integer(
-    'OQE_STALE_AFTER_SECONDS',
-    1,
-    3600,
-    'seconds after which figures are stale',
-  );
-  if (staleAfterSeconds < pollSeconds) {
-    problems.push(
-      `OQE_STALE_AFTER_SECONDS=${staleAfterSeconds} is below OQE_POLL_SECONDS=${pollSeconds}: every figure would be stale; raise it`,
-    );
-  }
-  const workerStartupSeconds = integer(
-    'OQE_WORKER_STARTUP_SECONDS',
-    0,
-    3600,
-    'seconds a new worker may take to answer before its silence counts',
-  );
-  const workerHourlyCost =
-    positive('OQE_WORKER_HOURLY_COST', "USD per worker-hour for the task's size (the stack sets it)") ??
-    DEFAULT_WORKER_HOURLY_COST;
-  const maxHourlyCost =
-    positive('OQE_MAX_HOURLY_COST', 'the most USD per hour the fleet may cost, or unset') ?? Infinity;
-  if (Number.isFinite(maxHourlyCost) && maxHourlyCost < workerHourlyCost * Math.max(1, minWorkers)) {
-    problems.push(
-      `OQE_MAX_HOURLY_COST=${maxHourlyCost} pays for fewer than max(1, OQE_MIN_WORKERS=${minWorkers}) workers at ${workerHourlyCost} USD each: raise it to at least ${(workerHourlyCost * Math.max(1, minWorkers)).toFixed(4)}`,
-    );
-  }
+  const numeric = parseNumericSettings(numericText);
+  problems.push(...numeric.problems.map((p) => p.message));
+  const n = numeric.settings;
 
   let ecs: BridgeConfig['ecs'];
   if (backend === 'ecs') {
@@ -285,21 +180,21 @@ export function loadBridgeConfig(env: NodeJS.ProcessEnv = process.env): BridgeCo
     ecs,
     efs,
     policy: {
-      minWorkers,
-      maxWorkers,
-      slotsPerWorkerFallback: slots,
-      maxStepOut,
-      ...(maxStepIn !== undefined ? { maxStepIn } : {}),
-      idleGraceSeconds,
-      staleAfterSeconds,
-      maxHourlyCost,
-      workerHourlyCost,
-      workerStartupSeconds,
+      minWorkers: n.minWorkers,
+      maxWorkers: n.maxWorkers,
+      slotsPerWorkerFallback: n.slotsPerWorker,
+      maxStepOut: n.maxStepOut,
+      ...(n.maxStepIn !== undefined ? { maxStepIn: n.maxStepIn } : {}),
+      idleGraceSeconds: n.idleGraceSeconds,
+      staleAfterSeconds: n.staleAfterSeconds,
+      maxHourlyCost: n.maxHourlyCost,
+      workerHourlyCost: n.workerHourlyCost,
+      workerStartupSeconds: n.workerStartupSeconds,
     },
-    pollSeconds,
-    activationCheckMs,
+    pollSeconds: n.pollSeconds,
+    activationCheckMs: n.activationCheckMs,
     clusterName: raw('OQE_CLUSTER_NAME') ?? ecs?.cluster ?? 'local',
-    storageGbMonthCost: DEFAULT_PRICES.efsStandardGbMonth,
+    storageGbMonthCost: n.storageGbMonthCost,
     heartbeatFile: raw('OQE_HEARTBEAT_FILE'),
   };
 }

@@ -15,7 +15,11 @@
  * tasks without a readable id are unknown time, so calculations + unknown + idle = the fleet's worker-seconds.
  */
 import type { WorkerObservation } from '../observe/observation.ts';
-import { CALCULATION_DIMENSION, CLUSTER_DIMENSION, METRIC_NAMESPACE } from './metric-names.ts';
+import {
+  CALCULATION_DIMENSION,
+  CLUSTER_DIMENSION,
+  METRIC_NAMESPACE,
+} from '../../../contract/metric-names.ts';
 
 /** The knobs of the attribution. */
 export interface CostAttributionOptions {

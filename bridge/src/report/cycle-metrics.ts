@@ -8,8 +8,8 @@ import type { ActionResult } from '../act/action-result.ts';
 import { isIdle } from '../decide/decide.ts';
 import type { Decision } from '../decide/decision.ts';
 import type { Observation } from '../observe/observation.ts';
-import { HOURS_PER_MONTH, STORAGE_BYTES_PER_GB } from '../../../cdk/lib/prices.ts';
-import { CLUSTER_DIMENSION, METRIC_NAMESPACE, type MetricName } from './metric-names.ts';
+import { HOURS_PER_MONTH, STORAGE_BYTES_PER_GB } from '../../../contract/prices.ts';
+import { CLUSTER_DIMENSION, METRIC_NAMESPACE, type MetricName } from '../../../contract/metric-names.ts';
 
 /** One cycle's figures by metric name; a metric is absent when its source was not observed. */
 export type CycleMetrics = Partial<Record<MetricName, number>>;

@@ -9,26 +9,13 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { METRIC_NAMESPACE } from '../../../bridge/src/report/metric-names.ts';
-import { AMQP_VHOST, CELERY_QUEUE, ENGINE_RELEASE, PORTS } from '../cluster-constants.ts';
+import { scalingSettingsEnvironment, type BridgeScalingSettings } from '../../../contract/bridge-settings.ts';
+import { METRIC_NAMESPACE } from '../../../contract/metric-names.ts';
+import { AMQP_VHOST, CELERY_QUEUE, ENGINE_RELEASE, PORTS } from '../../../contract/cluster-constants.ts';
 import { acknowledgeEcrAuthorizationToken, acknowledgeNag } from '../nag/acknowledge.ts';
 import { BRIDGE_DOCKERFILE, BRIDGE_DOCKERIGNORE, REPO_ROOT } from '../repo-paths.ts';
 import { BRIDGE_AMQP_USER } from '../secrets/cluster-secrets.ts';
 import { remoteControlSerializer } from './remote-control-serializer.ts';
-
-/** The scaling settings handed to the bridge through its environment (OQE_*). */
-export interface BridgeSettings {
-  readonly minWorkers: number;
-  readonly maxWorkers: number;
-  readonly slotsPerWorker: number;
-  readonly maxStepOut: number;
-  readonly idleGraceSeconds: number;
-  readonly pollSeconds: number;
-  /** USD per hour of one worker task. */
-  readonly workerHourlyCost: number;
-  /** @default - no cap */
-  readonly maxHourlyCost?: number;
-}
 
 /** Props of {@link BridgeService}. */
 export interface BridgeServiceProps {
@@ -43,7 +30,8 @@ export interface BridgeServiceProps {
   readonly bridgeBrokerSecret: secretsmanager.ISecret;
   /** The master's private address. */
   readonly masterHost: string;
-  readonly settings: BridgeSettings;
+  /** Checked at synth by resolveClusterProps with the bridge's own schema. */
+  readonly settings: BridgeScalingSettings;
   readonly logRetention: logs.RetentionDays;
   /** The bridge image. @default - built from bridge/Dockerfile with the repository root as context */
   readonly image?: ecs.ContainerImage;
@@ -81,7 +69,6 @@ export class BridgeService extends Construct {
     this.grantScaling(props);
 
     this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention });
-    const s = props.settings;
     const environment: Record<string, string> = {
       OQE_BACKEND: 'ecs',
       OQE_BROKER_HOST: props.masterHost,
@@ -94,13 +81,7 @@ export class BridgeService extends Construct {
       OQE_ECS_SERVICE: props.workerService.serviceName,
       OQE_EFS_FILE_SYSTEM_ID: props.fileSystem.fileSystemId,
       OQE_WORKER_SUBNET_IDS: Fn.join(',', [...props.workerSubnetIds]),
-      OQE_MIN_WORKERS: String(s.minWorkers),
-      OQE_MAX_WORKERS: String(s.maxWorkers),
-      OQE_SLOTS_PER_WORKER: String(s.slotsPerWorker),
-      OQE_MAX_STEP_OUT: String(s.maxStepOut),
-      OQE_IDLE_GRACE_SECONDS: String(s.idleGraceSeconds),
-      OQE_WORKER_HOURLY_COST: s.workerHourlyCost.toFixed(6),
-      OQE_POLL_SECONDS: String(s.pollSeconds),
+      ...scalingSettingsEnvironment(props.settings),
       // The engine's workers run ENGINE_RELEASE.celery: JSON remote control for 4.4.7. Set explicitly rather
       // than left to the bridge's default, so that a release change moves both together.
       OQE_REMOTE_CONTROL_SERIALIZER: remoteControlSerializer(ENGINE_RELEASE.celery),
@@ -109,7 +90,6 @@ export class BridgeService extends Construct {
       OQE_CLUSTER_NAME: props.cluster.clusterName,
       AWS_REGION: stack.region,
     };
-    if (s.maxHourlyCost !== undefined) environment.OQE_MAX_HOURLY_COST = String(s.maxHourlyCost);
 
     this.taskDefinition.addContainer('Bridge', {
       image:

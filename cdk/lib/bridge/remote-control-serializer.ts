@@ -10,7 +10,7 @@ export function remoteControlSerializer(celeryVersion: string): 'json' | 'pickle
   const match = /^(\d+)\.(\d+)(?:\.|$)/.exec(celeryVersion);
   if (!match) {
     throw new Error(
-      `celery=${JSON.stringify(celeryVersion)} in engine-release.json is not a version: give major.minor[.patch], e.g. "4.4.7"`,
+      `celery=${JSON.stringify(celeryVersion)} in contract/engine-release.json is not a version: give major.minor[.patch], e.g. "4.4.7"`,
     );
   }
   const [major, minor] = [Number(match[1]), Number(match[2])];

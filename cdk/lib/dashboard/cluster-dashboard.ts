@@ -5,7 +5,7 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as efs from 'aws-cdk-lib/aws-efs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
-import type { CpuArchitecture, PriceTable } from '../prices.ts';
+import type { CpuArchitecture, PriceTable } from '../../../contract/prices.ts';
 import { ClusterAlarms } from './cluster-alarms.ts';
 import { ClusterMetrics } from './cluster-metrics.ts';
 import { resolveCostRates } from './cost-rates.ts';

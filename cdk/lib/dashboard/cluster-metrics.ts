@@ -5,8 +5,8 @@ import {
   CLUSTER_DIMENSION,
   METRIC_NAMESPACE,
   type MetricName,
-} from '../../../bridge/src/report/metric-names.ts';
-import { HOURS_PER_MONTH, STORAGE_BYTES_PER_GB } from '../prices.ts';
+} from '../../../contract/metric-names.ts';
+import { HOURS_PER_MONTH, STORAGE_BYTES_PER_GB } from '../../../contract/prices.ts';
 import type { CostRates } from './cost-rates.ts';
 import { MASTER_AGENT_NAMESPACE, MASTER_DISK_METRIC, MASTER_MEMORY_METRIC } from './master-agent-metrics.ts';
 

@@ -1,4 +1,4 @@
-import { fargateTaskHourlyCost, type CpuArchitecture, type PriceTable } from '../prices.ts';
+import { fargateTaskHourlyCost, type CpuArchitecture, type PriceTable } from '../../../contract/prices.ts';
 
 /** The inputs of the cost figures: the worker task size and the master, priced by one table. */
 export interface CostRatesInput {

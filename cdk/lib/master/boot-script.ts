@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { Token } from 'aws-cdk-lib';
-import { OPENQUAKE_GID, OPENQUAKE_UID, SHARED_DIR } from '../cluster-constants.ts';
+import { OPENQUAKE_GID, OPENQUAKE_UID, SHARED_DIR } from '../../../contract/cluster-constants.ts';
 import { masterAgentConfig } from '../dashboard/master-agent-metrics.ts';
 import {
   CALCULATIONS_METRIC_SCRIPT,
@@ -287,7 +287,7 @@ mountpoint -q ${SHARED_DIR} || mount ${SHARED_DIR}
 # The engine, in its own Python (the release's, not the distribution's).
 export UV_PYTHON_INSTALL_DIR=/opt/openquake/python UV_NO_CACHE=1
 "$TOOLS/bin/uv" python install -q "$PYTHON_VERSION"
-# A release with another Python (engine-release.json) gets a fresh venv.
+# A release with another Python (contract/engine-release.json) gets a fresh venv.
 venv_python=$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true)
 [[ "$venv_python" == "$PYTHON_VERSION" ]] || rm -rf "$VENV"
 [[ -x "$VENV/bin/python" ]] || "$TOOLS/bin/uv" venv -q --python "$PYTHON_VERSION" "$VENV"
@@ -295,7 +295,7 @@ installed=$("$VENV/bin/python" -c 'import openquake.baselib as b, celery; print(
   2>/dev/null || true)
 if [[ "$installed" != "$ENGINE_VERSION $CELERY_VERSION" ]]; then
 ${writeFile('/opt/openquake/constraints.txt', stripComments(ENGINE_CONSTRAINTS), '0644')}
-  # Without the [celery] extra: 3.11.5's metadata says celery<4.4, engine-release.json pins the release we run.
+  # Without the [celery] extra: 3.11.5's metadata says celery<4.4, contract/engine-release.json pins the release we run.
   "$TOOLS/bin/uv" pip install -q --python "$VENV/bin/python" -c /opt/openquake/constraints.txt \\
     "openquake.engine==$ENGINE_VERSION" "celery==$CELERY_VERSION" setproctitle
 fi

@@ -1,9 +1,5 @@
 import { readFileSync } from 'node:fs';
-import {
-  CLUSTER_DIMENSION,
-  METRIC_NAMESPACE,
-  type MetricName,
-} from '../../../bridge/src/report/metric-names.ts';
+import { CLUSTER_DIMENSION, METRIC_NAMESPACE, type MetricName } from '../../../contract/metric-names.ts';
 import { DATABASE_DIR } from './openquake-cfg.ts';
 
 /** The metric the master publishes: the dashboard's stuck-calculation alarm reads it. */

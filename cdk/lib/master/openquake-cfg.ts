@@ -1,4 +1,4 @@
-import { AMQP_VHOST, CELERY_QUEUE, PORTS, SHARED_DIR } from '../cluster-constants.ts';
+import { AMQP_VHOST, CELERY_QUEUE, PORTS, SHARED_DIR } from '../../../contract/cluster-constants.ts';
 
 /** Where the DbServer keeps its SQLite database: on the master's database volume (see boot-script.ts). */
 export const DATABASE_DIR = '/var/lib/openquake';

@@ -1,4 +1,4 @@
-import { PORTS } from '../cluster-constants.ts';
+import { PORTS } from '../../../contract/cluster-constants.ts';
 
 /**
  * How long RabbitMQ lets a consumer hold an unacknowledged message before it closes the channel and requeues

@@ -1,4 +1,4 @@
-import { PORTS } from '../cluster-constants.ts';
+import { PORTS } from '../../../contract/cluster-constants.ts';
 
 /** Where the boot script installs the engine's virtual environment (Python from ENGINE_RELEASE.python). */
 export const ENGINE_VENV = '/opt/openquake/venv';

@@ -3,7 +3,19 @@ import type {
   ExistingVpcProps,
   OqElasticClusterProps,
 } from '../oq-elastic-cluster-props.ts';
-import { DEFAULT_PRICES, type CpuArchitecture, type PriceTable } from '../prices.ts';
+import {
+  NUMERIC_SETTINGS,
+  parseNumericSettings,
+  scalingSettingsEnvironment,
+  type BridgeScalingSettings,
+  type NumericVariable,
+} from '../../../contract/bridge-settings.ts';
+import {
+  DEFAULT_PRICES,
+  fargateTaskHourlyCost,
+  type CpuArchitecture,
+  type PriceTable,
+} from '../../../contract/prices.ts';
 import { describeMemoryOptions, FARGATE_TASK_SIZES, fargateMemoryOptions } from './fargate-task-sizes.ts';
 
 /** The cluster props with every default filled in, after validation. */
@@ -39,6 +51,8 @@ export interface ResolvedClusterProps {
   readonly retainSharedDir: boolean;
   /** `[distribution] num_cores` of the master: the fleet's most worker processes. */
   readonly numCores: number;
+  /** What the bridge gets in its environment, already checked with the bridge's own schema. */
+  readonly bridge: BridgeScalingSettings;
 }
 
 /** A prop that failed validation. The message names the prop, the value and the fix. */
@@ -53,11 +67,6 @@ export class ClusterPropsError extends Error {
   }
 }
 
-/**
- * Fargate has an account quota of vCPUs (a small default) and a service at most 5000 tasks (Amazon ECS
- * service quotas: "Tasks per service"); beyond that a cluster of this kind is better split.
- */
-const MAX_TASKS_PER_SERVICE = 5000;
 /** CloudWatch Logs accepts only these retention periods (PutRetentionPolicy, `retentionInDays`). */
 const LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
@@ -183,6 +192,30 @@ function resolvePrices(overrides: Partial<PriceTable> | undefined): PriceTable {
 }
 
 /**
+ * Runs the bridge's own start-up checks (contract/bridge-settings.ts) on the environment the stack will give
+ * it, so that synth fails, naming the prop, wherever the deployed bridge would refuse to start.
+ */
+function checkedBridgeSettings(settings: BridgeScalingSettings): BridgeScalingSettings {
+  const propOf = (variable: NumericVariable): string | undefined =>
+    (NUMERIC_SETTINGS[variable] as { prop?: string }).prop;
+  const { problems } = parseNumericSettings(
+    scalingSettingsEnvironment(settings),
+    // Settings the stack derives from the price table are named by variable, with where they come from.
+    (variable) => {
+      const prop = propOf(variable);
+      if (prop === undefined) return `the bridge's ${variable}`;
+      return prop === 'prices' ? `${variable} (from prices)` : prop;
+    },
+  );
+  const first = problems[0];
+  if (first !== undefined) {
+    const prop = first.variables.map(propOf).find((p) => p !== undefined) ?? first.variables[0]!;
+    throw new ClusterPropsError(prop, first.value, `${first.message}.`);
+  }
+  return settings;
+}
+
+/**
  * Validates the cluster props and fills in every default. Throws a {@link ClusterPropsError} naming the prop,
  * the value and the fix on the first problem; called once, at synth, before any construct is built.
  */
@@ -300,18 +333,38 @@ export function resolveClusterProps(props: OqElasticClusterProps = {}): Resolved
     );
   }
 
-  const minWorkers = integer('minWorkers', props.minWorkers ?? 0, 0, MAX_TASKS_PER_SERVICE);
-  const maxWorkers = integer('maxWorkers', props.maxWorkers ?? 10, 1, MAX_TASKS_PER_SERVICE);
-  if (minWorkers > maxWorkers) {
-    throw new ClusterPropsError(
-      'minWorkers',
-      minWorkers,
-      `it is above maxWorkers=${maxWorkers}; lower minWorkers or raise maxWorkers.`,
-    );
-  }
-  const maxStepOut = integer('maxStepOut', props.maxStepOut ?? 10, 1, 500);
-  const idleGraceSeconds = integer('idleGraceSeconds', props.idleGraceSeconds ?? 120, 0, 86_400);
-  const pollSeconds = integer('pollSeconds', props.pollSeconds ?? 5, 1, 300);
+  // The bounds are the bridge's own (contract/bridge-settings.ts); the checks across settings run below, on
+  // the environment the bridge will read.
+  const bounded = (prop: string, value: number, variable: NumericVariable): number =>
+    integer(prop, value, NUMERIC_SETTINGS[variable].min, NUMERIC_SETTINGS[variable].max);
+  const minWorkers = bounded('minWorkers', props.minWorkers ?? 0, 'OQE_MIN_WORKERS');
+  const maxWorkers = bounded('maxWorkers', props.maxWorkers ?? 10, 'OQE_MAX_WORKERS');
+  const maxStepOut = bounded('maxStepOut', props.maxStepOut ?? 10, 'OQE_MAX_STEP_OUT');
+  const idleGraceSeconds = bounded(
+    'idleGraceSeconds',
+    props.idleGraceSeconds ?? 120,
+    'OQE_IDLE_GRACE_SECONDS',
+  );
+  const pollSeconds = bounded('pollSeconds', props.pollSeconds ?? 5, 'OQE_POLL_SECONDS');
+  const maxHourlyCost = positive('maxHourlyCost', props.maxHourlyCost);
+  const prices = resolvePrices(props.prices);
+  const bridge = checkedBridgeSettings({
+    minWorkers,
+    maxWorkers,
+    slotsPerWorker: workerConcurrency,
+    maxStepOut,
+    idleGraceSeconds,
+    pollSeconds,
+    workerHourlyCost: fargateTaskHourlyCost(
+      prices,
+      workerArchitecture,
+      workerVcpu,
+      workerMemoryGiB,
+      workerSpot,
+    ),
+    storageGbMonthCost: prices.efsStandardGbMonth,
+    maxHourlyCost,
+  });
 
   const alarmEmail = props.alarmEmail;
   if (alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail)) {
@@ -343,11 +396,12 @@ export function resolveClusterProps(props: OqElasticClusterProps = {}): Resolved
     maxStepOut,
     idleGraceSeconds,
     pollSeconds,
-    maxHourlyCost: positive('maxHourlyCost', props.maxHourlyCost),
+    maxHourlyCost,
     alarmEmail,
     hourlyBudget: positive('hourlyBudget', props.hourlyBudget),
-    prices: resolvePrices(props.prices),
+    prices,
     retainSharedDir: props.retainSharedDir ?? true,
     numCores: maxWorkers * workerConcurrency,
+    bridge,
   };
 }

@@ -1,6 +1,6 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
-import { PORTS } from '../cluster-constants.ts';
+import { PORTS } from '../../../contract/cluster-constants.ts';
 
 /** Props of {@link ClusterSecurityGroups}. */
 export interface ClusterSecurityGroupsProps {

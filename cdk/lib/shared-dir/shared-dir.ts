@@ -3,7 +3,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { OPENQUAKE_GID, OPENQUAKE_UID, PORTS } from '../cluster-constants.ts';
+import { OPENQUAKE_GID, OPENQUAKE_UID, PORTS } from '../../../contract/cluster-constants.ts';
 
 /** Props of {@link SharedDir}. */
 export interface SharedDirProps {

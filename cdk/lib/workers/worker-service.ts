@@ -7,9 +7,9 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { AMQP_VHOST, CELERY_QUEUE, PORTS, SHARED_DIR } from '../cluster-constants.ts';
+import { AMQP_VHOST, CELERY_QUEUE, PORTS, SHARED_DIR } from '../../../contract/cluster-constants.ts';
 import { acknowledgeEcrAuthorizationToken, acknowledgeNag } from '../nag/acknowledge.ts';
-import type { CpuArchitecture } from '../prices.ts';
+import type { CpuArchitecture } from '../../../contract/prices.ts';
 import { WORKER_IMAGE_DIR } from '../repo-paths.ts';
 import { ENGINE_AMQP_USER } from '../secrets/cluster-secrets.ts';
 

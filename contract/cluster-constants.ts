@@ -3,7 +3,7 @@
  * Sources: the engine's openquake.cfg defaults (dbserver 1908, receiver ports 1912-1920, WebUI 8800)
  * and RabbitMQ's defaults (AMQP 5672, management 15672).
  */
-import engineRelease from '../../engine-release.json' with { type: 'json' };
+import engineRelease from './engine-release.json' with { type: 'json' };
 
 export const ENGINE_RELEASE: { readonly engine: string; readonly python: string; readonly celery: string } =
   engineRelease;
