@@ -23,7 +23,7 @@ import {
   MANAGEMENT_URL,
   RABBIT_ADMIN,
   REPO_ROOT,
-} from '../test/support/services.ts';
+} from '../local/services.ts';
 
 const quick = process.argv.includes('--quick');
 const docs = join(dirname(fileURLToPath(import.meta.url)), '..', 'docs');

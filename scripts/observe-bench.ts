@@ -22,8 +22,8 @@ import {
   REPO_ROOT,
   createTestVhost,
   managementApi,
-} from '../test/support/services.ts';
-import { startWorker } from '../test/integration/observe-celery-workers.ts';
+} from '../local/services.ts';
+import { startWorker } from '../local/celery-workers.ts';
 
 const BURST = 50;
 const POLL_MS = 50;

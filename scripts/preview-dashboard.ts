@@ -1,22 +1,18 @@
 /**
  * `npm run preview`: renders the cluster dashboard, exactly as the CDK app synthesizes it, with the data of a
- * simulated run (cdk/lib/dashboard/preview/synthetic-run.ts) into docs/dashboard-preview.svg.
+ * simulated run (tools/dashboard-preview/synthetic-run.ts) into docs/dashboard-preview.svg.
  * Deterministic: the same commit gives the same file.
  */
 import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Template } from 'aws-cdk-lib/assertions';
-import { buildDashboardSampleStack } from '../cdk/lib/dashboard/dashboard-sample-stack.ts';
-import {
-  alarmState,
-  type AlarmDefinition,
-  type AlarmState,
-} from '../cdk/lib/dashboard/preview/alarm-state.ts';
-import { readDashboardBody } from '../cdk/lib/dashboard/preview/dashboard-body.ts';
-import { evaluateWidget, type EvaluatedWidget } from '../cdk/lib/dashboard/preview/evaluate-widget.ts';
-import { renderDashboardSvg } from '../cdk/lib/dashboard/preview/svg-dashboard.ts';
-import { PREVIEW_WORKER, syntheticRun } from '../cdk/lib/dashboard/preview/synthetic-run.ts';
+import { buildDashboardSampleStack } from '../tools/dashboard-preview/dashboard-sample-stack.ts';
+import { alarmState, type AlarmDefinition, type AlarmState } from '../tools/dashboard-preview/alarm-state.ts';
+import { readDashboardBody } from '../tools/dashboard-preview/dashboard-body.ts';
+import { evaluateWidget, type EvaluatedWidget } from '../tools/dashboard-preview/evaluate-widget.ts';
+import { renderDashboardSvg } from '../tools/dashboard-preview/svg-dashboard.ts';
+import { PREVIEW_WORKER, syntheticRun } from '../tools/dashboard-preview/synthetic-run.ts';
 
 /** The budget shown in the preview: above the idle cluster, below a full fleet (16 x 0.23 USD/h + master). */
 const PREVIEW_HOURLY_BUDGET = 3;

@@ -6,8 +6,8 @@
  * (spawn to first task), which stands in for Fargate's image pull. Nothing else is fitted.
  */
 import { readFileSync } from 'node:fs';
-import type { JournalEntry } from '../../scripts/demo/journal-analysis.ts';
-import { runLocalCluster, type LocalBroker } from '../../scripts/demo/local-cluster-run.ts';
+import type { JournalEntry } from '../../local/cluster/journal-analysis.ts';
+import { runLocalCluster, type LocalBroker } from '../../local/cluster/local-cluster-run.ts';
 import type { CalibrationResult } from './bench-results.ts';
 import { DEFAULT_FARGATE_MODEL, type FargateModel } from '../sim/fargate-model.ts';
 import { simulate } from '../sim/fleet-simulator.ts';

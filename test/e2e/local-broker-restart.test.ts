@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { runLocalCluster } from '../../scripts/demo/local-cluster-run.ts';
+import { runLocalCluster } from '../../local/cluster/local-cluster-run.ts';
 import { PrivateRabbit } from '../support/private-rabbit.ts';
 import { describeWithRabbit, RABBIT_ADMIN } from '../support/services.ts';
 import { ensureWorkerImage } from '../support/worker-image.ts';

@@ -15,15 +15,11 @@ describeWithRabbit('npm run demo -- --short (what CI runs of the demo)', () => {
     async () => {
       const out = mkdtempSync(join(tmpdir(), 'oqe-local-demo-'));
       try {
-        const { stdout } = await run(
-          'npx',
-          ['tsx', 'scripts/demo.ts', '--short', '--no-live', '--out', out],
-          {
-            cwd: REPO_ROOT,
-            timeout: 230_000,
-            maxBuffer: 8 * 1024 * 1024,
-          },
-        );
+        const { stdout } = await run('npx', ['tsx', 'local/demo.ts', '--short', '--no-live', '--out', out], {
+          cwd: REPO_ROOT,
+          timeout: 230_000,
+          maxBuffer: 8 * 1024 * 1024,
+        });
         expect(stdout).toMatch(/tasks completed: +60\/60/);
         expect(stdout).toMatch(/tasks lost: +0\n/);
         expect(stdout).toMatch(/tasks run twice: +0\n/);

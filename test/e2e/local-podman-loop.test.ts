@@ -1,5 +1,5 @@
 import { beforeAll, expect, it } from 'vitest';
-import { runLocalCluster } from '../../scripts/demo/local-cluster-run.ts';
+import { runLocalCluster } from '../../local/cluster/local-cluster-run.ts';
 import { describeWithRabbit } from '../support/services.ts';
 import { ensureWorkerImage } from '../support/worker-image.ts';
 import { smallRun } from './local-run-support.ts';
@@ -50,7 +50,7 @@ describeWithRabbit(
             tasks: 24,
             timeoutSeconds: 240,
             during: async (h) => {
-              const { readJournal } = await import('../../scripts/demo/journal-analysis.ts');
+              const { readJournal } = await import('../../local/cluster/journal-analysis.ts');
               let victim: { worker: string; task_no: number } | undefined;
               await h.waitFor(
                 'a long task to start',
@@ -64,7 +64,7 @@ describeWithRabbit(
                 120_000,
               );
               killedTask = victim!.task_no;
-              await (h.backend as import('../../bridge/src/compute/podman-backend.ts').PodmanBackend).kill(
+              await (h.backend as import('../../local/fleet/podman-backend.ts').PodmanBackend).kill(
                 victim!.worker.replace(/^oq@/, ''),
               );
             },

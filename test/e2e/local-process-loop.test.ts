@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
-import { readJournal, type JournalEntry } from '../../scripts/demo/journal-analysis.ts';
-import { runLocalCluster } from '../../scripts/demo/local-cluster-run.ts';
+import { readJournal, type JournalEntry } from '../../local/cluster/journal-analysis.ts';
+import { runLocalCluster } from '../../local/cluster/local-cluster-run.ts';
 import { describeWithRabbit } from '../support/services.ts';
 import { smallRun } from './local-run-support.ts';
 
@@ -53,7 +53,7 @@ describeWithRabbit('the whole loop on one machine: real bridge, process backend,
               return victim !== undefined;
             });
             killedTask = victim!.task_no;
-            (h.backend as import('../../bridge/src/compute/process-backend.ts').ProcessBackend).kill(
+            (h.backend as import('../../local/fleet/process-backend.ts').ProcessBackend).kill(
               victim!.worker.replace(/^oq@/, ''),
             );
           },

@@ -1,4 +1,4 @@
-import type { LocalBroker, LocalRunOptions } from '../../scripts/demo/local-cluster-run.ts';
+import type { LocalBroker, LocalRunOptions } from '../../local/cluster/local-cluster-run.ts';
 import { RABBIT_ADMIN, SERVICE_PORTS } from '../support/services.ts';
 
 /** The shared test RabbitMQ, as the local runs see it (each run makes a vhost of its own on it). */

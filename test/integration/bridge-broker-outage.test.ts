@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBridgeRuntime, type BridgeRuntime } from '../../bridge/src/cli/bridge-runtime.ts';
-import { ProcessBackend } from '../../bridge/src/compute/process-backend.ts';
+import { ProcessBackend } from '../../local/fleet/process-backend.ts';
 import { loadBridgeConfig } from '../../bridge/src/config/bridge-config.ts';
 import type { CycleResult } from '../../bridge/src/loop/control-loop.ts';
 import {

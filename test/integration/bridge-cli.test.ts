@@ -21,7 +21,7 @@ import {
   REPO_ROOT,
   type TestVhost,
 } from '../support/services.ts';
-import { submitTasks } from './observe-celery-workers.ts';
+import { submitTasks } from '../../local/celery-workers.ts';
 
 function cli(
   args: string[],

@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBridgeRuntime } from '../../bridge/src/cli/bridge-runtime.ts';
-import { ProcessBackend } from '../../bridge/src/compute/process-backend.ts';
+import { ProcessBackend } from '../../local/fleet/process-backend.ts';
 import { loadBridgeConfig } from '../../bridge/src/config/bridge-config.ts';
 import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
 import { createTestVhost, describeWithRabbit, RABBIT_ADMIN, type TestVhost } from '../support/services.ts';
-import { submitTasks } from './observe-celery-workers.ts';
+import { submitTasks } from '../../local/celery-workers.ts';
 
 describeWithRabbit('bridge restart mid-drain (real celery workers)', () => {
   let vhost: TestVhost;

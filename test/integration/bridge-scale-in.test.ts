@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RemoteControlWorkerControl } from '../../bridge/src/act/remote-control-worker-control.ts';
 import { ScaleActor } from '../../bridge/src/act/scale-actor.ts';
-import { ProcessBackend } from '../../bridge/src/compute/process-backend.ts';
+import { ProcessBackend } from '../../local/fleet/process-backend.ts';
 import { decide } from '../../bridge/src/decide/decide.ts';
 import type { DecisionHistory, ScalingPolicy } from '../../bridge/src/decide/decision.ts';
 import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
@@ -28,7 +28,7 @@ import {
   RABBIT_ADMIN,
   type TestVhost,
 } from '../support/services.ts';
-import { TESTAPP_DIR } from './observe-celery-workers.ts';
+import { TESTAPP_DIR } from '../../local/celery-workers.ts';
 
 const POLICY: ScalingPolicy = {
   minWorkers: 0,

@@ -12,7 +12,7 @@ import {
   TESTAPP_DIR,
   waitFor,
   type StartedWorker,
-} from './observe-celery-workers.ts';
+} from '../../local/celery-workers.ts';
 
 /** A private RabbitMQ on ports of its own: restarting it never disturbs the shared broker. */
 const PRIVATE = { amqp: 5791, management: 15791, dist: 25791 };

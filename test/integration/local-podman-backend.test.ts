@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { PodmanBackend } from '../../bridge/src/compute/podman-backend.ts';
+import { PodmanBackend } from '../../local/fleet/podman-backend.ts';
 import {
   createTestVhost,
   describeWithRabbit,

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ProcessBackend } from '../../bridge/src/compute/process-backend.ts';
+import { ProcessBackend } from '../../local/fleet/process-backend.ts';
 import { createTestVhost, describeWithRabbit, type TestVhost } from '../support/services.ts';
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {

@@ -12,7 +12,7 @@ import {
   waitFor,
   type StartedWorker,
   type WorkerSpec,
-} from './observe-celery-workers.ts';
+} from '../../local/celery-workers.ts';
 
 /**
  * The engine's celery 4.4.7 on the wire: a JSON mailbox, and `active` replies that carry the raw task

@@ -12,7 +12,7 @@ import {
   RABBIT_ADMIN,
   type TestVhost,
 } from '../support/services.ts';
-import { startWorker, submitTasks, waitFor, type StartedWorker } from './observe-celery-workers.ts';
+import { startWorker, submitTasks, waitFor, type StartedWorker } from '../../local/celery-workers.ts';
 
 /**
  * The remote-control client against two real celery 5.5 workers of the engine-like test app (pickle-only

@@ -1,41 +1,13 @@
 /**
- * Where the tests find the local services that scripts/services.sh starts, and helpers that give each test
- * file an isolated corner of them. Ports follow the same variables as scripts/services.sh.
+ * The tests' view of the local services (local/services.ts): the same addresses and helpers, plus the
+ * `describe` variants that skip, outside CI only, when a service is missing.
  */
-import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { describe } from 'vitest';
+import { SERVICE_PORTS } from '../../local/services.ts';
+
+export * from '../../local/services.ts';
 
 const env = process.env;
-const amqpPort = Number(env.OQE_AMQP_PORT ?? 5672);
-const mgmtPort = Number(env.OQE_MGMT_PORT ?? 15672);
-const motoPort = Number(env.OQE_MOTO_PORT ?? 5055);
-
-/** Loopback ports each service must answer on. */
-export const SERVICE_PORTS = { rabbitmq: [amqpPort, mgmtPort], moto: [motoPort] } as const;
-
-/** The test-only RabbitMQ administrator that scripts/services.sh creates (loopback only). */
-export const RABBIT_ADMIN = {
-  user: 'oqe-test-admin',
-  password: env.OQE_TEST_ADMIN_PASSWORD ?? 'oqe-test-admin-loopback',
-};
-
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-/** AMQP URL of the administrator on the given vhost (default `/`). */
-export function adminAmqpUrl(vhost = '/'): string {
-  return `amqp://${RABBIT_ADMIN.user}:${RABBIT_ADMIN.password}@127.0.0.1:${amqpPort}/${encodeURIComponent(vhost)}`;
-}
-
-/** Base URL of the RabbitMQ management API, without credentials. */
-export const MANAGEMENT_URL = `http://127.0.0.1:${mgmtPort}`;
-
-/** The moto server, for AWS_ENDPOINT_URL. */
-export const AWS_ENDPOINT_URL = `http://127.0.0.1:${motoPort}`;
-
-/** The virtual environment's Python, with celery, moto and cfn-lint. */
-export const PYTHON = env.OQE_TEST_PYTHON ?? `${REPO_ROOT}.venv/bin/python`;
 
 /** True when a missing service must fail the run rather than skip its tests (CI). */
 export function requireServices(): boolean {
@@ -53,60 +25,3 @@ export const describeWithRabbit = describe.skipIf(isMissing('rabbitmq'));
 export const describeWithMoto = describe.skipIf(isMissing('moto'));
 /** `describe` that skips, outside CI only, when either service is not available. */
 export const describeWithServices = describe.skipIf(isMissing('rabbitmq') || isMissing('moto'));
-
-export function isPortOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host });
-    socket.setTimeout(1000);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-/** Calls the management API as the test administrator. */
-export async function managementApi(method: string, path: string, body?: unknown): Promise<Response> {
-  const auth = Buffer.from(`${RABBIT_ADMIN.user}:${RABBIT_ADMIN.password}`).toString('base64');
-  const response = await fetch(`${MANAGEMENT_URL}${path}`, {
-    method,
-    headers: { authorization: `Basic ${auth}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (!response.ok && !(method === 'DELETE' && response.status === 404)) {
-    throw new Error(`management API ${method} ${path}: ${response.status} ${await response.text()}`);
-  }
-  return response;
-}
-
-/** A vhost of its own for one test file, so files never see each other's queues and workers. */
-export interface TestVhost {
-  readonly vhost: string;
-  /** AMQP URL of the administrator on this vhost. */
-  readonly amqpUrl: string;
-  /** Deletes the vhost and everything in it. */
-  cleanup(): Promise<void>;
-}
-
-export async function createTestVhost(prefix = 'oqe-test'): Promise<TestVhost> {
-  const vhost = `${prefix}-${randomBytes(4).toString('hex')}`;
-  const path = `/api/vhosts/${encodeURIComponent(vhost)}`;
-  await managementApi('PUT', path, {});
-  await managementApi('PUT', `/api/permissions/${encodeURIComponent(vhost)}/${RABBIT_ADMIN.user}`, {
-    configure: '.*',
-    write: '.*',
-    read: '.*',
-  });
-  return {
-    vhost,
-    amqpUrl: adminAmqpUrl(vhost),
-    cleanup: async () => {
-      await managementApi('DELETE', path);
-    },
-  };
-}

@@ -5,7 +5,7 @@ import type { Observation } from '../../bridge/src/observe/observation.ts';
 import { cycleMetrics, cycleMetricsEmf } from '../../bridge/src/report/cycle-metrics.ts';
 import { ClusterMetrics } from '../../cdk/lib/dashboard/cluster-metrics.ts';
 import * as dashboardRates from '../../cdk/lib/dashboard/cost-rates.ts';
-import { evaluateMath } from '../../cdk/lib/dashboard/preview/metric-math.ts';
+import { evaluateMath } from '../../tools/dashboard-preview/metric-math.ts';
 import { DEFAULT_PRICES } from '../../contract/prices.ts';
 import { createJsonLogger, redact } from '../../bridge/src/report/json-logger.ts';
 import { METRIC_NAMES, METRIC_NAMESPACE } from '../../contract/metric-names.ts';

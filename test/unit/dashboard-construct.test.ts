@@ -4,9 +4,9 @@ import { calculationCostEmf } from '../../bridge/src/report/calculation-cost.ts'
 import { cycleMetricsEmf } from '../../bridge/src/report/cycle-metrics.ts';
 import { METRIC_NAMES, METRIC_NAMESPACE } from '../../contract/metric-names.ts';
 import { DEFAULT_EFS_BURST_CREDIT_LOW_BYTES } from '../../cdk/lib/dashboard/cluster-alarms.ts';
-import { buildDashboardSampleStack } from '../../cdk/lib/dashboard/dashboard-sample-stack.ts';
+import { buildDashboardSampleStack } from '../../tools/dashboard-preview/dashboard-sample-stack.ts';
 import { mathNumber } from '../../cdk/lib/dashboard/cluster-metrics.ts';
-import { readDashboardBody, widgetSeries } from '../../cdk/lib/dashboard/preview/dashboard-body.ts';
+import { readDashboardBody, widgetSeries } from '../../tools/dashboard-preview/dashboard-body.ts';
 import { WIDGET_SIZES } from '../../cdk/lib/dashboard/widget-sizes.ts';
 import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../contract/prices.ts';
 

@@ -5,14 +5,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Template } from 'aws-cdk-lib/assertions';
-import { buildDashboardSampleStack } from '../../cdk/lib/dashboard/dashboard-sample-stack.ts';
-import { alarmState, type AlarmDefinition } from '../../cdk/lib/dashboard/preview/alarm-state.ts';
-import { readDashboardBody, type DashboardBody } from '../../cdk/lib/dashboard/preview/dashboard-body.ts';
-import { evaluateWidget } from '../../cdk/lib/dashboard/preview/evaluate-widget.ts';
-import { evaluateMath, type MathContext, type Series } from '../../cdk/lib/dashboard/preview/metric-math.ts';
-import { MetricStore, type MetricKey } from '../../cdk/lib/dashboard/preview/metric-store.ts';
-import { renderDashboardSvg } from '../../cdk/lib/dashboard/preview/svg-dashboard.ts';
-import { syntheticRun } from '../../cdk/lib/dashboard/preview/synthetic-run.ts';
+import { buildDashboardSampleStack } from '../../tools/dashboard-preview/dashboard-sample-stack.ts';
+import { alarmState, type AlarmDefinition } from '../../tools/dashboard-preview/alarm-state.ts';
+import { readDashboardBody, type DashboardBody } from '../../tools/dashboard-preview/dashboard-body.ts';
+import { evaluateWidget } from '../../tools/dashboard-preview/evaluate-widget.ts';
+import { evaluateMath, type MathContext, type Series } from '../../tools/dashboard-preview/metric-math.ts';
+import { MetricStore, type MetricKey } from '../../tools/dashboard-preview/metric-store.ts';
+import { renderDashboardSvg } from '../../tools/dashboard-preview/svg-dashboard.ts';
+import { syntheticRun } from '../../tools/dashboard-preview/synthetic-run.ts';
 import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../contract/prices.ts';
 
 function context(series: Record<string, Series[]>, periodSeconds = 60): MathContext {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { LifecycleEvent } from '../../bridge/src/compute/process-backend.ts';
-import { chartSvg } from '../../scripts/demo/chart-svg.ts';
-import { analyzeRun, type JournalEntry, workerTime } from '../../scripts/demo/journal-analysis.ts';
-import { hazardLikeDurations } from '../../scripts/demo/workload.ts';
+import type { LifecycleEvent } from '../../local/fleet/process-backend.ts';
+import { chartSvg } from '../../local/cluster/chart-svg.ts';
+import { analyzeRun, type JournalEntry, workerTime } from '../../local/cluster/journal-analysis.ts';
+import { hazardLikeDurations } from '../../local/cluster/workload.ts';
 
 const T0 = 1_700_000_000; // seconds
 function entry(event: JournalEntry['event'], taskNo: number, worker: string, t: number, id = `t${taskNo}`) {

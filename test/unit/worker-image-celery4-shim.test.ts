@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { PYTHON, REPO_ROOT } from '../support/services.ts';
 
 const SHIM_DIR = `${REPO_ROOT}worker-image/celery4-shim`;
-// The celery 4.4.7 virtual environment that the observe tests create (test/integration/observe-celery-workers.ts).
+// The celery 4.4.7 virtual environment that the observe tests create (local/celery-workers.ts).
 const CELERY44_PYTHON = join(REPO_ROOT, '.cache', 'celery-4.4.7', 'bin', 'python');
 
 // Calls Request.info on a stand-in request that carries raw arguments a JSON encoder refuses (a function) and

@@ -10,8 +10,8 @@ import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runLocalCluster, type LocalRunOptions } from './demo/local-cluster-run.ts';
-import { formatSummary, summaryFailures } from './demo/run-summary.ts';
+import { runLocalCluster, type LocalRunOptions } from './cluster/local-cluster-run.ts';
+import { formatSummary, summaryFailures } from './cluster/run-summary.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const RABBIT_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';

@@ -12,10 +12,14 @@ import {
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ComputeObservation, ComputeUnit } from '../observe/observation.ts';
-import { assertDesiredCount, fleetObservation, type ComputeBackend } from './compute-backend.ts';
+import type { ComputeObservation, ComputeUnit } from '../../bridge/src/observe/observation.ts';
+import {
+  assertDesiredCount,
+  fleetObservation,
+  type ComputeBackend,
+} from '../../bridge/src/compute/compute-backend.ts';
 
-const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Options of the `process` backend: celery workers as local processes. */
 export interface ProcessBackendOptions {

@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PYTHON, REPO_ROOT } from '../support/services.ts';
+import { PYTHON, REPO_ROOT } from './services.ts';
 
 export const TESTAPP_DIR = join(REPO_ROOT, 'worker-image/testapp');
 const CELERY = join(REPO_ROOT, '.venv/bin/celery');

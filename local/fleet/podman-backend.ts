@@ -3,8 +3,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import type { ComputeObservation, ComputeUnit } from '../observe/observation.ts';
-import { assertDesiredCount, fleetObservation, type ComputeBackend } from './compute-backend.ts';
+import type { ComputeObservation, ComputeUnit } from '../../bridge/src/observe/observation.ts';
+import {
+  assertDesiredCount,
+  fleetObservation,
+  type ComputeBackend,
+} from '../../bridge/src/compute/compute-backend.ts';
 import type { LifecycleEvent } from './process-backend.ts';
 
 const run = promisify(execFile);

@@ -6,23 +6,27 @@
  * the project produces here (the master's CPU, memory and disks, EFS, ECS utilisation, the bridge's cycle
  * time) is modelled from the fleet's activity and marked as such in the preview.
  */
-import { actionResult } from '../../../../bridge/src/act/action-result.ts';
-import { decide } from '../../../../bridge/src/decide/decide.ts';
-import type { DecisionHistory, ScalingPolicy } from '../../../../bridge/src/decide/decision.ts';
-import { attributeWorkerTime, calculationCostEmf } from '../../../../bridge/src/report/calculation-cost.ts';
-import { cycleMetrics, cycleMetricsEmf } from '../../../../bridge/src/report/cycle-metrics.ts';
-import { DEFAULT_FARGATE_MODEL } from '../../../../bench/sim/fargate-model.ts';
-import { simulate } from '../../../../bench/sim/fleet-simulator.ts';
-import { observationOf } from '../../../../bench/sim/policies/bridge-policy.ts';
-import { Prng } from '../../../../bench/sim/prng.ts';
+import { actionResult } from '../../bridge/src/act/action-result.ts';
+import { decide } from '../../bridge/src/decide/decide.ts';
+import type { DecisionHistory, ScalingPolicy } from '../../bridge/src/decide/decision.ts';
+import { attributeWorkerTime, calculationCostEmf } from '../../bridge/src/report/calculation-cost.ts';
+import { cycleMetrics, cycleMetricsEmf } from '../../bridge/src/report/cycle-metrics.ts';
+import { DEFAULT_FARGATE_MODEL } from '../../bench/sim/fargate-model.ts';
+import { simulate } from '../../bench/sim/fleet-simulator.ts';
+import { observationOf } from '../../bench/sim/policies/bridge-policy.ts';
+import { Prng } from '../../bench/sim/prng.ts';
 import {
   BRIDGE_IDLE_GRACE_SECONDS,
   BRIDGE_MAX_STEP_OUT,
   BRIDGE_POLL_SECONDS,
-} from '../../../../bench/sim/scenarios.ts';
-import type { FleetView, SimAction, SimPolicy } from '../../../../bench/sim/sim-policy.ts';
-import { RUN_SHAPES, taskDurations, type CalculationSpec } from '../../../../bench/sim/trace.ts';
-import { MASTER_AGENT_NAMESPACE, MASTER_DISK_METRIC, MASTER_MEMORY_METRIC } from '../master-agent-metrics.ts';
+} from '../../bench/sim/scenarios.ts';
+import type { FleetView, SimAction, SimPolicy } from '../../bench/sim/sim-policy.ts';
+import { RUN_SHAPES, taskDurations, type CalculationSpec } from '../../bench/sim/trace.ts';
+import {
+  MASTER_AGENT_NAMESPACE,
+  MASTER_DISK_METRIC,
+  MASTER_MEMORY_METRIC,
+} from '../../cdk/lib/dashboard/master-agent-metrics.ts';
 import { MetricStore } from './metric-store.ts';
 
 /** Three hours: the dashboard's default time range. */

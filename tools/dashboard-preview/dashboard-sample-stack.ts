@@ -2,8 +2,8 @@ import { App, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as efs from 'aws-cdk-lib/aws-efs';
-import { DEFAULT_PRICES } from '../../../contract/prices.ts';
-import { ClusterDashboard, type ClusterDashboardProps } from './cluster-dashboard.ts';
+import { DEFAULT_PRICES } from '../../contract/prices.ts';
+import { ClusterDashboard, type ClusterDashboardProps } from '../../cdk/lib/dashboard/cluster-dashboard.ts';
 
 /** Props of the sample stack: any dashboard prop except the resources, which the sample creates. */
 export type SampleDashboardOptions = Partial<

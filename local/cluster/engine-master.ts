@@ -29,7 +29,7 @@ export interface EngineMasterProgress {
 }
 
 /**
- * Runs scripts/demo/engine_master.py: an engine-3.x-like master that keeps `numCores` tasks in flight and
+ * Runs local/cluster/engine_master.py: an engine-3.x-like master that keeps `numCores` tasks in flight and
  * submits one more per task ended. `finished` resolves when every task has ended at least once.
  */
 export class EngineMaster {
