@@ -4,7 +4,6 @@
  * stubs of the worker control and the backend. The real-worker path is test/integration/bridge-scale-in.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { isRetryable, withRetry } from '../../bridge/src/act/retry.ts';
 import { ScaleActor } from '../../bridge/src/act/scale-actor.ts';
 import type { WorkerControl } from '../../bridge/src/act/worker-control.ts';
 import type { ComputeBackend } from '../../bridge/src/compute/compute-backend.ts';
@@ -104,7 +103,6 @@ function actor(backend: ComputeBackend, control: WorkerControl): ScaleActor {
     settleMs: 0,
     sleep: async () => undefined,
     now: () => NOW,
-    retry: { sleep: async () => undefined, random: () => 0.5 },
   });
 }
 
@@ -192,15 +190,11 @@ describe('ScaleActor (scripted worker control and backend stubs)', () => {
     expect([...backend.calls, ...control.calls]).toEqual([]);
   });
 
-  it('retries a throttled scale-out and reports a non-retryable failure without throwing', async () => {
+  it('reports a failed scale-out without throwing (the SDK client did the retrying)', async () => {
     const o = fleet([w('a', 1)], 3);
     const d = decide(o, POLICY, { idleSince: {} }, NOW);
     expect(d.desired).toBe(4);
     const backend = new ScriptedBackend();
-    backend.failures = [Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' })];
-    const r = await actor(backend, new ScriptedControl({})).act(d, o);
-    expect(r.kind).toBe('scaleOut');
-    expect(backend.calls).toContain('scaleTo 4');
     backend.failures = [
       Object.assign(new Error('vCPU limit'), {
         name: 'InvalidParameterException',
@@ -225,47 +219,5 @@ describe('ScaleActor (scripted worker control and backend stubs)', () => {
     expect((await a.act(d, o)).kind).toBe('skipped');
     release();
     expect((await first).kind).toBe('scaleOut');
-  });
-});
-
-describe('retry with backoff and full jitter', () => {
-  it('retries throttling and 5xx with growing capped waits, not client errors', async () => {
-    const waits: number[] = [];
-    let n = 0;
-    const result = await withRetry(
-      async () => {
-        if (++n < 5) throw Object.assign(new Error('busy'), { $metadata: { httpStatusCode: 503 } });
-        return 'ok';
-      },
-      { attempts: 5, baseMs: 100, maxMs: 500, random: () => 0.999, sleep: async (ms) => void waits.push(ms) },
-    );
-    expect(result).toBe('ok');
-    // ceilings 100, 200, 400, 500 (capped); full jitter with random 0.999 waits just under each.
-    expect(waits).toEqual([99, 199, 399, 499]);
-    await expect(
-      withRetry(async () => {
-        throw Object.assign(new Error('bad'), {
-          name: 'ValidationException',
-          $metadata: { httpStatusCode: 400 },
-        });
-      }),
-    ).rejects.toThrow('bad');
-    expect(isRetryable({ name: 'ThrottlingException' })).toBe(true);
-    expect(isRetryable({ $metadata: { httpStatusCode: 429 } })).toBe(true);
-    expect(isRetryable(new Error('ECONNREFUSED'))).toBe(false);
-  });
-
-  it('gives up after the attempts', async () => {
-    let n = 0;
-    await expect(
-      withRetry(
-        async () => {
-          n++;
-          throw Object.assign(new Error('slow down'), { name: 'ThrottlingException' });
-        },
-        { attempts: 3, sleep: async () => undefined },
-      ),
-    ).rejects.toThrow('slow down');
-    expect(n).toBe(3);
   });
 });

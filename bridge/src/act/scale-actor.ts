@@ -8,7 +8,6 @@ import { isIdle } from '../decide/decide.ts';
 import type { Decision } from '../decide/decision.ts';
 import type { Observation, WorkerObservation } from '../observe/observation.ts';
 import { actionResult, type ActionResult } from './action-result.ts';
-import { withRetry, type RetryOptions } from './retry.ts';
 import type { WorkerControl } from './worker-control.ts';
 
 export interface ScaleActorOptions {
@@ -25,7 +24,6 @@ export interface ScaleActorOptions {
   readonly protectMinutes?: number;
   /** A unit idle this long has its protection released (so deployments are not blocked). @default 30 */
   readonly releaseAfterIdleSeconds?: number;
-  readonly retry?: RetryOptions;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly now?: () => number;
   /** Structured log sink for what the actor does between decisions. */
@@ -97,7 +95,7 @@ export class ScaleActor {
 
     const current = decision.current ?? compute.desired;
     if (decision.desired > current && decision.retire.length === 0) {
-      await withRetry(() => backend.scaleTo(decision.desired), this.retryOptions('scaleTo'));
+      await backend.scaleTo(decision.desired);
       return actionResult('scaleOut', `desired ${current} -> ${decision.desired}`, {
         from: current,
         to: decision.desired,
@@ -119,7 +117,7 @@ export class ScaleActor {
     }
     if (confirmed.length > 0) {
       // The ECS backend protects every other task before lowering the desired count.
-      await withRetry(() => backend.retire(confirmed), this.retryOptions('retire'));
+      await backend.retire(confirmed);
       for (const id of confirmed) this.protectedUntil.delete(id);
     }
     const to = current - confirmed.length;
@@ -195,11 +193,11 @@ export class ScaleActor {
     }
     try {
       if (toProtect.length > 0) {
-        await withRetry(() => backend.protect(toProtect, this.protectMinutes), this.retryOptions('protect'));
+        await backend.protect(toProtect, this.protectMinutes);
         for (const id of toProtect) this.protectedUntil.set(id, now + this.protectMinutes * 60_000);
       }
       if (toRelease.length > 0) {
-        await withRetry(() => backend.release(toRelease), this.retryOptions('release'));
+        await backend.release(toRelease);
         for (const id of toRelease) this.protectedUntil.delete(id);
       }
     } catch (error) {
@@ -207,14 +205,6 @@ export class ScaleActor {
       // a failure is logged and retried next cycle.
       this.log('protection-failed', { error: describeError(error), toProtect, toRelease });
     }
-  }
-
-  private retryOptions(operation: string): RetryOptions {
-    return {
-      ...this.options.retry,
-      onRetry: (error, attempt, waitMs) =>
-        this.log('retry', { operation, attempt, waitMs, error: describeError(error) }),
-    };
   }
 }
 

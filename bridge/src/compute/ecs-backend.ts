@@ -20,6 +20,7 @@ import {
   type Task,
 } from '@aws-sdk/client-ecs';
 import type { ComputeObservation, ComputeUnit } from '../observe/observation.ts';
+import { awsClientConfig } from './aws-client-config.ts';
 import { assertDesiredCount, fleetObservation, type ComputeBackend } from './compute-backend.ts';
 
 /** UpdateTaskProtection takes at most 10 tasks a call (Amazon ECS API reference, UpdateTaskProtection). */
@@ -34,7 +35,7 @@ const PROTECTION_REFRESH_MS = 60_000;
 export interface EcsBackendOptions {
   readonly cluster: string;
   readonly service: string;
-  /** A client; default one for AWS_REGION (and AWS_ENDPOINT_URL when set). */
+  /** A client; default one for AWS_REGION (and AWS_ENDPOINT_URL when set), retrying as awsClientConfig says. */
   readonly client?: ECSClient;
   /** Expiry of the protection `retire` puts on the other tasks while the desired count drops. @default 5 */
   readonly retireProtectionMinutes?: number;
@@ -65,7 +66,7 @@ export class EcsBackend implements ComputeBackend {
   private protectionFetchedAt = -Infinity;
 
   constructor(private readonly options: EcsBackendOptions) {
-    this.client = options.client ?? new ECSClient({});
+    this.client = options.client ?? new ECSClient(awsClientConfig());
     this.retireMinutes = checkMinutes('retireProtectionMinutes', options.retireProtectionMinutes ?? 5);
     this.releaseDelayMs = options.releaseDelayMs ?? 5000;
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));

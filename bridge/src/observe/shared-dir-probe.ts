@@ -4,6 +4,7 @@ import {
   EFSClient,
   type MountTargetDescription,
 } from '@aws-sdk/client-efs';
+import { awsClientConfig } from '../compute/aws-client-config.ts';
 import type { SharedDirObservation } from './observation.ts';
 
 /** Options of {@link SharedDirProbe}. */
@@ -36,7 +37,7 @@ export class SharedDirProbe {
       throw new Error('OQE_WORKER_SUBNET_IDS is empty: list the worker subnets (subnet-...,subnet-...)');
     }
     this.owned = options.client === undefined;
-    this.client = options.client ?? new EFSClient({});
+    this.client = options.client ?? new EFSClient(awsClientConfig());
   }
 
   async observe(): Promise<SharedDirObservation> {
