@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import layers from './eslint-rules/layer-boundaries.js';
 
 const PRODUCT = ['contract/', 'cdk/', 'bridge/', 'worker-image/'];
-const ABOVE_THE_PRODUCT = ['local/', 'tools/', 'bench/', 'scripts/', 'test/'];
+const ABOVE_THE_PRODUCT = ['common/', 'local/', 'tools/', 'bench/', 'scripts/', 'test/'];
 
 /** The layers of README's "Project layout"; test/unit/lint-layer-boundaries.test.ts shows each one bites. */
 export const LAYER_RULES = [
@@ -12,6 +12,11 @@ export const LAYER_RULES = [
     from: ['contract/'],
     allowOnly: ['contract/'],
     why: 'the contract is what cdk/ and bridge/ share; it imports neither',
+  },
+  {
+    from: ['common/'],
+    allowOnly: ['common/'],
+    why: 'common/ holds small helpers (PRNG, percentile) for everything above the product; it imports nothing',
   },
   {
     from: ['bridge/src/decide/'],
@@ -23,7 +28,7 @@ export const LAYER_RULES = [
   {
     from: PRODUCT,
     disallow: ABOVE_THE_PRODUCT,
-    why: 'the product never imports the local runtime, tooling, benchmarks, scripts or tests',
+    why: 'the product never imports the helpers, local runtime, tooling, benchmarks, scripts or tests',
   },
   {
     from: ['local/'],

@@ -15,7 +15,7 @@ import type { BenchRealResults, CalibrationResult, LatencyResult } from '../benc
 import { measureBrokerLoad } from '../bench/real/broker-load.ts';
 import { calibrate } from '../bench/real/calibration.ts';
 import { measureDecisionLatency } from '../bench/real/decision-latency.ts';
-import { percentile } from '../bench/real/percentile.ts';
+import { percentile } from '../common/percentile.ts';
 import { runSimulation, writeBenchmarkDocs } from '../bench/sim/run-simulation.ts';
 import {
   AWS_ENDPOINT_URL,

@@ -13,7 +13,7 @@ import type { WorkerControl } from '../../bridge/src/act/worker-control.ts';
 import { ControlLoop } from '../../bridge/src/loop/control-loop.ts';
 import { BrokerSession, type BrokerEndpoint } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
-import { Prng } from '../sim/prng.ts';
+import { Prng } from '../../common/prng.ts';
 import { bridgeObserver, bridgeQueueProbe } from './bridge-observer.ts';
 import { createMotoEcsService } from './moto-ecs-service.ts';
 

@@ -3,7 +3,7 @@
  * worker size. Every number cites its source in docs/benchmarks.md ("Assumptions").
  */
 import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../contract/prices.ts';
-import type { Prng } from './prng.ts';
+import type { Prng } from '../../common/prng.ts';
 
 export interface FargateModel {
   /** Median seconds from launch request to a consuming celery worker (image pull dominates). */

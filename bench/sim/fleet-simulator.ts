@@ -5,7 +5,7 @@
  */
 import { EventQueue } from './event-queue.ts';
 import { billedSeconds, drawStartupSeconds, type FargateModel } from './fargate-model.ts';
-import { Prng } from './prng.ts';
+import { Prng } from '../../common/prng.ts';
 import type { FleetView, PolicyFactory, SimAction, SimPolicy, SimUnitView } from './sim-policy.ts';
 import type { CalculationSpec, Trace } from './trace.ts';
 

@@ -2,7 +2,7 @@
  * Workload traces: calculations shaped like published engine runs, submitted the way an engine 3.x master
  * does (a window of `num_cores` tasks, one more each time a task ends) or the way 2.x does (all at once).
  */
-import { Prng } from './prng.ts';
+import { Prng } from '../../common/prng.ts';
 
 /** The size and task-duration profile of one engine calculation. */
 export interface RunShape {

@@ -4,6 +4,8 @@
  * log-normal spread with a cap stands in for it here.
  */
 
+import { Prng } from '../../common/prng.ts';
+
 /** Options of the synthetic workload. */
 export interface WorkloadOptions {
   /** Number of tasks. */
@@ -29,29 +31,12 @@ export function hazardLikeDurations(options: WorkloadOptions): number[] {
   if (!(meanSeconds > 0)) {
     throw new Error(`hazardLikeDurations: meanSeconds is ${meanSeconds}; pass a positive number of seconds`);
   }
-  const random = mulberry32(options.seed ?? 42);
+  const random = new Prng(options.seed ?? 42);
   const raw: number[] = [];
-  for (let i = 0; i < count; i++) {
-    // Box-Muller: one standard normal from two uniforms.
-    const u = Math.max(random(), 1e-12);
-    const z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
-    raw.push(Math.exp(sigma * z));
-  }
+  for (let i = 0; i < count; i++) raw.push(Math.exp(sigma * random.normal()));
   const rawMean = raw.reduce((a, b) => a + b, 0) / count;
   const capped = raw.map((r) => Math.min((r / rawMean) * meanSeconds, capFactor * meanSeconds));
   // Rescale once more so the cap does not shrink the total work.
   const cappedMean = capped.reduce((a, b) => a + b, 0) / count;
   return capped.map((d) => Math.max(0.05, Math.round((d * meanSeconds * 100) / cappedMean) / 100));
-}
-
-/** A small seeded PRNG (mulberry32), good enough for a repeatable demo. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

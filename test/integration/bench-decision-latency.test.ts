@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { measureDecisionLatency } from '../../bench/real/decision-latency.ts';
-import { percentile } from '../../bench/real/percentile.ts';
+import { percentile } from '../../common/percentile.ts';
 import {
   AWS_ENDPOINT_URL,
   createTestVhost,

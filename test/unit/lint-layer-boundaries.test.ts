@@ -39,7 +39,8 @@ describe('lint: import boundaries between the layers', () => {
       ['cdk/lib/fixture.ts', "export * from '../../contract/prices.ts';"],
       ['bridge/src/decide/fixture.ts', "export type * from '../observe/observation.ts';"],
       ['local/fleet/fixture.ts', "export * from '../../bridge/src/compute/compute-backend.ts';"],
-      ['tools/dashboard-preview/fixture.ts', "export * from '../../bench/sim/prng.ts';"],
+      ['tools/dashboard-preview/fixture.ts', "export * from '../../bench/sim/fleet-simulator.ts';"],
+      ['local/cluster/fixture.ts', "export * from '../../common/prng.ts';"],
       ['test/unit/fixture.ts', "export * from '../../local/services.ts';"],
     ];
     for (const [path, code] of allowed) expect(await layerMessages(code, path), path).toEqual([]);

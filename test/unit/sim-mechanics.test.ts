@@ -9,7 +9,7 @@ import {
   stepChange,
 } from '../../bench/sim/policies/step-scaling.ts';
 import { TARGET_TRACKING_DEFAULTS, TargetTrackingPolicy } from '../../bench/sim/policies/target-tracking.ts';
-import { Prng } from '../../bench/sim/prng.ts';
+import { Prng } from '../../common/prng.ts';
 import type { FleetView, SimAction, SimPolicy } from '../../bench/sim/sim-policy.ts';
 import { RUN_SHAPES, taskDurations, type Trace } from '../../bench/sim/trace.ts';
 

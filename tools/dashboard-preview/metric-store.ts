@@ -1,3 +1,4 @@
+import { percentile } from '../../common/percentile.ts';
 import type { Series, Values } from './metric-math.ts';
 
 /** One metric stream: a namespace, a name and its dimensions. */
@@ -9,11 +10,6 @@ export interface MetricKey {
 
 interface Stream extends MetricKey {
   readonly samples: { t: number; v: number }[];
-}
-
-function percentile(sorted: number[], p: number): number {
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[rank]!;
 }
 
 /** A CloudWatch statistic over the samples of one period. */

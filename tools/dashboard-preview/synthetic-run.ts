@@ -14,7 +14,7 @@ import { cycleMetrics, cycleMetricsEmf } from '../../bridge/src/report/cycle-met
 import { DEFAULT_FARGATE_MODEL } from '../../bench/sim/fargate-model.ts';
 import { simulate } from '../../bench/sim/fleet-simulator.ts';
 import { observationOf } from '../../bench/sim/policies/bridge-policy.ts';
-import { Prng } from '../../bench/sim/prng.ts';
+import { Prng } from '../../common/prng.ts';
 import {
   BRIDGE_IDLE_GRACE_SECONDS,
   BRIDGE_MAX_STEP_OUT,
