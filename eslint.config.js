@@ -16,7 +16,7 @@ export const LAYER_RULES = [
   {
     from: ['common/'],
     allowOnly: ['common/'],
-    why: 'common/ holds small helpers (PRNG, percentile) for everything above the product; it imports nothing',
+    why: 'common/ holds small helpers (PRNG, percentile, SVG escaping) for everything above the product; it imports nothing',
   },
   {
     from: ['bridge/src/decide/'],

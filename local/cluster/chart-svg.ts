@@ -1,3 +1,5 @@
+import { escapeXml } from '../../common/svg.ts';
+
 /** One sample of the run, taken about once a second by the demo. */
 export interface RunSample {
   /** ms since the epoch */
@@ -104,8 +106,4 @@ function ticks(max: number): number[] {
   const out: number[] = [];
   for (let v = 0; v <= max + 1e-9; v += step) out.push(Math.round(v * 100) / 100);
   return out;
-}
-
-function escapeXml(s: string): string {
-  return s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
 }

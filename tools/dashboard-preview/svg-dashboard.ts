@@ -3,6 +3,7 @@
  * single values (with sparklines), line and stacked graphs with two axes and annotations, and bar charts.
  * The look follows the CloudWatch console's light theme loosely; the layout is the body's own x, y, width, height.
  */
+import { escapeXml } from '../../common/svg.ts';
 import type { DashboardWidget } from './dashboard-body.ts';
 import type { AlarmState } from './alarm-state.ts';
 import type { EvaluatedSeries, EvaluatedWidget } from './evaluate-widget.ts';
@@ -38,10 +39,6 @@ export interface RenderInput {
   readonly seconds: number;
   /** Footnotes for widgets whose data is modelled, by widget title. */
   readonly footnotes?: ReadonlyMap<string, string>;
-}
-
-function esc(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 /** A figure the way a dashboard shows it: a few significant digits, SI suffixes for large values. */
@@ -81,7 +78,7 @@ function frame(x: number, y: number, w: number, h: number, title?: string): stri
   return (
     `<rect x="${x}" y="${y}" width="${w}" height="${h}" rx="3" fill="#ffffff" stroke="#d5dbdb"/>` +
     (title
-      ? `<text x="${x + 10}" y="${y + 19}" font-size="13" font-weight="600" fill="#16191f">${esc(title)}</text>`
+      ? `<text x="${x + 10}" y="${y + 19}" font-size="13" font-weight="600" fill="#16191f">${escapeXml(title)}</text>`
       : '')
   );
 }
@@ -93,7 +90,7 @@ function textWidget(w: DashboardWidget, x: number, y: number, width: number, hei
   for (const line of lines) {
     const heading = line.startsWith('# ');
     const text = line.replace(/^#+\s*/, '').replace(/`/g, '');
-    out += `<text x="${x + 10}" y="${ty}" font-size="${heading ? 17 : 12}" font-weight="${heading ? 700 : 400}" fill="#16191f">${esc(text)}</text>`;
+    out += `<text x="${x + 10}" y="${ty}" font-size="${heading ? 17 : 12}" font-weight="${heading ? 700 : 400}" fill="#16191f">${escapeXml(text)}</text>`;
     ty += heading ? 24 : 17;
   }
   return out;
@@ -127,7 +124,7 @@ function alarmWidget(
     out +=
       `<rect x="${bx}" y="${by}" width="${boxW}" height="24" rx="3" fill="#fafafa" stroke="${colour}"/>` +
       `<circle cx="${bx + 12}" cy="${by + 12}" r="5" fill="${colour}"/>` +
-      `<text x="${bx + 24}" y="${by + 16}" font-size="11.5" fill="#16191f">${esc(alarmName(ref))}</text>` +
+      `<text x="${bx + 24}" y="${by + 16}" font-size="11.5" fill="#16191f">${escapeXml(alarmName(ref))}</text>` +
       `<text x="${bx + boxW - 8}" y="${by + 16}" font-size="10" text-anchor="end" fill="${colour}">${state === 'INSUFFICIENT_DATA' ? 'NO DATA' : state}</text>`;
   });
   return out;
@@ -168,8 +165,8 @@ function singleValueWidget(
     const value = lastValue(s.values);
     const usd = /USD/.test(s.label);
     out +=
-      `<text x="${cx}" y="${y + 42}" font-size="11" fill="#545b64">${esc(fit(s.label, cell - 8, 6))}</text>` +
-      `<text x="${cx}" y="${y + 84}" font-size="${n > 2 ? 28 : 34}" fill="#16191f">${usd ? '$' : ''}${esc(formatValue(value))}</text>`;
+      `<text x="${cx}" y="${y + 42}" font-size="11" fill="#545b64">${escapeXml(fit(s.label, cell - 8, 6))}</text>` +
+      `<text x="${cx}" y="${y + 84}" font-size="${n > 2 ? 28 : 34}" fill="#16191f">${usd ? '$' : ''}${escapeXml(formatValue(value))}</text>`;
     if (w.properties.sparkline)
       out += sparkline(s.values, cx, y + height - 40, cell - 20, 28, PALETTE[i % PALETTE.length]!);
   });
@@ -195,12 +192,13 @@ function barWidget(
     const bx = x + 40 + i * slot + slot * 0.2;
     out +=
       `<rect x="${bx.toFixed(1)}" y="${(bottom - bh).toFixed(1)}" width="${(slot * 0.6).toFixed(1)}" height="${bh.toFixed(1)}" fill="${PALETTE[i % PALETTE.length]}"/>` +
-      `<text x="${(bx + slot * 0.3).toFixed(1)}" y="${(bottom - bh - 4).toFixed(1)}" font-size="11" text-anchor="middle" fill="#16191f">${esc(formatValue(v))}</text>` +
-      `<text x="${(bx + slot * 0.3).toFixed(1)}" y="${bottom + 15}" font-size="11" text-anchor="middle" fill="#545b64">${esc(d.series[i]!.label)}</text>`;
+      `<text x="${(bx + slot * 0.3).toFixed(1)}" y="${(bottom - bh - 4).toFixed(1)}" font-size="11" text-anchor="middle" fill="#16191f">${escapeXml(formatValue(v))}</text>` +
+      `<text x="${(bx + slot * 0.3).toFixed(1)}" y="${bottom + 15}" font-size="11" text-anchor="middle" fill="#545b64">${escapeXml(d.series[i]!.label)}</text>`;
   });
   out += `<line x1="${x + 36}" y1="${bottom}" x2="${x + width - 16}" y2="${bottom}" stroke="#aab7b8"/>`;
   const axis = w.properties.yAxis?.left?.label;
-  if (axis) out += `<text x="${x + 10}" y="${top - 6}" font-size="10" fill="#687078">${esc(axis)}</text>`;
+  if (axis)
+    out += `<text x="${x + 10}" y="${top - 6}" font-size="10" fill="#687078">${escapeXml(axis)}</text>`;
   return out;
 }
 
@@ -243,9 +241,9 @@ function graphWidget(
   for (let k = 0; k <= 4; k++) {
     const gy = plotY + plotH - (k / 4) * plotH;
     out += `<line x1="${plotX}" y1="${gy.toFixed(1)}" x2="${plotX + plotW}" y2="${gy.toFixed(1)}" stroke="#eaeded"/>`;
-    out += `<text x="${plotX - 4}" y="${(gy + 3).toFixed(1)}" font-size="9.5" text-anchor="end" fill="#687078">${esc(formatValue((leftMax * k) / 4))}</text>`;
+    out += `<text x="${plotX - 4}" y="${(gy + 3).toFixed(1)}" font-size="9.5" text-anchor="end" fill="#687078">${escapeXml(formatValue((leftMax * k) / 4))}</text>`;
     if (right.length > 0) {
-      out += `<text x="${plotX + plotW + 4}" y="${(gy + 3).toFixed(1)}" font-size="9.5" fill="#687078">${esc(formatValue((rightMax * k) / 4))}</text>`;
+      out += `<text x="${plotX + plotW + 4}" y="${(gy + 3).toFixed(1)}" font-size="9.5" fill="#687078">${escapeXml(formatValue((rightMax * k) / 4))}</text>`;
     }
   }
   for (let h = 0; h * 3600 <= input.seconds; h++) {
@@ -254,10 +252,10 @@ function graphWidget(
   }
   const leftLabel = w.properties.yAxis?.left?.label;
   if (leftLabel)
-    out += `<text x="${x + 8}" y="${plotY - 6}" font-size="9.5" fill="#687078">${esc(leftLabel)}</text>`;
+    out += `<text x="${x + 8}" y="${plotY - 6}" font-size="9.5" fill="#687078">${escapeXml(leftLabel)}</text>`;
   const rightLabel = w.properties.yAxis?.right?.label;
   if (rightLabel && right.length > 0) {
-    out += `<text x="${x + width - 8}" y="${plotY - 6}" font-size="9.5" text-anchor="end" fill="#687078">${esc(rightLabel)}</text>`;
+    out += `<text x="${x + width - 8}" y="${plotY - 6}" font-size="9.5" text-anchor="end" fill="#687078">${escapeXml(rightLabel)}</text>`;
   }
 
   const yAt = (v: number, max: number) => plotY + plotH - Math.min(1, v / max) * plotH;
@@ -296,14 +294,14 @@ function graphWidget(
     const ay = yAt(a.value, leftMax);
     out += `<line x1="${plotX}" y1="${ay.toFixed(1)}" x2="${plotX + plotW}" y2="${ay.toFixed(1)}" stroke="${a.color ?? '#d13212'}" stroke-dasharray="4 3"/>`;
     if (a.label)
-      out += `<text x="${plotX + plotW - 2}" y="${(ay - 3).toFixed(1)}" font-size="9.5" text-anchor="end" fill="${a.color ?? '#d13212'}">${esc(a.label)}</text>`;
+      out += `<text x="${plotX + plotW - 2}" y="${(ay - 3).toFixed(1)}" font-size="9.5" text-anchor="end" fill="${a.color ?? '#d13212'}">${escapeXml(a.label)}</text>`;
   }
   d.series.forEach((s, k) => {
     const lx = x + 10 + (k % legendColumns) * ((width - 20) / legendColumns);
     const ly = y + height - 10 - (legendRows - 1 - Math.floor(k / legendColumns)) * 14;
     out +=
       `<rect x="${lx}" y="${ly - 8}" width="9" height="9" fill="${PALETTE[k % PALETTE.length]}"/>` +
-      `<text x="${lx + 13}" y="${ly}" font-size="10" fill="#545b64">${esc(s.label)}${s.yAxis === 'right' ? ' (right)' : ''}</text>`;
+      `<text x="${lx + 13}" y="${ly}" font-size="10" fill="#545b64">${escapeXml(s.label)}${s.yAxis === 'right' ? ' (right)' : ''}</text>`;
   });
   return out;
 }
@@ -333,18 +331,18 @@ export function renderDashboardSvg(input: RenderInput): string {
   const notes = footnotes
     .map(
       (text, k) =>
-        `<text x="${MARGIN}" y="${HEADER + rows * ROW + 14 + k * 16}" font-size="11" fill="#545b64">* ${esc(text)}</text>`,
+        `<text x="${MARGIN}" y="${HEADER + rows * ROW + 14 + k * 16}" font-size="11" fill="#545b64">* ${escapeXml(text)}</text>`,
     )
     .join('');
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif">`,
     `<rect width="${width}" height="${height}" fill="#f2f3f3"/>`,
-    `<text x="${MARGIN}" y="28" font-size="20" font-weight="700" fill="#16191f">${esc(input.title)}</text>`,
+    `<text x="${MARGIN}" y="28" font-size="20" font-weight="700" fill="#16191f">${escapeXml(input.title)}</text>`,
     ...input.caption
       .split('\n')
       .map(
         (line, k) =>
-          `<text x="${MARGIN}" y="${46 + k * 15}" font-size="12" fill="#545b64">${esc(line)}</text>`,
+          `<text x="${MARGIN}" y="${46 + k * 15}" font-size="12" fill="#545b64">${escapeXml(line)}</text>`,
       ),
     body,
     notes,

@@ -1,13 +1,11 @@
+import { escapeXml } from '../../../common/svg.ts';
+
 /**
  * Two small SVG charts with no dependencies: grouped bars (a ratio per trace and policy) and step lines (the
  * worker count over time per policy). Plain SVG 1.1, so GitHub renders them inline.
  */
 
 const COLOURS = ['#1b9e77', '#7570b3', '#d95f02', '#e7298a', '#66a61e', '#e6ab02', '#a6761d', '#666666'];
-
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
 
 function fmt(n: number): string {
   return Number.isInteger(n) ? String(n) : n.toFixed(1);
@@ -36,7 +34,7 @@ function frame(
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2 - RIGHT / 2}" y="20" text-anchor="middle" font-size="14">${esc(title)}</text>`,
+    `<text x="${W / 2 - RIGHT / 2}" y="20" text-anchor="middle" font-size="14">${escapeXml(title)}</text>`,
   ];
   for (let i = 0; i <= 4; i++) {
     const v = (maxV * i) / 4;
@@ -47,7 +45,7 @@ function frame(
     if (tick) parts.push(tick(i));
   }
   parts.push(
-    `<text x="14" y="${TOP + plotH / 2}" transform="rotate(-90 14 ${TOP + plotH / 2})" text-anchor="middle">${esc(yLabel)}</text>`,
+    `<text x="14" y="${TOP + plotH / 2}" transform="rotate(-90 14 ${TOP + plotH / 2})" text-anchor="middle">${escapeXml(yLabel)}</text>`,
   );
   return parts;
 }
@@ -57,7 +55,7 @@ function legendEntry(index: number, colour: string, label: string): string[] {
   const ly = TOP + index * 18;
   return [
     `<rect x="${LEFT + PLOT_W + 16}" y="${ly}" width="12" height="12" fill="${colour}"/>`,
-    `<text x="${LEFT + PLOT_W + 34}" y="${ly + 10}">${esc(label)}</text>`,
+    `<text x="${LEFT + PLOT_W + 34}" y="${ly + 10}">${escapeXml(label)}</text>`,
   ];
 }
 
@@ -93,12 +91,12 @@ export function groupedBarChart(opts: {
         return;
       }
       parts.push(
-        `<rect x="${x}" y="${y(v)}" width="${barW - 1}" height="${TOP + plotH - y(v)}" fill="${colour}"><title>${esc(`${opts.series[si]} ${g.label}: ${v.toFixed(2)}`)}</title></rect>`,
+        `<rect x="${x}" y="${y(v)}" width="${barW - 1}" height="${TOP + plotH - y(v)}" fill="${colour}"><title>${escapeXml(`${opts.series[si]} ${g.label}: ${v.toFixed(2)}`)}</title></rect>`,
       );
       if (v > opts.cap) parts.push(`<text x="${x}" y="${TOP - 2}" font-size="9">${fmt(v)}</text>`);
     });
     parts.push(
-      `<text x="${gx + (barW * g.values.length) / 2}" y="${TOP + plotH + 16}" text-anchor="middle">${esc(g.label)}</text>`,
+      `<text x="${gx + (barW * g.values.length) / 2}" y="${TOP + plotH + 16}" text-anchor="middle">${escapeXml(g.label)}</text>`,
     );
   });
   if (opts.reference !== undefined) {
