@@ -3,6 +3,7 @@
  * starts (RabbitMQ and the moto server on loopback), and helpers that give each user an isolated vhost of
  * them. Ports follow the same variables as scripts/services.sh.
  */
+import { managementClient, type ManagementCall } from './rabbit-management.ts';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -54,18 +55,11 @@ export function isPortOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
 }
 
 /** Calls the management API as the test administrator. */
-export async function managementApi(method: string, path: string, body?: unknown): Promise<Response> {
-  const auth = Buffer.from(`${RABBIT_ADMIN.user}:${RABBIT_ADMIN.password}`).toString('base64');
-  const response = await fetch(`${MANAGEMENT_URL}${path}`, {
-    method,
-    headers: { authorization: `Basic ${auth}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (!response.ok && !(method === 'DELETE' && response.status === 404)) {
-    throw new Error(`management API ${method} ${path}: ${response.status} ${await response.text()}`);
-  }
-  return response;
-}
+export const managementApi: ManagementCall = managementClient(
+  MANAGEMENT_URL,
+  RABBIT_ADMIN.user,
+  RABBIT_ADMIN.password,
+);
 
 /** A vhost of its own for one test file or run, so they never see each other's queues and workers. */
 export interface TestVhost {

@@ -1,3 +1,4 @@
+import { managementClient } from '../rabbit-management.ts';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -415,28 +416,6 @@ function workerSecondsSoFar(lifecycle: ReturnType<ProcessBackend['lifecycle']>, 
   let ms = 0;
   for (const [from, to] of spans.values()) ms += (to ?? now) - from;
   return ms / 1000;
-}
-
-function managementClient(base: string, user: string, password: string) {
-  const auth = Buffer.from(`${user}:${password}`).toString('base64');
-  return async (method: string, path: string, body?: unknown): Promise<void> => {
-    const response = await fetch(`${base}${path}`, {
-      method,
-      headers: { authorization: `Basic ${auth}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (response.status === 401) {
-      throw new Error(
-        `RabbitMQ at ${base} refused the administrator '${user}' (401): the demo uses the loopback-only test ` +
-          'administrator that scripts/services.sh creates; start RabbitMQ with it, or set OQE_TEST_ADMIN_PASSWORD',
-      );
-    }
-    if (!response.ok && !(method === 'DELETE' && response.status === 404)) {
-      throw new Error(
-        `RabbitMQ management API ${method} ${path} answered ${response.status}: is the management plugin on?`,
-      );
-    }
-  };
 }
 
 async function waitFor(
