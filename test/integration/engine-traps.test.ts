@@ -80,6 +80,27 @@ const STOP = `from openquake.baselib import parallel
 print('workers_stop:', parallel.workers_stop(), flush=True)
 `;
 
+// Trap 6: the engine's version check, with the engine's urlopen replaced by one that fails loudly.
+const VERSION_CHECK = `import sys
+if sys.argv[1] == 'patched':
+    import oq_elastic_engine_patches
+from openquake.engine import engine
+def no_network(request, *args, **kwargs):
+    raise SystemExit('REQUEST to %s' % request.full_url)
+engine.urlopen = no_network
+print('CHECK', engine.check_obsolete_version('classical'), flush=True)
+`;
+
+// Trap 3: the local process pool the engine starts on the master (source_reader.py, post_risk.py do this).
+const LOCAL_POOL = `import sys
+if sys.argv[1] == 'patched':
+    import oq_elastic_engine_patches
+from openquake.baselib import parallel
+parallel.Starmap.init(distribute='processpool')
+print('POOL', len(parallel.Starmap.pids), 'WINDOW', parallel.Starmap.num_cores, flush=True)
+parallel.Starmap.shutdown()
+`;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitUntil<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
@@ -106,6 +127,8 @@ describe.skipIf(!enabled)('engine traps on real engine 3.11.5 / celery 4.4.7 wor
     writeFileSync(join(scratch.sharedDir, 'oq_traps_tasks.py'), TASKS);
     writeFileSync(join(root, 'master.py'), MASTER);
     writeFileSync(join(root, 'stop.py'), STOP);
+    writeFileSync(join(root, 'version_check.py'), VERSION_CHECK);
+    writeFileSync(join(root, 'local_pool.py'), LOCAL_POOL);
   });
 
   afterAll(async () => {
@@ -136,6 +159,25 @@ describe.skipIf(!enabled)('engine traps on real engine 3.11.5 / celery 4.4.7 wor
     workers.push(w);
     return w;
   }
+
+  it('makes no version-check request with the engine patches (and the engine as shipped does)', async () => {
+    const shipped = await runEnginePython(scratch, [join(root, 'version_check.py'), 'shipped']).done;
+    expect(shipped.out).toMatch(/REQUEST to https:/);
+    const patched = await runEnginePython(scratch, [join(root, 'version_check.py'), 'patched']).done;
+    expect(patched.code, patched.out).toBe(0);
+    expect(patched.out).toContain('CHECK None');
+  }, 60_000);
+
+  it("sizes the master's local process pool by the master, not num_cores, and keeps num_cores as the queue window", async () => {
+    const poolScratch = engineScratch(join(root, 'pool'), vhost.vhost, 6);
+    const shipped = await runEnginePython(poolScratch, [join(root, 'local_pool.py'), 'shipped']).done;
+    expect(shipped.out).toContain('POOL 6 WINDOW 6');
+    const patched = await runEnginePython(poolScratch, [join(root, 'local_pool.py'), 'patched'], {
+      env: { OQ_ELASTIC_LOCAL_PROCESSES: '2' },
+    }).done;
+    expect(patched.code, patched.out).toBe(0);
+    expect(patched.out).toContain('POOL 2 WINDOW 6');
+  }, 60_000);
 
   it('refuses the broadcast shutdown of an aborted calculation: the worker stays up and runs the next one', async () => {
     const w = await worker('stop-proof');

@@ -110,6 +110,7 @@ export async function startEngineWorker(
     env: {
       PATH: `${join(ENGINE_VENV, 'bin')}:/usr/bin:/bin`,
       HOME: process.env.HOME ?? '/root',
+      PYTHONDONTWRITEBYTECODE: '1', // no __pycache__ in worker-image/, the image's build context
       C_FORCE_ROOT: '1', // celery refuses pickle as root without it; these machines run as root
       OQ_WORKER_APP: 'engine',
       OQ_WORKER_ID: options.name,
@@ -176,6 +177,7 @@ export function runEnginePython(
       PATH: `${join(ENGINE_VENV, 'bin')}:/usr/bin:/bin`,
       HOME: process.env.HOME ?? '/root',
       OQ_CONFIG_FILE: scratch.configFile,
+      PYTHONDONTWRITEBYTECODE: '1',
       PYTHONPATH: [ENGINE_PATCHES_DIR, scratch.sharedDir].join(':'),
       ...options.env,
     },

@@ -39,6 +39,8 @@ import os
 
 logger = logging.getLogger("oq_elastic.celery4_shim")
 REQUEUE_LOST_VARIABLE = "OQ_ELASTIC_REQUEUE_LOST_TASKS"
+# "0" keeps celery 4.4.7's own signal handlers (scripts/bench-worker-stop.ts measures both).
+FLAG_ONLY_SIGNALS_VARIABLE = "OQ_ELASTIC_FLAG_ONLY_SIGNALS"
 
 
 def _install():
@@ -63,7 +65,8 @@ def _install():
     info.oq_argsrepr = True
     Request.info = info
     _refuse_remote_shutdown()
-    _flag_only_shutdown_handlers()
+    if os.environ.get(FLAG_ONLY_SIGNALS_VARIABLE, "1") != "0":
+        _flag_only_shutdown_handlers()
     if os.environ.get(REQUEUE_LOST_VARIABLE, "1") != "0":
         _requeue_lost_tasks_once()
 
@@ -98,9 +101,43 @@ def _flag_only_shutdown_handler(worker, sig="TERM", how="Warm", exc=None, callba
                 signals.worker_shutting_down.send(sender=worker.hostname, sig=sig, how=how, exitcode=exitcode)
             # Never raise here: the event loop raises WorkerShutdown/WorkerTerminate itself on its next turn.
             setattr(state, {"Warm": "should_stop", "Cold": "should_terminate"}[how], exitcode)
+            _wake_event_loop()
 
     handle.__name__ = str("worker_{0}".format(how))
     platforms.signals[sig] = handle
+
+
+# The write end of a pipe the worker's event loop watches: an idle loop sleeps in its poll for up to 10 s (kombu's
+# Hub.fire_timers max_delay) and Python resumes the poll after a handler runs (PEP 475), so without a wake-up the
+# flag is only seen at the next timer.
+_WAKEUP = {}
+
+
+def _watch_wakeup_pipe(sender=None, **kwargs):
+    hub = getattr(sender, "hub", None)
+    if hub is None or _WAKEUP:
+        return
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    os.set_blocking(write_fd, False)
+
+    def drain(*args):
+        try:
+            os.read(read_fd, 64)
+        except OSError:
+            pass
+
+    hub.add_reader(read_fd, drain)
+    _WAKEUP["fd"] = write_fd
+
+
+def _wake_event_loop():
+    fd = _WAKEUP.get("fd")
+    if fd is not None:
+        try:
+            os.write(fd, b"x")
+        except OSError:  # a full pipe already wakes the loop
+            pass
 
 
 def _flag_only_shutdown_handlers():
@@ -126,6 +163,9 @@ def _flag_only_shutdown_handlers():
         _flag_only_shutdown_handler, sig="SIGINT", callback=worker_app.on_SIGINT, exitcode=EX_FAILURE
     )
     worker_app.oq_flag_only = True
+    from celery import signals
+
+    signals.worker_ready.connect(_watch_wakeup_pipe, weak=False)
 
 
 def _requeue_lost_tasks_once():

@@ -1,4 +1,4 @@
-"""Fixes to OpenQuake Engine 3.11.5 for a cluster whose celery workers come and go (master and workers alike).
+"""Fixes to OpenQuake Engine 3.11.5 for a cluster whose workers come and go (master and workers alike).
 
 Loaded into every engine process: on the master by a `.pth` file in the engine's virtual environment (the boot
 script installs both, cdk/lib/master/boot-script.ts), on a worker by the worker image's celery 4 shim. Each fix
