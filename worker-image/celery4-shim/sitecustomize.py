@@ -19,7 +19,7 @@ It also fixes three celery 4.4.7 traps of an elastic fleet (docs/master.md, "Eng
   when the worker has one thread, wherever the main thread happens to be; in the middle of reading an AMQP frame
   that leaves the connection in a state where the warm shutdown waits forever in `pidbox._close_channel`. The
   handler now only sets celery's own `should_stop`/`should_terminate` flags, which the event loop checks on each
-  turn, as celery does since 5.2.4 (celery pull request #7339).
+  turn, as celery does since its 5.2 series (celery pull request #7339, merged March 2022).
 - A task whose pool process is lost (SIGKILL, the kernel's OOM killer) is requeued once instead of acknowledged
   and forgotten (`task_reject_on_worker_lost` is false in the engine's celeryconfig, and the engine would then
   wait forever for its result). When the same message is lost again (its delivery is marked redelivered), it is
