@@ -177,6 +177,11 @@ describe.skipIf(!enabled)('engine traps on real engine 3.11.5 / celery 4.4.7 wor
     }).done;
     expect(patched.code, patched.out).toBe(0);
     expect(patched.out).toContain('POOL 2 WINDOW 6');
+    const bad = await runEnginePython(poolScratch, [join(root, 'local_pool.py'), 'patched'], {
+      env: { OQ_ELASTIC_LOCAL_PROCESSES: 'two' },
+    }).done;
+    expect(bad.code).not.toBe(0);
+    expect(bad.out).toMatch(/OQ_ELASTIC_LOCAL_PROCESSES='two' is not a positive integer: set it to/);
   }, 60_000);
 
   it('refuses the broadcast shutdown of an aborted calculation: the worker stays up and runs the next one', async () => {

@@ -85,6 +85,7 @@ def _refuse_remote_shutdown():
 
 
 def _flag_only_shutdown_handler(worker, sig="TERM", how="Warm", exc=None, callback=None, exitcode=0):
+    """celery.apps.worker._shutdown_handler, except that the main process never raises inside the handler."""
     from celery import platforms, signals
     from celery.apps.worker import safe_say
     from celery.utils.log import in_sighandler
@@ -99,6 +100,9 @@ def _flag_only_shutdown_handler(worker, sig="TERM", how="Warm", exc=None, callba
                     callback(worker)
                 safe_say("worker: {0} shutdown (MainProcess)".format(how))
                 signals.worker_shutting_down.send(sender=worker.hostname, sig=sig, how=how, exitcode=exitcode)
+            else:
+                # A pool child runs no celery event loop that would read the flag: celery's own behaviour.
+                raise exc(exitcode)
             # Never raise here: the event loop raises WorkerShutdown/WorkerTerminate itself on its next turn.
             setattr(state, {"Warm": "should_stop", "Cold": "should_terminate"}[how], exitcode)
             _wake_event_loop()
@@ -144,23 +148,25 @@ def _flag_only_shutdown_handlers():
     from functools import partial
 
     import celery.apps.worker as worker_app
+    from celery.exceptions import WorkerShutdown, WorkerTerminate
     from celery.platforms import EX_FAILURE, EX_OK
 
     if getattr(worker_app, "oq_flag_only", False):
         return
     if worker_app.REMAP_SIGTERM == "SIGQUIT":
         worker_app.install_worker_term_handler = partial(
-            _flag_only_shutdown_handler, sig="SIGTERM", how="Cold", exitcode=EX_FAILURE
+            _flag_only_shutdown_handler, sig="SIGTERM", how="Cold", exc=WorkerTerminate, exitcode=EX_FAILURE
         )
     else:
         worker_app.install_worker_term_handler = partial(
-            _flag_only_shutdown_handler, sig="SIGTERM", how="Warm", exitcode=EX_OK
+            _flag_only_shutdown_handler, sig="SIGTERM", how="Warm", exc=WorkerShutdown, exitcode=EX_OK
         )
     worker_app.install_worker_term_hard_handler = partial(
-        _flag_only_shutdown_handler, sig="SIGQUIT", how="Cold", exitcode=EX_FAILURE
+        _flag_only_shutdown_handler, sig="SIGQUIT", how="Cold", exc=WorkerTerminate, exitcode=EX_FAILURE
     )
     worker_app.install_worker_int_handler = partial(
-        _flag_only_shutdown_handler, sig="SIGINT", callback=worker_app.on_SIGINT, exitcode=EX_FAILURE
+        _flag_only_shutdown_handler, sig="SIGINT", exc=WorkerShutdown, callback=worker_app.on_SIGINT,
+        exitcode=EX_FAILURE,
     )
     worker_app.oq_flag_only = True
     from celery import signals
