@@ -10,7 +10,7 @@
  * --unpatched keeps celery 4.4.7's own signal handlers (OQ_ELASTIC_FLAG_ONLY_SIGNALS=0), the "before" figure;
  * without it the image's shim is measured. Both runs land in the same file, each in its own section.
  * Needs RabbitMQ (bash scripts/services.sh start) and the engine environment (bash scripts/setup.sh).
- * Each parallel lane has a vhost and scratch directory of its own. About 3 minutes for 52 stops on 2 cores.
+ * Each parallel lane has a vhost and scratch directory of its own. 3 to 5 minutes for 52 stops on 2 busy cores.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
