@@ -15,6 +15,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as prettier from 'prettier';
 import { createTestVhost, REPO_ROOT } from '../test/support/services.ts';
 import {
   engineEnvAvailable,
@@ -146,7 +147,9 @@ async function main(): Promise<void> {
   let doc = existsSync(OUTPUT) ? readFileSync(OUTPUT, 'utf8') : `${HEADER}\n`;
   const pattern = new RegExp(`<!-- ${label}:start -->[\\s\\S]*<!-- ${label}:end -->`);
   doc = pattern.test(doc) ? doc.replace(pattern, text) : `${doc.trimEnd()}\n\n${text}\n`;
-  writeFileSync(OUTPUT, doc);
+  // Formatted as `npm run lint` expects, so that regenerating never breaks the prettier check.
+  const options = (await prettier.resolveConfig(OUTPUT)) ?? {};
+  writeFileSync(OUTPUT, await prettier.format(doc, { ...options, filepath: OUTPUT }));
   process.stdout.write(`wrote ${OUTPUT}\n`);
 }
 
