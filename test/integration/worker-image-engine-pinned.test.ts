@@ -248,6 +248,21 @@ describe.skipIf(!enabled)(
       expect(logs).not.toContain('EncodeError');
     }, 240_000);
 
+    it('ships setproctitle (oq abort needs it) and the engine patches next to the shim, which the worker loaded', async () => {
+      // prettier-ignore
+      const probeRun = await podman([
+        'run', '--rm', ...PODMAN_RUN_LIMITS, '--entrypoint', WORKER_IMAGE_PATHS.python, '-e',
+        'PYTHONPATH=/opt/openquake/celery4-shim:/opt/openquake/engine-patches', image, '-c',
+        'import setproctitle, sys; print("SETPROCTITLE", setproctitle.__version__, "PATCHES", ' +
+          '"oq_elastic_engine_patches" in sys.modules)',
+      ]);
+      expect(probeRun.code, probeRun.out).toBe(0);
+      expect(probeRun.out).toMatch(/SETPROCTITLE 1\.2\.2 PATCHES True/);
+      expect((await podman(['logs', worker])).out).toContain(
+        'worker PYTHONPATH /opt/openquake/celery4-shim:/opt/openquake/engine-patches',
+      );
+    }, 90_000);
+
     it('drains on SIGTERM under celery 4.4 and exits 0', async () => {
       expect((await podman(['kill', '--signal', 'TERM', worker])).code).toBe(0);
       const exit = await podman(['wait', worker], undefined, 60_000);

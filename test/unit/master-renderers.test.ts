@@ -14,6 +14,8 @@ import { ENGINE_RELEASE, PORTS, SHARED_DIR } from '../../contract/cluster-consta
 import {
   type BootScriptOptions,
   CLOUDWATCH_AGENT_CONFIG,
+  ENGINE_PATCHES_MODULE,
+  ENGINE_PATCHES_PTH,
   PROVISION_RABBITMQ_SCRIPT,
   renderBootScript,
   renderMasterUserData,
@@ -266,6 +268,17 @@ describe('master boot script', () => {
 
   it('never starts a celery worker on the master, and never with --purge', () => {
     expect(script).not.toMatch(/--purge|celery worker|celery -A/);
+  });
+
+  it("installs the engine patches into the engine venv's site-packages with a .pth that imports them", () => {
+    expect(ENGINE_PATCHES_MODULE).toMatch(/def patch_parallel_module/);
+    // Whole-line comments are dropped like everywhere in the script (user-data is limited); the code is intact.
+    expect(script).toContain(stripComments(ENGINE_PATCHES_MODULE).trimEnd());
+    expect(script).toMatch(/site=\$\("\$VENV\/bin\/python" -c .*purelib/);
+    expect(script).toContain('cat >"$site/oq_elastic_engine_patches.py"');
+    expect(script).toContain(
+      `cat >"$site/oq-elastic-engine-patches.pth" <<'OQ_ELASTIC_EOF'\n${ENGINE_PATCHES_PTH}`,
+    );
   });
 
   it('pins the engine release and Python from contract/engine-release.json', () => {

@@ -51,8 +51,10 @@ describe('worker entrypoint: configuration', () => {
     expect(run.out).toContain('-Q celery -Ofair -c 3 --prefetch-multiplier=1 --max-memory-per-child=2000000');
     expect(run.out).toContain('amqp://openquake:***@10.0.1.23:5672/openquake');
     expect(run.out).not.toContain('--purge');
-    // The celery 4.x argsrepr shim goes first on the worker's PYTHONPATH (and only the worker's).
-    expect(run.out).toContain(`worker PYTHONPATH ${REPO_ROOT}worker-image/celery4-shim\n`);
+    // The celery 4.x shim goes first on the worker's PYTHONPATH (and only the worker's), then the engine patches.
+    expect(run.out).toContain(
+      `worker PYTHONPATH ${REPO_ROOT}worker-image/celery4-shim:${REPO_ROOT}worker-image/engine-patches\n`,
+    );
     expect(run.out).not.toContain(PASSWORD);
     expect(run.out).not.toContain(AUTHKEY);
     const cfg = readFileSync(join(dir, 'cfg', 'openquake.cfg'), 'utf8');

@@ -52,6 +52,9 @@ METADATA_ATTEMPTS = 3
 # sitecustomize.py that makes a celery 4.x worker answer `active` with argument reprs (celery issue #3667); put
 # on the worker's PYTHONPATH only, never on this process's or the health check's.
 CELERY4_SHIM_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "celery4-shim")
+# oq_elastic_engine_patches.py, the engine fixes the master loads too (docs/master.md, "Engine traps"); the shim
+# imports it, so it goes on the worker's PYTHONPATH next to the shim.
+ENGINE_PATCHES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "engine-patches")
 
 
 class ConfigError(Exception):
@@ -416,8 +419,9 @@ def prepare(env):
     child_env = dict(env)
     child_env["OQ_CONFIG_FILE"] = settings["config_file"]
     child_env["OQ_WORKER_STATE_FILE"] = state_path
-    if os.path.isdir(CELERY4_SHIM_DIR):
-        child_env["PYTHONPATH"] = os.pathsep.join(p for p in (CELERY4_SHIM_DIR, env.get("PYTHONPATH")) if p)
+    shim_dirs = [d for d in (CELERY4_SHIM_DIR, ENGINE_PATCHES_DIR) if os.path.isdir(d)]
+    if shim_dirs:
+        child_env["PYTHONPATH"] = os.pathsep.join(p for p in shim_dirs + [env.get("PYTHONPATH")] if p)
     if settings["app"] == "testapp":
         child_env["OQ_TESTAPP_BROKER"] = broker_url(settings)
     argv = worker_argv(settings, hostname, concurrency, per_child)

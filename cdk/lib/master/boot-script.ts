@@ -16,6 +16,16 @@ const ASSETS = new URL('../../assets/master/', import.meta.url);
 
 /** The RabbitMQ provisioning script, embedded in the boot script and run for real by the integration test. */
 export const PROVISION_RABBITMQ_SCRIPT = readFileSync(new URL('provision-rabbitmq.sh', ASSETS), 'utf8');
+/**
+ * The engine fixes the master loads into every engine process (no version check, a local pool sized by the
+ * master's CPUs, repeated results dropped; docs/master.md, "Engine traps"). The worker image ships the same file.
+ */
+export const ENGINE_PATCHES_MODULE = readFileSync(
+  new URL('../../../worker-image/engine-patches/oq_elastic_engine_patches.py', import.meta.url),
+  'utf8',
+);
+/** The `.pth` line that makes the engine's Python import the patches at start-up (site module, Python 3.8). */
+export const ENGINE_PATCHES_PTH = 'import oq_elastic_engine_patches\n';
 /** Versions of the engine's dependencies on the master (Python 3.8). */
 export const ENGINE_CONSTRAINTS = readFileSync(new URL('engine-constraints-py38.txt', ASSETS), 'utf8');
 
@@ -300,6 +310,10 @@ ${writeFile('/opt/openquake/constraints.txt', stripComments(ENGINE_CONSTRAINTS),
     "openquake.engine==$ENGINE_VERSION" "celery==$CELERY_VERSION" setproctitle
 fi
 ln -sf "$VENV/bin/oq" /usr/local/bin/oq
+# The engine fixes of docs/master.md ("Engine traps"), imported by every Python of the venv through a .pth file.
+site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+${writeFile('"$site/oq_elastic_engine_patches.py"', ENGINE_PATCHES_MODULE, '0644')}
+${writeFile('"$site/oq-elastic-engine-patches.pth"', ENGINE_PATCHES_PTH, '0644')}
 
 # openquake.cfg and the units, with the boot-time values filled in (from the environment, never argv).
 fill() { # template target mode
