@@ -52,6 +52,13 @@ export interface OqElasticClusterProps {
   readonly masterInstanceType?: string;
   /** CPU architecture of the master; must match `masterInstanceType`. @default 'x86_64' */
   readonly masterArchitecture?: CpuArchitecture;
+  /**
+   * An explicit AMI id (Ubuntu 24.04, of `masterArchitecture`) for the master. Setting or changing it replaces the
+   * master: a maintenance window (docs/master.md, "Moving the master to a newer image"); its data volumes move over.
+   * @default - Canonical's current Ubuntu 24.04 image, resolved when the instance launches (a new public image
+   *   never replaces a running master)
+   */
+  readonly masterImageId?: string;
   /** Size of the master's RabbitMQ EBS volume. @default - the master construct's default */
   readonly rabbitmqVolumeGiB?: number;
   /** Size of the master's engine database EBS volume. @default - the master construct's default */
@@ -107,4 +114,10 @@ export interface OqElasticClusterProps {
   // ----- data -----
   /** Keep the EFS shared_dir (calculation inputs and outputs) when the stack is deleted. @default true */
   readonly retainSharedDir?: boolean;
+  /** Keep the master's RabbitMQ and engine-database volumes when the stack is deleted. @default true */
+  readonly retainMasterVolumes?: boolean;
+  /** Back up the engine-database volume daily with AWS Backup. @default true */
+  readonly databaseBackup?: boolean;
+  /** Days AWS Backup keeps each daily recovery point of the engine database. @default 35 */
+  readonly databaseBackupRetentionDays?: number;
 }

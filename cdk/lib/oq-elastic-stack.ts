@@ -6,6 +6,7 @@ import type { Construct } from 'constructs';
 import { BridgeService } from './bridge/bridge-service.ts';
 import { PORTS } from '../../contract/cluster-constants.ts';
 import { ClusterDashboard } from './dashboard/cluster-dashboard.ts';
+import { DatabaseBackup } from './master/database-backup.ts';
 import { Master } from './master/master.ts';
 import { ClusterNetwork } from './network/cluster-network.ts';
 import type { OqElasticClusterProps } from './oq-elastic-cluster-props.ts';
@@ -37,6 +38,8 @@ export class OqElasticStack extends Stack {
   readonly secrets: ClusterSecrets;
   readonly securityGroups: ClusterSecurityGroups;
   readonly master: Master;
+  /** The engine database's daily backup; undefined with `databaseBackup=false`. */
+  readonly databaseBackup?: DatabaseBackup;
   readonly cluster: ecs.Cluster;
   readonly workers: WorkerService;
   readonly bridge: BridgeService;
@@ -97,7 +100,15 @@ export class OqElasticStack extends Stack {
       rabbitmqVolumeGiB: p.rabbitmqVolumeGiB,
       databaseVolumeGiB: p.databaseVolumeGiB,
       metricsClusterName: this.cluster.clusterName,
+      imageId: p.masterImageId,
+      retainDataVolumes: p.retainMasterVolumes,
     });
+    if (p.databaseBackupRetentionDays !== undefined) {
+      this.databaseBackup = new DatabaseBackup(this, 'DatabaseBackup', {
+        volume: this.master.dataVolumes.database,
+        retentionDays: p.databaseBackupRetentionDays,
+      });
+    }
     const masterHost = this.master.instance.instancePrivateIp;
 
     this.workers = new WorkerService(this, 'Workers', {

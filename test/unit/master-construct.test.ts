@@ -74,23 +74,85 @@ describe('Master construct', () => {
     expect(JSON.stringify(nic?.GroupSet)).toMatch(/MasterSg/);
   });
 
-  it('boots Ubuntu 24.04 from the public SSM parameter (no context lookup)', () => {
-    const parameters = template.toJSON().Parameters as Record<string, { Type: string; Default: string }>;
-    expect(Object.values(parameters)).toContainEqual({
-      Type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>',
-      Default: masterAmiParameter('x86_64'),
+  it('boots Ubuntu 24.04 from the public SSM parameter, resolved at launch (a new image never replaces it)', () => {
+    template.hasResourceProperties('AWS::EC2::LaunchTemplate', Match.anyValue());
+    template.hasResourceProperties('AWS::EC2::Instance', {
+      ImageId: `resolve:ssm:${masterAmiParameter('x86_64')}`,
     });
+    // No deploy-time parameter whose value would change ImageId when Canonical publishes an image.
+    expect(JSON.stringify(template.toJSON().Parameters ?? {})).not.toContain('canonical');
     expect(masterAmiParameter('x86_64')).toContain('/ubuntu/server/24.04/stable/current/amd64/');
   });
 
-  it('has separate encrypted gp3 volumes for RabbitMQ and the database, and an encrypted root', () => {
+  it('takes an explicit image id (the documented way to move to a newer image), and refuses a malformed one', () => {
+    const pinned = Template.fromStack(build({ imageId: 'ami-0123456789abcdef0' }).stack);
+    pinned.hasResourceProperties('AWS::EC2::Instance', { ImageId: 'ami-0123456789abcdef0' });
+    expect(() => build({ imageId: 'ubuntu-24.04' })).toThrow(
+      /masterImageId='ubuntu-24.04' is invalid: give an AMI id/,
+    );
+  });
+
+  it('keeps RabbitMQ and the database on separate encrypted gp3 volumes that outlive the instance', () => {
+    // Only the root volume is a block-device mapping (deleted with the instance).
     template.hasResourceProperties('AWS::EC2::Instance', {
       BlockDeviceMappings: [
         { DeviceName: '/dev/sda1', Ebs: { Encrypted: true, VolumeSize: 30, VolumeType: 'gp3' } },
-        { DeviceName: '/dev/sdf', Ebs: { Encrypted: true, VolumeSize: 20, VolumeType: 'gp3' } },
-        { DeviceName: '/dev/sdg', Ebs: { Encrypted: true, VolumeSize: 20, VolumeType: 'gp3' } },
       ],
     });
+    const volumes = template.findResources('AWS::EC2::Volume');
+    expect(Object.keys(volumes)).toHaveLength(2);
+    for (const volume of Object.values(volumes)) {
+      expect(volume).toMatchObject({
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+        Properties: { Encrypted: true, Size: 20, VolumeType: 'gp3' },
+      });
+    }
+    const instance = Object.values(template.findResources('AWS::EC2::Instance'))[0]!.Properties;
+    const subnet = JSON.stringify(instance.NetworkInterfaces[0].SubnetId);
+    // The volumes sit in the zone of the instance's subnet.
+    const subnetResource = template.toJSON().Resources[JSON.parse(subnet).Ref];
+    for (const volume of Object.values(volumes)) {
+      expect(volume.Properties.AvailabilityZone).toEqual(subnetResource.Properties.AvailabilityZone);
+    }
+    const deleted = Template.fromStack(build({ retainDataVolumes: false }).stack);
+    for (const volume of Object.values(deleted.findResources('AWS::EC2::Volume'))) {
+      expect(volume.DeletionPolicy).toBe('Delete');
+    }
+  });
+
+  it("may take over only its own stack's volumes and stop only its own predecessor (tag-scoped)", () => {
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (p) =>
+        (p.Properties as { PolicyDocument: { Statement: Array<Record<string, unknown>> } }).PolicyDocument
+          .Statement,
+    );
+    const takeover = statements.filter((s) =>
+      JSON.stringify(s.Action).match(/ec2:(AttachVolume|DetachVolume|StopInstances)/),
+    );
+    expect(takeover).toHaveLength(2);
+    for (const statement of takeover) {
+      expect(statement.Condition).toEqual({
+        StringEquals: { 'ec2:ResourceTag/oq-elastic:master': { Ref: 'AWS::StackName' } },
+      });
+    }
+    template.hasResourceProperties('AWS::EC2::Instance', {
+      Tags: Match.arrayWith([{ Key: 'oq-elastic:master', Value: { Ref: 'AWS::StackName' } }]),
+    });
+    template.hasResourceProperties('AWS::EC2::Volume', {
+      Tags: Match.arrayWith([{ Key: 'oq-elastic:master', Value: { Ref: 'AWS::StackName' } }]),
+    });
+  });
+
+  it('hands num_cores and the WebUI to the master through its settings parameter, not its user-data', () => {
+    template.hasResourceProperties('AWS::SSM::Parameter', {
+      Type: 'String',
+      Value: '{"numCores":64,"webUi":false}',
+    });
+    const other = Template.fromStack(build({ numCores: 7, webUi: true }).stack);
+    const userData = (t: Template) =>
+      JSON.stringify(Object.values(t.findResources('AWS::EC2::Instance'))[0]!.Properties.UserData);
+    expect(userData(other)).toBe(userData(template));
   });
 
   it('has detailed (one-minute) monitoring', () => {
@@ -206,8 +268,9 @@ describe('Master construct', () => {
     arm.hasResource('AWS::EC2::Instance', {
       CreationPolicy: { ResourceSignal: { Count: 1, Timeout: 'PT120M' } },
     });
-    const parameters = JSON.stringify(arm.toJSON().Parameters);
-    expect(parameters).toContain(masterAmiParameter('arm64'));
+    arm.hasResourceProperties('AWS::EC2::Instance', {
+      ImageId: `resolve:ssm:${masterAmiParameter('arm64')}`,
+    });
   });
 
   it('rejects an instance type of the other architecture, naming both props', () => {

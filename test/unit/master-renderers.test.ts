@@ -53,8 +53,8 @@ const bootOptions: BootScriptOptions = {
   fileSystemId: 'fs-0123456789abcdef0',
   accessPointId: 'fsap-0123456789abcdef0',
   engine: ENGINE_RELEASE,
-  numCores: 96,
-  webUi: true,
+  settingsParameterName: `/CDK/${'S'.repeat(48)}`,
+  dataVolumeIds: { rabbitmq: 'vol-0123456789abcdef0', database: 'vol-0123456789abcdef1' },
   buildFromSource: true,
   metricsClusterName: 'OqElasticClusterProductionStack-ClusterEB0386A7-AbCdEfGh1234',
 };
@@ -159,12 +159,12 @@ describe('master systemd units', () => {
 describe('master boot script', () => {
   const script = renderBootScript(bootOptions);
 
-  it('passes shellcheck, with and without the WebUI', () => {
+  it('passes shellcheck, with and without compilers', () => {
     const full = shellcheck(script);
     expect(full.output).toBe('');
     expect(full.status).toBe(0);
     expect(
-      shellcheck(renderBootScript({ ...bootOptions, webUi: false, buildFromSource: false })).status,
+      shellcheck(renderBootScript({ ...bootOptions, buildFromSource: false })).status,
     ).toBe(0);
   });
 
@@ -289,8 +289,9 @@ describe('master boot script', () => {
 
   it('guards every step that a second boot would otherwise duplicate', () => {
     for (const guard of [
-      /if ! blkid -L "\$2"/, // never reformats a labelled data volume
-      /grep -q "\^LABEL=\$2 " \/etc\/fstab \|\|/, // one fstab line per volume
+      /elif \[\[ "\$label" != "\$2" \]\]; then/, // never reformats a labelled data volume
+      /grep -q "\^LABEL=\$2 " "\$fstab" \|\|/, // one fstab line per volume
+      /"in-use:\$INSTANCE_ID"\) return 0 ;;/, // a volume already attached here is left alone
       /grep -q " \/opt\/openquake\/shared efs " \/etc\/fstab \|\|/, // one fstab line for shared_dir
       /getent group openquake >\/dev\/null \|\| groupadd -g 1200 openquake/,
       /id openquake >\/dev\/null 2>&1 \|\|\n\s+useradd -u 1200/,

@@ -9,6 +9,11 @@ import {
   renderCalculationsMetricUnits,
 } from './calculations-metric.ts';
 import { DATABASE_DIR, renderOpenquakeCfg } from './openquake-cfg.ts';
+import {
+  APPLY_SETTINGS_SCRIPT,
+  APPLY_SETTINGS_SCRIPT_PATH,
+  renderApplySettingsUnits,
+} from './master-settings.ts';
 import { RABBITMQ_ENABLED_PLUGINS, renderRabbitmqConf } from './rabbitmq-conf.ts';
 import { ENGINE_VENV, renderMasterUnits } from './systemd-units.ts';
 
@@ -28,8 +33,10 @@ export const ENGINE_PATCHES_MODULE = readFileSync(
 export const ENGINE_PATCHES_PTH = 'import oq_elastic_engine_patches\n';
 /** Versions of the engine's dependencies on the master (Python 3.8). */
 export const ENGINE_CONSTRAINTS = readFileSync(new URL('engine-constraints-py38.txt', ASSETS), 'utf8');
+/** The data volumes' mount logic (a bash function), embedded in the boot script and run for real by a test. */
+export const MOUNT_DATA_VOLUME_SCRIPT = readFileSync(new URL('mount-data-volume.sh', ASSETS), 'utf8');
 
-/** EBS device names of the master's data volumes, as in the instance's block device mapping. */
+/** EBS device names under which the boot attaches the master's data volumes, their labels and mount points. */
 export const DATA_VOLUMES = {
   rabbitmq: { deviceName: '/dev/sdf', mountPoint: '/var/lib/rabbitmq', label: 'oq-rabbitmq' },
   database: { deviceName: '/dev/sdg', mountPoint: DATABASE_DIR, label: 'oq-database' },
@@ -54,8 +61,10 @@ export interface BootScriptOptions {
   readonly fileSystemId: string;
   readonly accessPointId: string;
   readonly engine: { readonly engine: string; readonly python: string; readonly celery: string };
-  readonly numCores: number;
-  readonly webUi: boolean;
+  /** The SSM parameter with the run-time settings (num_cores, WebUI): applied at boot and every minute. */
+  readonly settingsParameterName: string;
+  /** The EBS volumes (separate resources) that the boot attaches to this instance, taking them over if needed. */
+  readonly dataVolumeIds: { readonly rabbitmq: string; readonly database: string };
   /** @default DEFAULT_CONSUMER_TIMEOUT_MS */
   readonly consumerTimeoutMs?: number;
   /** Install compilers and libraries for the dependencies that have no Python 3.8 wheel on this CPU. */
@@ -113,10 +122,16 @@ function renderBootParts(options: BootScriptOptions): { header: string; body: st
     masterHost: '@OQ_MASTER_HOST@',
     amqpPassword: '@OQ_AMQP_PASSWORD@',
     dbserverAuthkey: '@OQ_DBSERVER_AUTHKEY@',
-    numCores: options.numCores,
+    // The settings applier sets the real value right after (from the settings parameter), before any start.
+    numCores: 1,
   });
-  const units = renderMasterUnits(options.webUi ? '@OQ_MASTER_HOST@' : undefined);
-  const unitNames = Object.keys(units);
+  // The WebUI's unit is always written; the settings applier enables or disables it.
+  const units = renderMasterUnits('@OQ_MASTER_HOST@');
+  const settingsUnits = renderApplySettingsUnits(
+    '@OQ_SETTINGS_PARAMETER@',
+    '@OQ_REGION@',
+    '/opt/oq-tools/bin/python',
+  );
   const metricUnits =
     options.metricsClusterName === undefined
       ? undefined
@@ -139,6 +154,9 @@ function renderBootParts(options: BootScriptOptions): { header: string; body: st
     AUTHKEY_SECRET_ARN: options.dbserverAuthkeySecretArn,
     FILE_SYSTEM_ID: options.fileSystemId,
     ACCESS_POINT_ID: options.accessPointId,
+    SETTINGS_PARAMETER: options.settingsParameterName,
+    RABBITMQ_VOLUME_ID: options.dataVolumeIds.rabbitmq,
+    DATABASE_VOLUME_ID: options.dataVolumeIds.database,
     ENGINE_VERSION: engine.engine,
     PYTHON_VERSION: engine.python,
     CELERY_VERSION: engine.celery,
@@ -225,34 +243,44 @@ secret() { # arn key: prints one key of a JSON secret; alphanumeric only (it goe
   printf '%s' "$value"
 }
 
-# Data volumes: found by their EBS device name (NVMe instances show it only through the EC2 API).
-volume_device() { # sdX
-  local dev vol serial _
-  for dev in "/dev/$1" "/dev/xvd\${1#sd}"; do [[ -b "$dev" ]] && { echo "$dev"; return; }; done
-  vol=$("$TOOLS/bin/aws" ec2 describe-volumes --filters "Name=attachment.instance-id,Values=$INSTANCE_ID" \\
-    "Name=attachment.device,Values=/dev/$1" --query 'Volumes[0].VolumeId' --output text)
-  serial=\${vol//-/}
+# Data volumes: separate EBS volumes that outlive any instance. Attach them to this one; a replacement finds
+# them on its predecessor, stops it (a clean shutdown of its RabbitMQ and DbServer) and takes them over.
+attach_volume() { # volume-id sdX
+  local state owner
+  for _ in $(seq 90); do
+    read -r state owner < <("$TOOLS/bin/aws" ec2 describe-volumes --volume-ids "$1" \
+      --query 'Volumes[0].[State, Attachments[0].InstanceId]' --output text)
+    case "$state:$owner" in
+    "in-use:$INSTANCE_ID") return 0 ;;
+    available:*) "$TOOLS/bin/aws" ec2 attach-volume --volume-id "$1" --instance-id "$INSTANCE_ID" --device "/dev/$2" >/dev/null || true ;;
+    in-use:i-*)
+      echo "volume $1 is on the previous master $owner: stopping it and taking the volume over"
+      "$TOOLS/bin/aws" ec2 stop-instances --instance-ids "$owner" >/dev/null || true
+      "$TOOLS/bin/aws" ec2 wait instance-stopped --instance-ids "$owner" || true
+      "$TOOLS/bin/aws" ec2 detach-volume --volume-id "$1" >/dev/null || true
+      ;;
+    esac
+    sleep 10
+  done
+  echo "volume $1 did not attach (state $state, on $owner)" >&2
+  return 1
+}
+volume_device() { # volume-id sdX: NVMe instances show the EBS device name only through the volume's serial
+  local dev serial=\${1//-/} _
   for _ in $(seq 60); do
+    for dev in "/dev/$2" "/dev/xvd\${2#sd}"; do [[ -b "$dev" ]] && { echo "$dev"; return; }; done
     dev=$(lsblk -dno NAME,SERIAL | awk -v s="$serial" '$2 == s { print $1 }')
     [[ -n "$dev" ]] && { echo "/dev/$dev"; return; }
     sleep 2
   done
-  echo "no block device for $1 ($vol)" >&2
+  echo "no block device for $1 ($2)" >&2
   return 1
 }
-mount_volume() { # sdX label mountpoint
-  local dev
-  if ! blkid -L "$2" >/dev/null; then
-    dev=$(volume_device "$1")
-    blkid "$dev" >/dev/null && { echo "$dev has a file system but not the label $2: refusing to format" >&2; return 1; }
-    mkfs.ext4 -q -L "$2" "$dev"
-  fi
-  grep -q "^LABEL=$2 " /etc/fstab || echo "LABEL=$2 $3 ext4 defaults,nofail 0 2" >>/etc/fstab
-  mkdir -p "$3"
-  mountpoint -q "$3" || mount "$3"
-}
-mount_volume ${DATA_VOLUMES.rabbitmq.deviceName.slice(5)} ${DATA_VOLUMES.rabbitmq.label} ${DATA_VOLUMES.rabbitmq.mountPoint}
-mount_volume ${DATA_VOLUMES.database.deviceName.slice(5)} ${DATA_VOLUMES.database.label} ${DATA_VOLUMES.database.mountPoint}
+${stripComments(MOUNT_DATA_VOLUME_SCRIPT)}
+attach_volume "$RABBITMQ_VOLUME_ID" ${DATA_VOLUMES.rabbitmq.deviceName.slice(5)}
+attach_volume "$DATABASE_VOLUME_ID" ${DATA_VOLUMES.database.deviceName.slice(5)}
+mount_volume "$(volume_device "$RABBITMQ_VOLUME_ID" ${DATA_VOLUMES.rabbitmq.deviceName.slice(5)})" ${DATA_VOLUMES.rabbitmq.label} ${DATA_VOLUMES.rabbitmq.mountPoint}
+mount_volume "$(volume_device "$DATABASE_VOLUME_ID" ${DATA_VOLUMES.database.deviceName.slice(5)})" ${DATA_VOLUMES.database.label} ${DATA_VOLUMES.database.mountPoint}
 
 # The openquake user and group: the same ids as in the worker image and on the EFS access point.
 getent group openquake >/dev/null || groupadd -g ${OPENQUAKE_GID} openquake
@@ -340,9 +368,22 @@ ${Object.entries(units)
     ].join('\n'),
   )
   .join('\n')}
-${options.webUi ? '' : 'rm -f /etc/systemd/system/openquake-webui.service\n'}systemctl daemon-reload
-systemctl enable ${unitNames.join(' ')}
-systemctl restart ${unitNames.join(' ')}
+
+# Run-time settings (num_cores, WebUI) from the settings parameter, now and every minute: a deploy that changes
+# them never touches this user-data (master-settings.ts).
+${writeFile(APPLY_SETTINGS_SCRIPT_PATH, stripComments(APPLY_SETTINGS_SCRIPT), '0755')}
+${Object.entries(settingsUnits)
+  .map(([name, content]) =>
+    [
+      writeFile(`/etc/openquake/${name}.in`, content, '0644'),
+      `sed -e "s|@OQ_SETTINGS_PARAMETER@|$SETTINGS_PARAMETER|" -e "s/@OQ_REGION@/$REGION/" /etc/openquake/${name}.in >/etc/systemd/system/${name}`,
+    ].join('\n'),
+  )
+  .join('\n')}
+systemctl daemon-reload
+systemctl enable openquake-dbserver.service oq-master-settings.timer
+OQ_SETTINGS_PARAMETER="$SETTINGS_PARAMETER" /opt/oq-tools/bin/python ${APPLY_SETTINGS_SCRIPT_PATH}
+systemctl restart openquake-dbserver.service oq-master-settings.timer
 
 for _ in $(seq 60); do
   runuser -u openquake -- "$VENV/bin/oq" dbserver status | grep -q 'dbserver running' && break

@@ -1,15 +1,17 @@
-import { Aws, type CfnElement, Lazy, Stack } from 'aws-cdk-lib';
+import { Aws, type CfnElement, Lazy, RemovalPolicy, Size, Stack, Tags } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { ENGINE_RELEASE } from '../../../contract/cluster-constants.ts';
 import { METRIC_NAMESPACE } from '../../../contract/metric-names.ts';
 import { MASTER_AGENT_NAMESPACE } from '../dashboard/master-agent-metrics.ts';
 import { acknowledgeNag } from '../nag/acknowledge.ts';
-import { DATA_VOLUMES, renderMasterUserData } from './boot-script.ts';
+import { renderMasterUserData } from './boot-script.ts';
 import { masterMachineImage } from './master-machine-image.ts';
+import { renderMasterSettings } from './master-settings.ts';
 
 /** Props of the {@link Master} construct (the contract fixed by the lead; the stack instantiates it). */
 export interface MasterProps {
@@ -33,10 +35,23 @@ export interface MasterProps {
   readonly bridgeBrokerSecret: secretsmanager.ISecret;
   /** `{"authkey":...}`: the DbServer's authkey. */
   readonly dbserverAuthkeySecret: secretsmanager.ISecret;
-  /** `[distribution] num_cores` = maxWorkers x worker processes per worker. */
+  /**
+   * `[distribution] num_cores` = maxWorkers x worker processes per worker. A run-time setting: it reaches the
+   * master through its settings parameter, never through the user-data (see {@link Master}).
+   */
   readonly numCores: number;
-  /** Run the WebUI/API on 8800 (on the private IP; the stack decides who may reach it). */
+  /**
+   * Run the WebUI/API on 8800 (on the private IP; the stack decides who may reach it). A run-time setting, like
+   * `numCores`: turned on, the WebUI starts within a minute; turned off, it is not started again at the next boot.
+   */
   readonly webUi: boolean;
+  /**
+   * An explicit AMI id of Ubuntu 24.04 for the master. Changing it replaces the master (a maintenance window).
+   * @default - Canonical's current Ubuntu 24.04 image, resolved by EC2 when the instance launches
+   */
+  readonly imageId?: string;
+  /** Keep the RabbitMQ and engine-database volumes when the stack is deleted. @default true */
+  readonly retainDataVolumes?: boolean;
   /** Size of the encrypted EBS volume for /var/lib/rabbitmq. @default 20 */
   readonly rabbitmqVolumeGiB?: number;
   /** Size of the encrypted EBS volume for the engine database (/var/lib/openquake). @default 20 */
@@ -77,6 +92,13 @@ function checkVolumeSize(prop: string, value: number | undefined): number {
 export class Master extends Construct {
   /** The master instance. */
   readonly instance: ec2.Instance;
+  /**
+   * The data volumes, separate from the instance so that they outlive it: the boot attaches them to whichever
+   * instance is the master (a replacement takes them over from its predecessor).
+   */
+  readonly dataVolumes: { readonly rabbitmq: ec2.Volume; readonly database: ec2.Volume };
+  /** The JSON of the master's run-time settings (`numCores`, `webUi`), read at boot and every minute. */
+  readonly settingsParameter: ssm.StringParameter;
   /**
    * The instance role (SSM, the three secrets, EFS client mount/write, its own CloudFormation signal, metrics in
    * its two namespaces).
@@ -131,6 +153,31 @@ export class Master extends Construct {
       }),
     );
 
+    // One subnet, chosen here so that the volumes are created in the instance's zone (EBS volumes are zonal).
+    const subnet = props.vpc.selectSubnets(props.vpcSubnets).subnets[0];
+    if (subnet === undefined) throw new Error('vpcSubnets selects no subnet for the master');
+    const removalPolicy = (props.retainDataVolumes ?? true) ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const dataVolume = (id: string, sizeGiB: number, description: string): ec2.Volume =>
+      new ec2.Volume(this, id, {
+        availabilityZone: subnet.availabilityZone,
+        size: Size.gibibytes(sizeGiB),
+        encrypted: true,
+        volumeType: ec2.EbsDeviceVolumeType.GP3,
+        removalPolicy,
+        volumeName: description,
+      });
+    this.dataVolumes = {
+      rabbitmq: dataVolume('RabbitmqVolume', rabbitmqVolumeGiB, 'oq-elastic master: /var/lib/rabbitmq'),
+      database: dataVolume('DatabaseVolume', databaseVolumeGiB, 'oq-elastic master: engine database'),
+    };
+    this.grantDataVolumeTakeover();
+
+    this.settingsParameter = new ssm.StringParameter(this, 'Settings', {
+      description: 'oq-elastic master run-time settings (JSON), applied within a minute without a restart',
+      stringValue: renderMasterSettings({ numCores: props.numCores, webUi: props.webUi }),
+    });
+    this.settingsParameter.grantRead(this.role);
+
     const stack = Stack.of(this);
     const buildFromSource = architecture === 'arm64';
     const userData = ec2.UserData.custom(
@@ -147,18 +194,21 @@ export class Master extends Construct {
         fileSystemId: props.fileSystem.fileSystemId,
         accessPointId: props.accessPoint.accessPointId,
         engine: ENGINE_RELEASE,
-        numCores: props.numCores,
-        webUi: props.webUi,
+        settingsParameterName: this.settingsParameter.parameterName,
+        dataVolumeIds: {
+          rabbitmq: this.dataVolumes.rabbitmq.volumeId,
+          database: this.dataVolumes.database.volumeId,
+        },
         buildFromSource,
         metricsClusterName: props.metricsClusterName,
       }),
     );
     this.instance = new ec2.Instance(this, 'Instance', {
       vpc: props.vpc,
-      vpcSubnets: props.vpcSubnets,
+      vpcSubnets: { subnets: [subnet] },
       securityGroup: props.securityGroup,
       instanceType: props.instanceType,
-      machineImage: masterMachineImage(architecture),
+      machineImage: masterMachineImage(architecture, props.imageId),
       role: this.role,
       userData,
       // One-minute CPU and status metrics: the master is the cluster's single point of failure.
@@ -173,23 +223,11 @@ export class Master extends Construct {
             volumeType: ec2.EbsDeviceVolumeType.GP3,
           }),
         },
-        {
-          deviceName: DATA_VOLUMES.rabbitmq.deviceName,
-          volume: ec2.BlockDeviceVolume.ebs(rabbitmqVolumeGiB, {
-            encrypted: true,
-            volumeType: ec2.EbsDeviceVolumeType.GP3,
-          }),
-        },
-        {
-          deviceName: DATA_VOLUMES.database.deviceName,
-          volume: ec2.BlockDeviceVolume.ebs(databaseVolumeGiB, {
-            encrypted: true,
-            volumeType: ec2.EbsDeviceVolumeType.GP3,
-          }),
-        },
       ],
     });
     const cfnInstance = this.instance.node.defaultChild as ec2.CfnInstance;
+    // cfn-lint's ImageId pattern (E1152) knows only ami-... ids, not EC2's launch-time `resolve:ssm:` form.
+    cfnInstance.addMetadata('cfn-lint', { config: { ignore_checks: ['E1152'] } });
     this.role.addToPolicy(
       new iam.PolicyStatement({
         actions: ['cloudformation:SignalResource'],
@@ -217,10 +255,15 @@ export class Master extends Construct {
       acknowledgeNag(defaultPolicy, [
         {
           id: 'AwsSolutions-IAM5',
-          findings: ['Resource::*'],
+          findings: [
+            'Resource::*',
+            'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:volume/*',
+            'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*',
+          ],
           reason:
-            'ec2:DescribeVolumes (the boot maps its data volumes) and cloudwatch:PutMetricData (scoped by a ' +
-            'namespace condition) have no resource-level permissions',
+            'ec2:DescribeVolumes/DescribeInstances (the boot finds its data volumes) and cloudwatch:PutMetricData ' +
+            '(scoped by a namespace condition) have no resource-level permissions; the volume takeover is scoped ' +
+            "by the oq-elastic:master tag that only this stack's master and volumes carry",
         },
       ]);
     }
@@ -229,8 +272,36 @@ export class Master extends Construct {
         id: 'AwsSolutions-EC29',
         reason:
           'The master is one fixed instance by design (its RabbitMQ and DbServer state is not replicable by an ASG); ' +
-          'termination protection would make cdk destroy fail, and its calculation data lives on EFS',
+          'termination protection would make cdk destroy fail; its data lives on EFS and on retained volumes',
       },
     ]);
+  }
+
+  /**
+   * Lets the master take its data volumes over: attach them to itself and, when a replacement finds them still
+   * on its predecessor, stop that instance (a clean shutdown of its RabbitMQ and DbServer) and detach them.
+   * Scoped by a tag that only this stack's master and volumes carry (its stack name is unique in the region).
+   */
+  private grantDataVolumeTakeover(): void {
+    const tag = { key: 'oq-elastic:master', value: Aws.STACK_NAME };
+    for (const volume of Object.values(this.dataVolumes)) Tags.of(volume).add(tag.key, tag.value);
+    Tags.of(this).add(tag.key, tag.value, { includeResourceTypes: ['AWS::EC2::Instance'] });
+    const arn = (type: string) => `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:${type}/*`;
+    const tagged = { StringEquals: { [`ec2:ResourceTag/${tag.key}`]: tag.value } };
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['ec2:AttachVolume', 'ec2:DetachVolume'],
+        resources: [arn('volume'), arn('instance')],
+        conditions: tagged,
+      }),
+    );
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['ec2:StopInstances'],
+        resources: [arn('instance')],
+        conditions: tagged,
+      }),
+    );
+    this.role.addToPolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
   }
 }

@@ -15,6 +15,7 @@ const CONTEXT_KEYS: { readonly [K in keyof Required<OqElasticClusterProps>]: Kin
   logRetentionDays: 'number',
   masterInstanceType: 'string',
   masterArchitecture: 'string',
+  masterImageId: 'string',
   rabbitmqVolumeGiB: 'number',
   databaseVolumeGiB: 'number',
   webUi: 'boolean',
@@ -35,6 +36,9 @@ const CONTEXT_KEYS: { readonly [K in keyof Required<OqElasticClusterProps>]: Kin
   hourlyBudget: 'number',
   prices: 'object',
   retainSharedDir: 'boolean',
+  retainMasterVolumes: 'boolean',
+  databaseBackup: 'boolean',
+  databaseBackupRetentionDays: 'number',
 };
 
 /** Context keys that belong to the CDK toolkit itself rather than to this app. */

@@ -3,6 +3,7 @@ import type {
   ExistingVpcProps,
   OqElasticClusterProps,
 } from '../oq-elastic-cluster-props.ts';
+import { AMI_ID } from '../master/master-machine-image.ts';
 import {
   NUMERIC_SETTINGS,
   parseNumericSettings,
@@ -29,6 +30,7 @@ export interface ResolvedClusterProps {
   readonly logRetentionDays: number;
   readonly masterInstanceType: string;
   readonly masterArchitecture: CpuArchitecture;
+  readonly masterImageId?: string;
   readonly rabbitmqVolumeGiB?: number;
   readonly databaseVolumeGiB?: number;
   readonly webUi: boolean;
@@ -49,6 +51,9 @@ export interface ResolvedClusterProps {
   readonly hourlyBudget?: number;
   readonly prices: PriceTable;
   readonly retainSharedDir: boolean;
+  readonly retainMasterVolumes: boolean;
+  /** Days to keep the engine database's daily backups; undefined when `databaseBackup` is false. */
+  readonly databaseBackupRetentionDays?: number;
   /** `[distribution] num_cores` of the master: the fleet's most worker processes. */
   readonly numCores: number;
   /** What the bridge gets in its environment, already checked with the bridge's own schema. */
@@ -283,6 +288,14 @@ export function resolveClusterProps(props: OqElasticClusterProps = {}): Resolved
       } or pick an instance type of the other architecture.`,
     );
   }
+  const masterImageId = props.masterImageId;
+  if (masterImageId !== undefined && !AMI_ID.test(masterImageId)) {
+    throw new ClusterPropsError(
+      'masterImageId',
+      masterImageId,
+      'use an AMI id such as ami-0123456789abcdef0 (Ubuntu 24.04), or leave it unset for the current image at launch.',
+    );
+  }
   const rabbitmqVolumeGiB =
     props.rabbitmqVolumeGiB === undefined
       ? undefined
@@ -371,6 +384,14 @@ export function resolveClusterProps(props: OqElasticClusterProps = {}): Resolved
     throw new ClusterPropsError('alarmEmail', alarmEmail, 'use an e-mail address, or leave it unset.');
   }
 
+  if (props.databaseBackup === false && props.databaseBackupRetentionDays !== undefined) {
+    throw new ClusterPropsError(
+      'databaseBackupRetentionDays',
+      props.databaseBackupRetentionDays,
+      'it conflicts with databaseBackup=false (no backups to keep); unset one of the two.',
+    );
+  }
+
   return {
     existingVpc,
     vpcCidr,
@@ -381,6 +402,7 @@ export function resolveClusterProps(props: OqElasticClusterProps = {}): Resolved
     logRetentionDays,
     masterInstanceType,
     masterArchitecture,
+    masterImageId,
     rabbitmqVolumeGiB,
     databaseVolumeGiB,
     webUi,
@@ -401,6 +423,12 @@ export function resolveClusterProps(props: OqElasticClusterProps = {}): Resolved
     hourlyBudget: positive('hourlyBudget', props.hourlyBudget),
     prices,
     retainSharedDir: props.retainSharedDir ?? true,
+    retainMasterVolumes: props.retainMasterVolumes ?? true,
+    // AWS Backup's lifecycle: at least 1 day; 35 matches the longest automated-backup window of RDS.
+    databaseBackupRetentionDays:
+      (props.databaseBackup ?? true)
+        ? integer('databaseBackupRetentionDays', props.databaseBackupRetentionDays ?? 35, 1, 36_500)
+        : undefined,
     numCores: maxWorkers * workerConcurrency,
     bridge,
   };
