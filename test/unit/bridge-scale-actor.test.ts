@@ -180,14 +180,70 @@ describe('ScaleActor (scripted worker control and backend stubs)', () => {
     expect(backend.calls).toEqual(['protect a,c 10', 'release b']);
   });
 
-  it('does nothing at all on a hold', async () => {
+  it('on a hold scales nothing and touches no consumer; it only protects the units it cannot see idle', async () => {
     const o = { ...fleet([w('a'), w('b', 0, false)]), workers: undefined };
     const d = decide(o, POLICY, { idleSince: {} }, NOW);
     expect(d.reason).toBe('HoldOnMissingData');
     const backend = new ScriptedBackend();
     const control = new ScriptedControl({});
     expect((await actor(backend, control).act(d, o)).kind).toBe('none');
-    expect([...backend.calls, ...control.calls]).toEqual([]);
+    expect(control.calls).toEqual([]);
+    // No worker answered: each running unit may be busy, so each is protected (never released, never retired).
+    expect(backend.calls).toEqual(['protect a,b 10']);
+  });
+
+  it('keeps a busy worker protected through a rolling deployment while the bridge holds for longer than the expiry', async () => {
+    // An ECS deployment of a new worker revision: old tasks a (busy) and b (idle, protected long ago) and the
+    // new revision's n1 and n2. ECS stops an old task as soon as it is unprotected. Meanwhile the queue figures
+    // are missing (the management API down, the master's broker being reconfigured): the bridge holds for 20
+    // minutes. The busy worker must stay protected all along; the idle one is freed only once the bridge sees
+    // clearly again.
+    let now = NOW;
+    const backend = new ScriptedBackend();
+    const a = new ScaleActor({
+      backend,
+      control: new ScriptedControl({}),
+      queue: 'celery',
+      settleMs: 0,
+      sleep: async () => undefined,
+      now: () => now,
+      retry: { sleep: async () => undefined, random: () => 0.5 },
+    });
+    const rolling = (t: number, queueAnswers: boolean): Observation => {
+      const base = fleet([w('a', 1), w('b'), w('n1'), w('n2')]);
+      return {
+        ...base,
+        queue: queueAnswers ? { ...base.queue!, observedAt: t } : undefined,
+        workers: base.workers!.map((x) => ({ ...x, observedAt: t })),
+        compute: {
+          ...base.compute!,
+          observedAt: t,
+          units: base.compute!.units.map((u) => (u.unitId === 'b' ? { ...u, protected: true } : u)),
+        },
+      };
+    };
+    const history = { idleSince: { 'oq@b': NOW - 3_600_000 } };
+    const protectedAt: number[] = [];
+    // One cycle a minute for 20 minutes; the protection lasts 10 and is renewed at half of it.
+    for (let minute = 0; minute <= 20; minute++) {
+      now = NOW + minute * 60_000;
+      const o = rolling(now, false);
+      const d = decide(o, POLICY, history, now);
+      expect(d.reason, `minute ${minute}`).toBe('HoldOnMissingData');
+      const before = backend.calls.length;
+      await a.act(d, o);
+      if (backend.calls.slice(before).some((c) => /^protect (\S+,)?a[ ,]/.test(c))) protectedAt.push(minute);
+    }
+    // Renewed before each 10-minute protection ran out (at 0, 6, 12, 18): never a gap for the deployment.
+    expect(protectedAt).toEqual([0, 6, 12, 18]);
+    expect(backend.calls.some((c) => /^(release|retire)/.test(c))).toBe(false);
+    // The queue answers again: the long-idle old worker is released, so the deployment can replace it.
+    now += 60_000;
+    const clear = rolling(now, true);
+    const d = decide(clear, { ...POLICY, minWorkers: 4 }, history, now);
+    expect(d.reason).not.toMatch(/^Hold/);
+    await a.act(d, clear);
+    expect(backend.calls.at(-1)).toMatch(/^release .*b/);
   });
 
   it('reports a failed scale-out without throwing (the SDK client did the retrying)', async () => {

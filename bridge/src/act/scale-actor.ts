@@ -70,8 +70,15 @@ export class ScaleActor {
   }
 
   private async actNow(decision: Decision, observation: Observation): Promise<ActionResult> {
-    // Holds act on nothing: the data behind them is missing, stale or contradictory.
+    // Holds scale nothing and touch no consumer: the data behind them is missing, stale or contradictory. They
+    // still renew protection (never release it), counting every unit not seen idle as busy: a hold longer than
+    // half the expiry (a broker or API outage, new tasks of a deployment not answering yet) would otherwise let
+    // a busy worker's protection lapse, and an ECS deployment stop it mid-task.
     if (decision.reason.startsWith('Hold') || !observation.compute || !observation.workers) {
+      if (observation.compute) {
+        const workerOf = new Map((observation.workers ?? []).map((w) => [w.hostname, w]));
+        await this.upkeepProtection(decision, observation, workerOf, { release: false });
+      }
       return actionResult('none', `hold: ${decision.reason}`);
     }
     const { backend, control, queue } = this.options;
@@ -164,11 +171,12 @@ export class ScaleActor {
     return false;
   }
 
-  /** Protect busy units (renewed at half their expiry) and release units idle for a while. */
+  /** Protect busy units (renewed at half their expiry) and, unless told not to, release units idle for a while. */
   private async upkeepProtection(
     decision: Decision,
     observation: Observation,
     workerOf: Map<string, WorkerObservation>,
+    { release } = { release: true },
   ): Promise<void> {
     const { backend } = this.options;
     const now = this.now();
@@ -186,7 +194,12 @@ export class ScaleActor {
       } else {
         const idleSince = decision.history.idleSince[w.hostname] ?? now;
         const known = until !== undefined || unit.protected === true;
-        if (known && now - idleSince >= this.releaseAfterMs && !decision.retire.includes(unit.unitId)) {
+        if (
+          release &&
+          known &&
+          now - idleSince >= this.releaseAfterMs &&
+          !decision.retire.includes(unit.unitId)
+        ) {
           toRelease.push(unit.unitId);
         }
       }
