@@ -163,9 +163,7 @@ describe('master boot script', () => {
     const full = shellcheck(script);
     expect(full.output).toBe('');
     expect(full.status).toBe(0);
-    expect(
-      shellcheck(renderBootScript({ ...bootOptions, buildFromSource: false })).status,
-    ).toBe(0);
+    expect(shellcheck(renderBootScript({ ...bootOptions, buildFromSource: false })).status).toBe(0);
   });
 
   it('embeds a provisioning script that passes shellcheck', async () => {
