@@ -136,6 +136,17 @@ function synth(cluster: OqElasticClusterProps): Json {
   return app.synth().getStackByName(stack.stackName).template;
 }
 
+/**
+ * CloudFormation sends a templated DesiredCount with every update of the service, resetting what the bridge set
+ * (AWS::ECS::Service, DesiredCount); without one it leaves the count alone.
+ */
+function workerServiceHasDesiredCount(template: Json): boolean {
+  return Object.entries<Json>(template.Resources).some(
+    ([id, r]) =>
+      r.Type === 'AWS::ECS::Service' && id.startsWith('Workers') && 'DesiredCount' in (r.Properties ?? {}),
+  );
+}
+
 function describeChanges(changes: readonly ResourceChange[]): string {
   return changes
     .filter((c) => c.effect !== 'create' || c.type.startsWith('Custom::'))
@@ -158,12 +169,16 @@ describe('redeploy classification: every setting changed, every changed property
   let createOnly: CreateOnlyProperties;
   let base: Json;
   const results = new Map<Setting, ResourceChange[]>();
+  /** Settings whose template gives the worker service a DesiredCount, which every update would then reset. */
+  const templatedDesiredCount: Setting[] = [];
 
   beforeAll(() => {
     createOnly = loadCreateOnlyProperties(REPO_ROOT);
     base = synth({});
     for (const [setting, cluster] of Object.entries(CHANGES) as [Setting, OqElasticClusterProps][]) {
-      results.set(setting, classifyUpdate(base, synth(cluster), createOnly));
+      const changed = synth(cluster);
+      results.set(setting, classifyUpdate(base, changed, createOnly));
+      if (workerServiceHasDesiredCount(changed)) templatedDesiredCount.push(setting);
     }
   }, 300_000);
 
@@ -197,6 +212,8 @@ describe('redeploy classification: every setting changed, every changed property
       }
     }
     expect(violations.join('\n\n')).toBe('');
+    expect(workerServiceHasDesiredCount(base)).toBe(false);
+    expect(templatedDesiredCount).toEqual([]);
   });
 
   it('lists in MAINTENANCE_WINDOW only settings that do disturb something protected', () => {
