@@ -136,7 +136,7 @@ describe.skipIf(!enabled)(
       const oldVolume = join(root, 'old-volume');
       mkdirSync(oldVolume);
       chownSync(oldVolume, OPENQUAKE_UID, OPENQUAKE_GID);
-      const calc = await engine(oldVolume, `oq engine --run ${QA_JOB} && oq engine --lc`);
+      const calc = await engine(oldVolume, `oq engine --run ${QA_JOB} && oq engine --lhc`);
       expect(calc.code, calc.out).toBe(0);
       const calcLine = calc.out.split('\n').find((l) => /^\s*\d+\s*\|\s*complete\s*\|/.test(l));
       expect(calcLine, calc.out).toBeDefined();
@@ -169,7 +169,7 @@ describe.skipIf(!enabled)(
       const listed = await engine(
         mountPoint,
         'oq dbserver start -f & for _ in $(seq 60); do oq dbserver status | grep -q "dbserver running" && break; sleep 1; done; ' +
-          'oq dbserver status && oq engine --lc',
+          'oq dbserver status && oq engine --lhc',
       );
       expect(listed.code, listed.out).toBe(0);
       expect(listed.out).toContain('dbserver running');
