@@ -167,6 +167,23 @@ describe('resolveClusterProps: invalid props fail at synth naming the prop, the 
     expectRejected({ prices: { fargateX86GbHour: -1 } }, 'prices.fargateX86GbHour', '-1', /zero or more/);
     expectRejected({ maxHourlyCost: 0 }, 'maxHourlyCost', '0', /positive number/);
   });
+  it('the master data settings: a malformed image id, a backup retention out of range or without backups', () => {
+    expectRejected({ masterImageId: 'ubuntu' }, 'masterImageId', 'ubuntu', /AMI id such as ami-/);
+    expectRejected({ databaseBackupRetentionDays: 0 }, 'databaseBackupRetentionDays', '0', /whole number/);
+    expectRejected(
+      { databaseBackup: false, databaseBackupRetentionDays: 7 },
+      'databaseBackupRetentionDays',
+      '7',
+      /conflicts with databaseBackup=false/,
+    );
+    const p = resolveClusterProps();
+    expect([p.retainMasterVolumes, p.databaseBackupRetentionDays, p.masterImageId]).toEqual([
+      true,
+      35,
+      undefined,
+    ]);
+    expect(resolveClusterProps({ databaseBackup: false }).databaseBackupRetentionDays).toBeUndefined();
+  });
 });
 
 describe('clusterPropsFromContext', () => {

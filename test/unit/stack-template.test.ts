@@ -551,3 +551,34 @@ describe('stack template variants', () => {
     expect(task.Properties.RuntimePlatform.CpuArchitecture).toBe('ARM64');
   });
 });
+
+describe('stack template: the engine database backup', () => {
+  it('backs the database volume up daily into a KMS-encrypted, retained vault, and only that volume', () => {
+    const { json, template } = synth({ databaseBackupRetentionDays: 14 });
+    template.hasResourceProperties('AWS::Backup::BackupPlan', {
+      BackupPlan: {
+        BackupPlanRule: [
+          Match.objectLike({ ScheduleExpression: 'cron(0 5 * * ? *)', Lifecycle: { DeleteAfterDays: 14 } }),
+        ],
+      },
+    });
+    const vault = Object.values<Json>(template.findResources('AWS::Backup::BackupVault'))[0];
+    expect(vault.DeletionPolicy).toBe('Retain');
+    expect(JSON.stringify(vault.Properties.EncryptionKeyArn)).toMatch(/DatabaseBackupKey/);
+    template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    const selection = Object.values<Json>(template.findResources('AWS::Backup::BackupSelection'))[0];
+    const resources = JSON.stringify(selection.Properties.BackupSelection.Resources);
+    const volumes = Object.keys(json.Resources).filter(
+      (id) => json.Resources[id].Type === 'AWS::EC2::Volume',
+    );
+    expect(volumes).toHaveLength(2);
+    expect(volumes.filter((id) => resources.includes(id))).toEqual([
+      volumes.find((id) => id.startsWith('MasterDatabaseVolume')),
+    ]);
+  });
+
+  it('has no plan with databaseBackup=false', () => {
+    const { template } = synth({ databaseBackup: false });
+    template.resourceCountIs('AWS::Backup::BackupPlan', 0);
+  });
+});
