@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OPENQUAKE_GID, OPENQUAKE_UID } from '../../cdk/lib/cluster-constants.ts';
+import { OPENQUAKE_GID, OPENQUAKE_UID } from '../../contract/cluster-constants.ts';
 import { DATABASE_DIR } from '../../cdk/lib/master/openquake-cfg.ts';
 import { REPO_ROOT } from '../support/services.ts';
 import {

@@ -207,7 +207,6 @@ describe('ScaleActor (scripted worker control and backend stubs)', () => {
       settleMs: 0,
       sleep: async () => undefined,
       now: () => now,
-      retry: { sleep: async () => undefined, random: () => 0.5 },
     });
     const rolling = (t: number, queueAnswers: boolean): Observation => {
       const base = fleet([w('a', 1), w('b'), w('n1'), w('n2')]);
