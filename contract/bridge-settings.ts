@@ -38,6 +38,7 @@ export const BRIDGE_ENVIRONMENT = {
   OQE_ACTIVATION_CHECK_MS: '500',
   OQE_CLUSTER_NAME: undefined,
   OQE_HEARTBEAT_FILE: undefined,
+  OQE_DECISIONS_FILE: undefined,
   AWS_REGION: undefined,
 } as const satisfies Record<string, string | undefined>;
 

@@ -20,6 +20,11 @@ export const METRIC_NAMES = [
   'CycleDuration',
   'Heartbeat',
   'TimeToFirstWorker',
+  /**
+   * 1 while RabbitMQ or its management API refuses the bridge's user, password or vhost (a configuration error,
+   * not an outage), else 0; published only by a bridge wired to tell (bridge/src/cli/bridge-runtime.ts).
+   */
+  'BrokerRefused',
   'CalculationWorkerSeconds',
   /** USD of worker time attributed to one calculation in the cycle (bridge/src/report/calculation-cost.ts); Sum. */
   'CalculationCost',

@@ -1,23 +1,52 @@
 #!/usr/bin/env -S npx tsx
 /**
  * The bridge's command line:
- *   status [--json]      the classic celery-status report plus the queue and fleet figures
- *   decide --dry-run     what the loop would do now, without acting
- *   run                  the control loop, until SIGTERM or SIGINT
+ *   status [--json] [--watch]  the classic celery-status report plus the queue, the fleet, the running
+ *                              calculations and the bridge's last decisions; `--watch` refreshes in place
+ *   decide --dry-run           what the loop would do now, without acting
+ *   run                        the control loop, until SIGTERM or SIGINT
  * Configuration comes from the environment (docs/bridge.md); it is validated before anything connects.
+ *
+ * Exit codes: 0 done; 1 `status` could not observe every part (what failed is printed: unknown is not zero),
+ * or an unexpected error; 2 bad usage or configuration; 78 (EX_CONFIG) RabbitMQ or its management API refused
+ * the bridge's user, password or vhost.
  */
+import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { createBridgeRuntime, type BridgeRuntime } from './cli/bridge-runtime.ts';
 import { buildStatusReport, renderStatusReport, statusReportJson } from './cli/status-report.ts';
 import { ConfigError, describeConfig, loadBridgeConfig } from './config/bridge-config.ts';
+import type { DecisionRecord } from './loop/control-loop.ts';
 import { createJsonLogger, redact } from './report/json-logger.ts';
 
-const USAGE = 'usage: oq-elastic-bridge status [--json] | decide --dry-run | run';
+const USAGE = 'usage: oq-elastic-bridge status [--json] [--watch] | decide --dry-run | run';
+
+/** EX_CONFIG of sysexits.h: the configuration is wrong; restarting will not help. */
+export const EXIT_CONFIG_REFUSED = 78;
+/** Seconds between two refreshes of `status --watch` (the default of `watch(1)`). */
+export const WATCH_SECONDS = 2;
+/** Clears the terminal and puts the cursor home, as `watch(1)` does between refreshes. */
+const CLEAR_SCREEN = '\x1b[H\x1b[2J';
+
+/** The bridge's last decisions, from the file the running loop rewrites (OQE_DECISIONS_FILE). */
+async function readDecisions(file: string | undefined): Promise<DecisionRecord[] | undefined> {
+  if (!file) return undefined;
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as DecisionRecord[];
+  } catch {
+    // No bridge has written it yet, or it is being rewritten: the report says nothing about decisions.
+    return undefined;
+  }
+}
 
 /** Runs one command; resolves to the process exit code. */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const [command, ...flags] = argv;
-  const known: Record<string, readonly string[]> = { status: ['--json'], decide: ['--dry-run'], run: [] };
+  const known: Record<string, readonly string[]> = {
+    status: ['--json', '--watch'],
+    decide: ['--dry-run'],
+    run: [],
+  };
   if (!command || !(command in known) || flags.some((f) => !known[command]!.includes(f))) {
     process.stderr.write(`${USAGE}\n`);
     return 2;
@@ -27,6 +56,11 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     return 2;
   }
 
+  if (command !== 'run') {
+    // The SDK's notice that future releases need a newer Node.js is for whoever maintains the image, not for an
+    // operator reading a report; `run` keeps it in the service's log.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  }
   let config;
   try {
     config = loadBridgeConfig(env);
@@ -47,10 +81,40 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   try {
     runtime = createBridgeRuntime(config, { log, emitMetrics: command === 'run' ? emit : undefined });
     if (command === 'status') {
-      const report = buildStatusReport(await runtime.observer.observe());
-      process.stdout.write(
-        flags.includes('--json') ? `${statusReportJson(report)}\n` : renderStatusReport(report, config.queue),
-      );
+      const once = async (): Promise<{ text: string; code: number }> => {
+        const observation = await runtime!.observer.observe();
+        const refusal = runtime!.configurationRefusal();
+        const report = buildStatusReport(observation, await readDecisions(config.decisionsFile));
+        const text = flags.includes('--json')
+          ? `${statusReportJson(report)}\n`
+          : renderStatusReport(report, config.queue);
+        const code = refusal ? EXIT_CONFIG_REFUSED : report.missing.length > 0 ? 1 : 0;
+        return { text, code };
+      };
+      if (!flags.includes('--watch')) {
+        const { text, code } = await once();
+        process.stdout.write(text);
+        const refusal = runtime.configurationRefusal();
+        if (refusal) process.stderr.write(`${refusal}\n`);
+        else if (code !== 0) process.stderr.write('status: some parts could not be observed (listed above)\n');
+        return code;
+      }
+      // Like `watch celery-status`: the screen is redrawn in place until Ctrl-C; a failed look shows as such
+      // in that frame and the next one tries again.
+      let stopped = false;
+      const stop = (): void => {
+        stopped = true;
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      while (!stopped) {
+        const { text } = await once();
+        process.stdout.write(
+          `${CLEAR_SCREEN}Every ${WATCH_SECONDS} s: oq-elastic-bridge status    ${new Date().toISOString()}\n\n${text}`,
+        );
+        for (let waited = 0; waited < WATCH_SECONDS * 1000 && !stopped; waited += 100)
+          await new Promise((r) => setTimeout(r, 100));
+      }
       return 0;
     }
     if (command === 'decide') {
@@ -83,6 +147,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
     log('config', describeConfig(config));
+    // A refused login or vhost at start-up is a configuration error: holding would only repeat it forever.
+    // An unreachable broker is not: the loop holds and recovers when it comes back.
+    const refusal = await runtime.preflight();
+    if (refusal) {
+      log('config-refused', { error: refusal, exitCode: EXIT_CONFIG_REFUSED });
+      process.stderr.write(`${refusal}\n`);
+      return EXIT_CONFIG_REFUSED;
+    }
     await runtime.loop(false).run(controller.signal);
     return 0;
   } catch (error) {

@@ -102,6 +102,36 @@ describe('CeleryObserver demand assembly (in-process stub sources)', () => {
     expect(o.queue?.unacked).toBe(7);
   });
 
+  it('counts a message requeued since the management snapshot once, as ready (issue 14 item 6)', async () => {
+    // A worker holding 2 tasks was SIGKILLed: the broker requeued them (live ready 2), the management API's
+    // snapshot still has them unacked (8), the surviving workers hold 6. Work in flight is 8, not 10.
+    const o = await observe(
+      stubQueue({ ready: 2, consumers: 3 }, { ready: 0, unacked: 8, consumers: 4 }),
+      stubInspector([
+        { host: 'oq@a', active: 2, reserved: 0 },
+        { host: 'oq@b', active: 2, reserved: 0 },
+        { host: 'oq@c', active: 2, reserved: 0 },
+      ]),
+    );
+    expect(o.queue!.ready + o.queue!.unacked).toBe(8);
+    expect(o.queue!.source).toBe(
+      'ready 2, consumers 3: passive declare; unacked 6: max(workers active+reserved 6, management API 8 ' +
+        'unacked + 0 ready as of its last statistics - 2 ready now = 6)',
+    );
+  });
+
+  it('keeps new messages ready now on top of a stale unacked figure that the workers confirm', async () => {
+    // 5 new messages since the snapshot; the workers still hold all 4 the snapshot counted.
+    const o = await observe(
+      stubQueue({ ready: 5, consumers: 2 }, { ready: 0, unacked: 4, consumers: 2 }),
+      stubInspector([
+        { host: 'oq@a', active: 2, reserved: 0 },
+        { host: 'oq@b', active: 2, reserved: 0 },
+      ]),
+    );
+    expect(o.queue).toMatchObject({ ready: 5, unacked: 4 });
+  });
+
   it('ignores the workers figure when a consuming worker answered only in part', async () => {
     const o = await observe(
       stubQueue({ ready: 0, consumers: 2 }, { ready: 0, unacked: 3, consumers: 2 }),
@@ -112,7 +142,7 @@ describe('CeleryObserver demand assembly (in-process stub sources)', () => {
     );
     expect(o.workers?.map((w) => w.hostname)).toEqual(['oq@a']);
     expect(o.queue).toMatchObject({ unacked: 3 });
-    expect(o.queue!.source).toBe('ready,consumers: passive declare; unacked: management API');
+    expect(o.queue!.source).toBe('ready 0, consumers 2: passive declare; unacked 3: management API 3');
     // Only the management API gave unacked: the figure is as old as its statistics.
     expect(o.queue!.observedAt).toBe(NOW - 5000);
     expect(o.errors).toEqual([
@@ -238,7 +268,7 @@ describe('CeleryObserver demand assembly (in-process stub sources)', () => {
       ready: 0,
       unacked: 3,
       consumers: 1,
-      source: expect.stringMatching(/workers active\+reserved$/),
+      source: expect.stringMatching(/workers active\+reserved 3$/),
     });
     expect(o.workers?.find((w) => w.hostname === 'oq@b')?.consuming).toBe(false);
   });

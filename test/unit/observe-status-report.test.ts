@@ -84,14 +84,56 @@ describe('status report', () => {
     const report = buildStatusReport({ errors: ['queue (passive declare): cannot reach RabbitMQ'] });
     expect(report.totals.utilisation).toBeUndefined();
     const text = renderStatusReport(report);
-    expect(text).toContain('No workers.');
+    // Issue 14 item 1: a cluster that could not be asked must not read as an empty one.
+    expect(text).not.toContain('No workers.');
+    expect(text).toContain('Workers: UNKNOWN');
+    expect(text).toContain('Total workers:       unknown\nWorker processes:    unknown\nActive tasks:        unknown');
     expect(text).toContain('Cluster utilisation: n/a');
     expect(text).toContain('Queue celery:        unknown');
     expect(text).toContain('Fleet:               unknown');
+    expect(text).toContain('INCOMPLETE: queue, workers, fleet unknown (not zero).');
     expect(JSON.parse(statusReportJson(report))).toEqual({
       hosts: [],
       totals: { workers: 0, workerProcesses: 0, activeTasks: 0 },
+      calculations: [],
+      missing: ['queue', 'workers', 'fleet'],
       errors: ['queue (passive declare): cannot reach RabbitMQ'],
     });
+  });
+
+  it('lists the running calculations with their workers, and the last decisions with their reasons', () => {
+    const at = 1_700_000_000_000;
+    const task = (id: string, calculationId: number) => ({ id, name: 'safely_call', calculationId });
+    const report = buildStatusReport(
+      {
+        workers: [
+          { hostname: 'oq@b', active: [task('1', 7), task('2', 9)], reserved: 0, consuming: true, observedAt: at },
+          { hostname: 'oq@a', active: [task('3', 7)], reserved: 0, consuming: true, observedAt: at },
+        ],
+        errors: [],
+      },
+      [
+        {
+          id: `${at}-1`,
+          time: new Date(at).toISOString(),
+          reason: 'ScaleOut',
+          current: 1,
+          desired: 2,
+          detail: 'scale out 1 -> 2: demand 3 ready + 1 in flight',
+          action: 'scaleOut',
+          actionDetail: 'desired 1 -> 2',
+        },
+      ],
+    );
+    expect(report.calculations).toEqual([
+      { calculationId: 7, activeTasks: 2, workers: ['oq@a', 'oq@b'] },
+      { calculationId: 9, activeTasks: 1, workers: ['oq@b'] },
+    ]);
+    const text = renderStatusReport(report);
+    expect(text).toContain('Calculation #7: 2 active task(s) on 2 worker(s): oq@a, oq@b');
+    expect(text).toContain('Calculation #9: 1 active task(s) on 1 worker(s): oq@b');
+    expect(text).toContain(
+      `  ${new Date(at).toISOString()} ScaleOut 1 -> 2 [scaleOut: desired 1 -> 2]\n      scale out 1 -> 2: demand 3 ready`,
+    );
   });
 });

@@ -31,6 +31,13 @@ export interface BridgeRuntime {
   readonly actor: ScaleActor;
   /** A loop that acts; with `dryRun` one that only decides. */
   loop(dryRun?: boolean): ControlLoop;
+  /**
+   * Why the broker or the management API refuses the bridge's user, password or vhost, as of the last attempt;
+   * undefined when they accept it or could not be reached (an outage is not a configuration error).
+   */
+  configurationRefusal(): string | undefined;
+  /** Connects once to the broker and the management API; resolves to {@link configurationRefusal}. */
+  preflight(): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -69,9 +76,20 @@ export function createBridgeRuntime(config: BridgeConfig, options: BridgeRuntime
     queue: config.queue,
     log,
   });
+  const configurationRefusal = (): string | undefined => {
+    const broker = session.lastFailure;
+    if (broker?.kind === 'login') return broker.message;
+    return management?.lastRefusal?.message;
+  };
   return {
     config,
     backend,
+    configurationRefusal,
+    preflight: async () => {
+      await session.connection().catch(() => undefined);
+      await management?.queue(config.broker.vhost, config.queue).catch(() => undefined);
+      return configurationRefusal();
+    },
     observer,
     actor,
     loop: (dryRun = false) =>
@@ -85,6 +103,8 @@ export function createBridgeRuntime(config: BridgeConfig, options: BridgeRuntime
         emitMetrics: options.emitMetrics,
         storageGbMonthCost: config.storageGbMonthCost,
         heartbeatFile: config.heartbeatFile,
+        configurationRefusal,
+        ...(config.decisionsFile ? { decisionsFile: config.decisionsFile } : {}),
         ...(config.activationCheckMs > 0
           ? { activation: { probe: queueProbe, intervalMs: config.activationCheckMs } }
           : {}),

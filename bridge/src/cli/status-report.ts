@@ -3,6 +3,7 @@
  * processes, active tasks; then totals and cluster utilisation = active tasks / worker processes), followed by
  * the queue, the fleet and shared_dir, and why any part is missing. Pure: it renders an Observation.
  */
+import type { DecisionRecord } from '../loop/control-loop.ts';
 import type { Observation } from '../observe/observation.ts';
 
 /** One host line group of the report. */
@@ -46,12 +47,29 @@ export interface StatusReport {
     readonly sizeBytes: number;
     readonly detail?: string;
   };
+  /** Per calculation id, the workers running its tasks and how many, from the `active` replies. */
+  readonly calculations: readonly CalculationStatus[];
+  /** The bridge's last decisions with their reasons, when it writes them where `status` can read them. */
+  readonly decisions?: readonly DecisionRecord[];
+  /** The parts that could not be observed (`queue`, `workers`, `fleet`): their figures are unknown, not zero. */
+  readonly missing: readonly string[];
   /** Why parts are missing. */
   readonly errors: readonly string[];
 }
 
-/** Builds the report model from one observation. */
-export function buildStatusReport(observation: Observation): StatusReport {
+/** One running calculation as the workers report it. */
+export interface CalculationStatus {
+  readonly calculationId: number;
+  readonly activeTasks: number;
+  /** Hostnames of the workers running its tasks. */
+  readonly workers: readonly string[];
+}
+
+/** Builds the report model from one observation (and the bridge's last decisions, when known). */
+export function buildStatusReport(
+  observation: Observation,
+  decisions?: readonly DecisionRecord[],
+): StatusReport {
   const hosts: HostStatus[] = [];
   const units = new Map((observation.compute?.units ?? []).map((u) => [u.celeryHostname, u]));
   for (const w of observation.workers ?? []) {
@@ -86,6 +104,24 @@ export function buildStatusReport(observation: Observation): StatusReport {
   const q = observation.queue;
   const c = observation.compute;
   const s = observation.sharedDir;
+  const byCalculation = new Map<number, { tasks: number; workers: Set<string> }>();
+  for (const w of observation.workers ?? []) {
+    for (const t of w.active) {
+      if (t.calculationId === undefined) continue;
+      const entry = byCalculation.get(t.calculationId) ?? { tasks: 0, workers: new Set<string>() };
+      entry.tasks++;
+      entry.workers.add(w.hostname);
+      byCalculation.set(t.calculationId, entry);
+    }
+  }
+  const calculations = [...byCalculation.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([calculationId, e]) => ({ calculationId, activeTasks: e.tasks, workers: [...e.workers].sort() }));
+  const missing = [
+    ...(q ? [] : ['queue']),
+    ...(observation.workers ? [] : ['workers']),
+    ...(c ? [] : ['fleet']),
+  ];
   return {
     hosts,
     totals: {
@@ -116,6 +152,9 @@ export function buildStatusReport(observation: Observation): StatusReport {
           },
         }
       : {}),
+    calculations,
+    ...(decisions ? { decisions: [...decisions] } : {}),
+    missing,
     errors: [...observation.errors],
   };
 }
@@ -131,6 +170,10 @@ function bytes(n: number): string {
   return `${i === 0 ? value : value.toFixed(1)} ${units[i]}`;
 }
 
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
 /** The text report, in the layout of the classic celery-status. */
 export function renderStatusReport(report: StatusReport, queueName = 'celery'): string {
   const lines: string[] = [];
@@ -144,16 +187,27 @@ export function renderStatusReport(report: StatusReport, queueName = 'celery'): 
         lines.push(`Calculations: ${h.calculations.map((id) => `#${id}`).join(', ')}`);
     }
   }
+  const workersUnknown = report.missing.includes('workers');
   if (report.hosts.length > 0) lines.push(rule);
-  else lines.push('No workers.');
+  // Unknown is not zero: a failed remote control must not read as an empty cluster.
+  else lines.push(workersUnknown ? 'Workers: UNKNOWN (the workers could not be asked; see below)' : 'No workers.');
   lines.push('');
   const t = report.totals;
-  lines.push(`Total workers:       ${t.workers}`);
-  lines.push(`Worker processes:    ${t.workerProcesses}`);
-  lines.push(`Active tasks:        ${t.activeTasks}`);
+  const known = (n: number | string): string => (workersUnknown ? 'unknown' : String(n));
+  lines.push(`Total workers:       ${known(t.workers)}`);
+  lines.push(`Worker processes:    ${known(t.workerProcesses)}`);
+  lines.push(`Active tasks:        ${known(t.activeTasks)}`);
   lines.push(
     `Cluster utilisation: ${t.utilisation === undefined ? 'n/a' : `${(t.utilisation * 100).toFixed(2)}%`}`,
   );
+  if (report.calculations.length > 0) {
+    lines.push('');
+    for (const c of report.calculations) {
+      lines.push(
+        `Calculation #${c.calculationId}: ${c.activeTasks} active task(s) on ${c.workers.length} worker(s): ${c.workers.join(', ')}`,
+      );
+    }
+  }
   lines.push('');
   const q = report.queue;
   lines.push(
@@ -172,9 +226,20 @@ export function renderStatusReport(report: StatusReport, queueName = 'celery'): 
     const state = s.available && s.mountTargetsReady ? 'ready' : `NOT READY (${s.detail ?? 'unknown'})`;
     lines.push(`Shared dir:          ${state}, ${bytes(s.sizeBytes)} stored`);
   }
+  if (report.decisions && report.decisions.length > 0) {
+    lines.push('', 'Last decisions of the bridge (newest last):');
+    for (const d of report.decisions) {
+      const change = d.current !== undefined && d.current !== d.desired ? `${d.current} -> ${d.desired}` : `${d.desired}`;
+      const outcome = d.action ? ` [${d.action}${d.actionDetail && d.action !== 'none' ? `: ${d.actionDetail}` : ''}]` : ' [in progress]';
+      lines.push(`  ${d.time} ${d.reason} ${change}${outcome}`, `      ${clip(d.detail, 160)}`);
+    }
+  }
   if (report.errors.length > 0) {
     lines.push('', 'Not observed this time:');
     for (const e of report.errors) lines.push(`  - ${e}`);
+  }
+  if (report.missing.length > 0) {
+    lines.push('', `INCOMPLETE: ${report.missing.join(', ')} unknown (not zero).`);
   }
   return `${lines.join('\n')}\n`;
 }

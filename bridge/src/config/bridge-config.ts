@@ -49,6 +49,8 @@ export interface BridgeConfig {
   /** USD per GB-month of shared_dir storage (price table), for the cost figure. */
   readonly storageGbMonthCost: number;
   readonly heartbeatFile?: string;
+  /** File the loop rewrites with its last decisions and their outcomes; `status` shows them. */
+  readonly decisionsFile?: string;
 }
 
 export {
@@ -196,6 +198,7 @@ export function loadBridgeConfig(env: NodeJS.ProcessEnv = process.env): BridgeCo
     clusterName: raw('OQE_CLUSTER_NAME') ?? ecs?.cluster ?? 'local',
     storageGbMonthCost: n.storageGbMonthCost,
     heartbeatFile: raw('OQE_HEARTBEAT_FILE'),
+    decisionsFile: raw('OQE_DECISIONS_FILE'),
   };
 }
 

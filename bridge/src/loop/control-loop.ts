@@ -59,6 +59,14 @@ export interface ControlLoopOptions {
   /** A file whose content is the time of the last completed cycle, for a container health check. */
   readonly heartbeatFile?: string;
   /**
+   * Why the broker or the management API refused the bridge's credentials or vhost, when they do now: a
+   * configuration error no retry fixes. Each cycle then publishes `BrokerRefused` = 1 (alarm-able), and the
+   * decision line carries the refusal once instead of repeating the same long detail every cycle.
+   */
+  readonly configurationRefusal?: () => string | undefined;
+  /** A file rewritten after every cycle with the last decisions and their outcomes, read by `status`. */
+  readonly decisionsFile?: string;
+  /**
    * Between cycles, look at the queue every `intervalMs` and start the next cycle at once when there is
    * demand the fleet cannot serve. Decisions stay with `decide()`: this changes only when a cycle runs.
    * Absent: cycles run every `pollSeconds` only.
@@ -66,8 +74,27 @@ export interface ControlLoopOptions {
   readonly activation?: ActivationOptions;
 }
 
+/** One decision as `status` shows it: what was decided, why, and what came of it. */
+export interface DecisionRecord {
+  /** `<cycle start, ms>-<sequence>`: the same id on the `decision` line (before acting) and the `action` line. */
+  readonly id: string;
+  readonly time: string;
+  readonly reason: string;
+  readonly desired: number;
+  readonly current?: number;
+  readonly detail: string;
+  /** The action's kind and sentence, once it finished (absent while it runs). */
+  readonly action?: string;
+  readonly actionDetail?: string;
+}
+
+/** How many decisions the loop keeps for `status`. */
+export const RECENT_DECISIONS = 10;
+
 /** Everything one cycle saw, decided and did. */
 export interface CycleResult {
+  /** The decision's id in the logs. */
+  readonly id: string;
   readonly startedAt: number;
   readonly observation: Observation;
   readonly decision: Decision;
@@ -86,6 +113,10 @@ export class ControlLoop {
   private workersSeenAt?: number;
   private last?: CycleResult;
   private activationCount = 0;
+  private sequence = 0;
+  private readonly recent: DecisionRecord[] = [];
+  /** The refusal already logged in full, so that later cycles name it without repeating it. */
+  private refusalLogged?: string;
 
   constructor(private readonly options: ControlLoopOptions) {
     this.clock = options.clock ?? systemClock;
@@ -95,6 +126,11 @@ export class ControlLoop {
   /** The last completed cycle, if any. */
   get lastCycle(): CycleResult | undefined {
     return this.last;
+  }
+
+  /** The last {@link RECENT_DECISIONS} decisions, newest last. */
+  get recentDecisions(): readonly DecisionRecord[] {
+    return this.recent;
   }
 
   /** The history the next decision will start from (idle streaks, last action). */
@@ -113,17 +149,32 @@ export class ControlLoop {
       observation = { errors: [`observe failed: ${describeError(error)}`] };
     }
     const now = this.clock.now();
+    const id = `${startedAt}-${++this.sequence}`;
     let decision = decide(observation, policy, this.history, now);
-    let action: ActionResult;
-    if (!actor) {
-      action = actionResult('none', 'dry run: no action taken');
-    } else if (actor.inFlight) {
+    if (actor?.inFlight) {
       decision = {
         ...decision,
         reason: 'HoldActionInFlight',
         retire: [],
         desired: decision.current ?? decision.desired,
       };
+    }
+    const refusal = this.options.configurationRefusal?.();
+    // The decision is on record before anything acts on it, so that a bridge killed mid-action (mid-drain)
+    // leaves the decision that started it in the logs; the `action` line with the same id follows.
+    this.logDecision(id, decision, observation, refusal);
+    const record: DecisionRecord = {
+      id,
+      time: new Date(now).toISOString(),
+      reason: decision.reason,
+      desired: decision.desired,
+      ...(decision.current !== undefined ? { current: decision.current } : {}),
+      detail: decision.detail,
+    };
+    let action: ActionResult;
+    if (!actor) {
+      action = actionResult('none', 'dry run: no action taken');
+    } else if (decision.reason === 'HoldActionInFlight') {
       action = actionResult('skipped', 'previous action still in flight');
     } else {
       action = await actor.act(decision, observation);
@@ -143,22 +194,21 @@ export class ControlLoop {
       workerHourlyCost: policy.workerHourlyCost,
       storageGbMonthCost: this.options.storageGbMonthCost,
       timeToFirstWorkerSeconds: this.timeToFirstWorker(observation, decision, now),
+      ...(this.options.configurationRefusal ? { configurationRefused: refusal !== undefined } : {}),
     });
-    this.log('decision', {
-      reason: decision.reason,
-      desired: decision.desired,
-      current: decision.current,
-      demand: decision.demand,
-      retire: decision.retire,
-      detail: decision.detail,
-      action: action.kind,
-      actionDetail: action.detail,
-      retired: action.retired,
-      aborted: action.aborted,
-      restored: action.restored,
-      errors: observation.errors,
-      durationMs,
-    });
+    if (actor) {
+      this.log('action', {
+        id,
+        reason: decision.reason,
+        action: action.kind,
+        actionDetail: action.detail,
+        retired: action.retired,
+        aborted: action.aborted,
+        restored: action.restored,
+        durationMs,
+      });
+    }
+    this.remember({ ...record, action: action.kind, actionDetail: action.detail });
     this.options.emitMetrics?.(cycleMetricsEmf(metrics, this.options.clusterName, startedAt));
     if (observation.workers) {
       // Worker time since the workers last answered, charged to the calculations their tasks belong to; a
@@ -178,8 +228,45 @@ export class ControlLoop {
         (error: unknown) => this.log('heartbeat-failed', { error: describeError(error) }),
       );
     }
-    this.last = { startedAt, observation, decision, action, metrics, durationMs };
+    if (this.options.decisionsFile) {
+      await writeFile(this.options.decisionsFile, `${JSON.stringify(this.recent)}\n`).catch((error: unknown) =>
+        this.log('decisions-file-failed', { error: describeError(error) }),
+      );
+    }
+    this.last = { id, startedAt, observation, decision, action, metrics, durationMs };
     return this.last;
+  }
+
+  private remember(record: DecisionRecord): void {
+    this.recent.push(record);
+    if (this.recent.length > RECENT_DECISIONS) this.recent.splice(0, this.recent.length - RECENT_DECISIONS);
+  }
+
+  /**
+   * The `decision` line. While the broker refuses the configuration, the refusal is logged in full once and
+   * later lines only name it: the same 2 KB line every poll buries everything else (issue 14).
+   */
+  private logDecision(id: string, decision: Decision, observation: Observation, refusal?: string): void {
+    const base = {
+      id,
+      reason: decision.reason,
+      desired: decision.desired,
+      current: decision.current,
+      demand: decision.demand,
+      retire: decision.retire,
+    };
+    if (refusal !== undefined && refusal === this.refusalLogged) {
+      this.log('decision', { ...base, refused: 'configuration refused, as logged before (BrokerRefused = 1)' });
+      return;
+    }
+    this.refusalLogged = refusal;
+    this.log('decision', {
+      ...base,
+      detail: decision.detail,
+      ...(observation.queue ? { queueSource: observation.queue.source } : {}),
+      errors: observation.errors,
+      ...(refusal !== undefined ? { refused: refusal } : {}),
+    });
   }
 
   /** Cycles every `pollSeconds` until `signal` aborts; a cycle that overruns starts the next at once. */

@@ -39,7 +39,6 @@ function scrub(text: string, secret: string): string {
  * stack trace or log line can carry the password.
  */
 export async function connectBroker(endpoint: BrokerEndpoint, timeoutMs = 5000): Promise<ChannelModel> {
-  const where = describeBroker(endpoint);
   try {
     return await connect(
       {
@@ -54,28 +53,77 @@ export async function connectBroker(endpoint: BrokerEndpoint, timeoutMs = 5000):
       { timeout: timeoutMs },
     );
   } catch (error) {
-    const detail = scrub(error instanceof Error ? error.message : String(error), endpoint.password);
-    if (/ACCESS_REFUSED|403/.test(detail)) {
-      throw new BrokerConnectionError(
-        `RabbitMQ at ${where} refused the login of user '${endpoint.username}' (ACCESS_REFUSED): check ` +
-          `OQE_BROKER_USER and OQE_BROKER_PASSWORD against the bridge broker secret, and that the master created ` +
-          `the user`,
-        'login',
-      );
-    }
-    if (/NOT_ALLOWED|530/.test(detail)) {
-      throw new BrokerConnectionError(
-        `RabbitMQ at ${where} refused user '${endpoint.username}' access to vhost ` +
-          `'${endpoint.vhost ?? 'openquake'}' (NOT_ALLOWED): check OQE_BROKER_VHOST and the user's permissions`,
-        'login',
-      );
-    }
-    throw new BrokerConnectionError(
-      `cannot reach RabbitMQ at ${where}: ${detail}; check OQE_BROKER_HOST, OQE_BROKER_PORT and the security ` +
-        `group that admits the bridge on 5672`,
+    throw explainBrokerFailure(error, endpoint, timeoutMs);
+  }
+}
+
+/** The error code of a failed socket call (`ECONNREFUSED`, `ENOTFOUND`...), if any. */
+function socketCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * Turns what amqplib threw into an error that names the setting, its value (never the password) and the likely
+ * fix. The patterns are amqplib 0.10's own messages as RabbitMQ 3.10 provokes them (checked against the real
+ * broker in test/integration/bridge-errors.test.ts): a wrong password closes the handshake with 403
+ * ACCESS_REFUSED; a vhost that does not exist or that the user may not use answers the `connection.open` with a
+ * bare `ConnectionClose` ("Expected ConnectionOpenOk"); a port where something other than AMQP listens never
+ * answers the protocol header, and the socket is cut at the connect timeout.
+ */
+export function explainBrokerFailure(
+  error: unknown,
+  endpoint: BrokerEndpoint,
+  timeoutMs: number,
+): BrokerConnectionError {
+  const where = describeBroker(endpoint);
+  const vhost = endpoint.vhost ?? 'openquake';
+  const port = endpoint.port ?? 5672;
+  const detail = scrub(error instanceof Error ? error.message : String(error), endpoint.password);
+  const code = socketCode(error);
+  if (/ACCESS_REFUSED|403/.test(detail)) {
+    return new BrokerConnectionError(
+      `RabbitMQ at ${where} refused the login of user '${endpoint.username}' (ACCESS_REFUSED): check ` +
+        `OQE_BROKER_USER and OQE_BROKER_PASSWORD against the bridge broker secret, and that the master created ` +
+        `the user`,
+      'login',
+    );
+  }
+  if (/NOT_ALLOWED|530|Expected ConnectionOpenOk/.test(detail)) {
+    return new BrokerConnectionError(
+      `RabbitMQ at ${where} accepted user '${endpoint.username}' but refused vhost '${vhost}' (it does not exist ` +
+        `or the user has no permissions on it): check OQE_BROKER_VHOST (the engine's is 'openquake') and ` +
+        `\`rabbitmqctl list_permissions -p ${vhost}\` on the master`,
+      'login',
+    );
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return new BrokerConnectionError(
+      `cannot reach RabbitMQ: the host name '${endpoint.host}' does not resolve (${code}): check OQE_BROKER_HOST ` +
+        `(the master's private address)`,
       'unreachable',
     );
   }
+  if (code === 'ECONNREFUSED') {
+    return new BrokerConnectionError(
+      `cannot reach RabbitMQ at ${where}: nothing listens on ${endpoint.host}:${port} (ECONNREFUSED): check ` +
+        `OQE_BROKER_PORT (AMQP is 5672) and that rabbitmq-server runs on the master`,
+      'unreachable',
+    );
+  }
+  if (/Socket closed abruptly during opening handshake|timeout/i.test(detail) && !code) {
+    return new BrokerConnectionError(
+      `no AMQP answer from ${endpoint.host}:${port} within ${timeoutMs} ms (${detail}): check OQE_BROKER_PORT ` +
+        `(AMQP is 5672, not the management port 15672) and OQE_BROKER_HOST; a firewall that drops packets ` +
+        `looks the same, so also check the security group that admits the bridge on 5672`,
+      'unreachable',
+    );
+  }
+  return new BrokerConnectionError(
+    `cannot reach RabbitMQ at ${where}: ${detail}: check OQE_BROKER_HOST, OQE_BROKER_PORT and the security ` +
+      `group that admits the bridge on 5672`,
+    'unreachable',
+  );
 }
 
 /**
@@ -85,25 +133,43 @@ export async function connectBroker(endpoint: BrokerEndpoint, timeoutMs = 5000):
 export class BrokerSession {
   private current?: Promise<ChannelModel>;
   private readonly resetListeners = new Set<() => void>();
+  private failure?: BrokerConnectionError;
 
   constructor(
     readonly endpoint: BrokerEndpoint,
-    private readonly connectTimeoutMs = 5000,
+    /**
+     * How long a connection attempt may take. Below the observer's 2000 ms per-source limit, so that a port
+     * that never answers AMQP is reported with its own explanation rather than as a bare observer timeout; a
+     * broker in the same VPC answers in milliseconds. @default 1500
+     */
+    private readonly connectTimeoutMs = 1500,
   ) {}
 
   /** The live connection, connecting if there is none. Concurrent callers share one attempt. */
   connection(): Promise<ChannelModel> {
     if (!this.current) {
       const attempt = connectBroker(this.endpoint, this.connectTimeoutMs).then((model) => {
+        this.failure = undefined;
         const drop = (): void => this.reset(attempt);
         model.on('close', drop);
         model.on('error', drop);
         return model;
       });
-      attempt.catch(() => this.reset(attempt));
+      attempt.catch((error: unknown) => {
+        if (error instanceof BrokerConnectionError) this.failure = error;
+        this.reset(attempt);
+      });
       this.current = attempt;
     }
     return this.current;
+  }
+
+  /**
+   * Why the last connection attempt failed, until one succeeds. `kind: 'login'` (credentials or vhost refused)
+   * is a configuration error that no retry fixes; `unreachable` may be an outage.
+   */
+  get lastFailure(): BrokerConnectionError | undefined {
+    return this.failure;
   }
 
   /** Calls `listener` whenever the connection is lost, so that owners of channels on it drop them. */

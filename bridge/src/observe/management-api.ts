@@ -5,7 +5,7 @@ export interface ManagementEndpoint {
   readonly username: string;
   /** Never logged, never put in an error message. */
   readonly password: string;
-  /** @default 2000 */
+  /** Below the observer's 2000 ms per-source limit, so that a timeout is explained here. @default 1500 */
   readonly timeoutMs?: number;
 }
 
@@ -55,11 +55,17 @@ export class ManagementApi {
     }
     this.base = parsed.href.replace(/\/+$/, '');
     this.authorization = `Basic ${Buffer.from(`${endpoint.username}:${endpoint.password}`).toString('base64')}`;
-    this.timeoutMs = endpoint.timeoutMs ?? 2000;
+    this.timeoutMs = endpoint.timeoutMs ?? 1500;
     this.username = endpoint.username;
   }
 
   private readonly username: string;
+  private refused?: ManagementApiError;
+
+  /** The last 401 refusal, until a call succeeds: a configuration error that no retry fixes. */
+  get lastRefusal(): ManagementApiError | undefined {
+    return this.refused;
+  }
 
   /** The queue's ready, unacked and consumer counts. */
   async queue(vhost: string, name: string): Promise<ManagementQueueFigures> {
@@ -71,19 +77,16 @@ export class ManagementApi {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (error) {
-      const reason =
-        error instanceof Error && error.name === 'TimeoutError'
-          ? `no answer in ${this.timeoutMs} ms`
-          : String(error);
-      throw new ManagementApiError(`RabbitMQ management API at ${this.base} unreachable: ${reason}`);
+      throw new ManagementApiError(explainFetchFailure(error, this.base, this.timeoutMs));
     }
     if (response.status === 401) {
-      throw new ManagementApiError(
+      throw (this.refused = new ManagementApiError(
         `RabbitMQ management API at ${this.base} refused user '${this.username}' (401): check OQE_BROKER_USER / ` +
           `OQE_BROKER_PASSWORD, and that the user has the 'management' tag`,
         401,
-      );
+      ));
     }
+    this.refused = undefined;
     if (response.status === 404) {
       throw new ManagementApiError(
         `queue '${name}' not found in vhost '${vhost}' on ${this.base} (404): check OQE_QUEUE and OQE_BROKER_VHOST`,
@@ -92,7 +95,8 @@ export class ManagementApi {
     }
     if (!response.ok) {
       throw new ManagementApiError(
-        `RabbitMQ management API at ${this.base}: HTTP ${response.status}`,
+        `RabbitMQ management API at ${this.base}: HTTP ${response.status}: check OQE_MANAGEMENT_URL (the ` +
+          `management plugin listens on 15672) or unset it to run on the passive declare and the workers' replies`,
         response.status,
       );
     }
@@ -106,4 +110,31 @@ export class ManagementApi {
       observedAt: Date.now(),
     };
   }
+}
+
+/**
+ * Why a `fetch` to the management API failed, naming OQE_MANAGEMENT_URL and the fix. Node's fetch throws a bare
+ * `TypeError: fetch failed` and keeps the socket error (`ECONNREFUSED`, `ENOTFOUND`...) in `cause`.
+ */
+export function explainFetchFailure(error: unknown, base: string, timeoutMs: number): string {
+  const where = `RabbitMQ management API at ${base} (OQE_MANAGEMENT_URL)`;
+  if (error instanceof Error && error.name === 'TimeoutError') {
+    return (
+      `${where}: no answer in ${timeoutMs} ms: check that OQE_MANAGEMENT_URL names the master's port 15672 and ` +
+      `that the security group admits the bridge on 15672`
+    );
+  }
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+  const code = typeof cause?.code === 'string' ? cause.code : undefined;
+  if (code === 'ECONNREFUSED') {
+    return (
+      `${where}: nothing listens there (ECONNREFUSED): check the port in OQE_MANAGEMENT_URL (15672) and that the ` +
+      `rabbitmq_management plugin is enabled on the master`
+    );
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return `${where}: the host name does not resolve (${code}): check the host in OQE_MANAGEMENT_URL`;
+  }
+  const text = code ?? (typeof cause?.message === 'string' ? cause.message : String(error));
+  return `${where} unreachable (${text}): check OQE_MANAGEMENT_URL and the security group that admits the bridge on 15672`;
 }

@@ -63,10 +63,22 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** What to check when a source overruns its time limit, by the first word of its label. */
+const TIMEOUT_HINTS: Record<string, string> = {
+  queue: 'check OQE_BROKER_HOST and OQE_BROKER_PORT (AMQP 5672) and the security group on 5672',
+  workers: 'the broker answered slowly or not at all: check OQE_BROKER_HOST and OQE_BROKER_PORT',
+  compute: 'the compute backend API did not answer: check the AWS endpoint, region and network path',
+  shared: 'the EFS API did not answer: check the AWS endpoint, region and network path',
+};
+
 async function settle<T>(label: string, work: () => Promise<T>, timeoutMs: number): Promise<Outcome<T>> {
   let timer: NodeJS.Timeout | undefined;
+  const hint = TIMEOUT_HINTS[label.split(' ')[0]!];
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(
+      () => reject(new Error(`no answer in ${timeoutMs} ms${hint ? `: ${hint}` : ''}`)),
+      timeoutMs,
+    );
   });
   try {
     return { ok: true, value: await Promise.race([work(), timeout]) };
@@ -86,8 +98,9 @@ async function settle<T>(label: string, work: () => Promise<T>, timeoutMs: numbe
  * - `ready` and `consumers` from the passive declare (live), else from the management API (lagging);
  * - `unacked` as the larger of the workers' own in-flight count (`active` + `reserved`, live, but only when
  *   every consuming worker answered both) and the management API's figure (complete, but up to its stats
- *   interval old). The larger is safe both ways: a burst taken by the workers shows at once, and a stale high
- *   figure can only delay a scale-in by one stats interval, well inside the idle grace.
+ *   interval old), that figure first capped by the snapshot's total minus the live ready count, so that a
+ *   message requeued since the snapshot is counted once (ready), not twice. A burst taken by the workers shows
+ *   at once; a stale figure can only delay a scale-in by one stats interval, well inside the idle grace.
  *
  * A worker that answered some commands but not `active` and `reserved` is left out of `workers` with an
  * error, never reported idle: celery 4.4 (the engine's) cannot encode `active` while it runs an engine task
@@ -198,17 +211,29 @@ export class CeleryObserver implements Observer {
         ? workers.workers.reduce((sum, w) => sum + w.active.length + w.reserved, 0)
         : undefined;
 
+    // One message is either ready or unacked. The management API's pair is a snapshot up to a stats interval
+    // old, the passive declare's ready count is live: messages requeued since the snapshot (a worker died) are
+    // in both the snapshot's unacked and the live ready. So the snapshot's unacked is capped by its total
+    // minus what is ready now (issue 14: a worker SIGKILL read "2 ready + 8 in flight" for 8 messages).
+    const mgmtUnacked =
+      management && passive
+        ? Math.min(management.unacked, Math.max(0, management.ready + management.unacked - passive.ready))
+        : management?.unacked;
+    const mgmtText =
+      management && passive && mgmtUnacked !== management.unacked
+        ? `management API ${management.unacked} unacked + ${management.ready} ready as of its last statistics - ${passive.ready} ready now = ${mgmtUnacked}`
+        : `management API ${management?.unacked}`;
     let unacked: number | undefined;
     let unackedSource: string | undefined;
-    if (workerSum !== undefined && management) {
-      unacked = Math.max(workerSum, management.unacked);
-      unackedSource = `max(workers active+reserved ${workerSum}, management API ${management.unacked})`;
+    if (workerSum !== undefined && mgmtUnacked !== undefined) {
+      unacked = Math.max(workerSum, mgmtUnacked);
+      unackedSource = `max(workers active+reserved ${workerSum}, ${mgmtText})`;
     } else if (workerSum !== undefined) {
       unacked = workerSum;
-      unackedSource = 'workers active+reserved';
-    } else if (management) {
-      unacked = management.unacked;
-      unackedSource = 'management API';
+      unackedSource = `workers active+reserved ${workerSum}`;
+    } else if (mgmtUnacked !== undefined) {
+      unacked = mgmtUnacked;
+      unackedSource = mgmtText;
     }
     if (unacked === undefined) return undefined;
 
@@ -222,7 +247,7 @@ export class CeleryObserver implements Observer {
           passive.observedAt,
           workerSum !== undefined || !mgmtAt ? passive.observedAt : mgmtAt,
         ),
-        source: `ready,consumers: passive declare; unacked: ${unackedSource}`,
+        source: `ready ${passive.ready}, consumers ${passive.consumers}: passive declare; unacked ${unacked}: ${unackedSource}`,
       };
     }
     if (management) {
@@ -231,7 +256,7 @@ export class CeleryObserver implements Observer {
         unacked,
         consumers: management.consumers,
         observedAt: mgmtAt!,
-        source: `ready,consumers: management API (passive declare failed); unacked: ${unackedSource}`,
+        source: `ready ${management.ready}, consumers ${management.consumers}: management API (passive declare failed); unacked ${unacked}: ${unackedSource}`,
       };
     }
     return undefined;

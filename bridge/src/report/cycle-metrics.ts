@@ -32,6 +32,8 @@ export interface CycleMetricsInput {
   readonly storageGbMonthCost?: number;
   /** Seconds from the first demand at zero workers to the first worker answering, when one completed. */
   readonly timeToFirstWorkerSeconds?: number;
+  /** Whether the broker or the management API refuses the bridge's credentials or vhost this cycle. */
+  readonly configurationRefused?: boolean;
 }
 
 /** The figures of one cycle. Missing sources leave their metrics out rather than publishing zeros. */
@@ -62,6 +64,7 @@ export function cycleMetrics(input: CycleMetricsInput): CycleMetrics {
   }
   m.ScaleOut = action.kind === 'scaleOut' ? Math.max(0, (action.to ?? 0) - (action.from ?? 0)) : 0;
   m.ScaleIn = action.retired.length;
+  if (input.configurationRefused !== undefined) m.BrokerRefused = input.configurationRefused ? 1 : 0;
   if (input.timeToFirstWorkerSeconds !== undefined) m.TimeToFirstWorker = input.timeToFirstWorkerSeconds;
   return m;
 }
