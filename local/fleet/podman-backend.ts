@@ -76,6 +76,8 @@ export class PodmanBackend implements ComputeBackend {
   private desired: number | undefined;
   private readonly ready = new Set<string>();
   private readonly stopping = new Set<string>();
+  /** Stops of retired containers still under way. */
+  private readonly exiting = new Set<Promise<void>>();
   private readonly protectedUnits = new Set<string>();
   private readonly seen = new Set<string>();
   private reconciling: Promise<unknown> = Promise.resolve();
@@ -129,19 +131,27 @@ export class PodmanBackend implements ComputeBackend {
       throw new Error(`PodmanBackend.retire: no live unit ${unknown.join(', ')}; pass ids from describe()`);
     }
     if (this.desired === undefined) this.desired = live.size;
-    await Promise.all(
-      unitIds.map(async (id) => {
-        if (this.stopping.has(id)) return;
-        this.stopping.add(id);
-        this.desired = Math.max(0, (this.desired ?? 1) - 1);
-        this.logEvent({ event: 'retire', unitId: id, t: Date.now(), signal: 'SIGTERM' });
-        // podman stop: the image's stop signal (SIGTERM), then SIGKILL after the timeout, as ECS does.
+    for (const id of unitIds) {
+      if (this.stopping.has(id)) continue;
+      this.stopping.add(id);
+      this.desired = Math.max(0, (this.desired ?? 1) - 1);
+      this.logEvent({ event: 'retire', unitId: id, t: Date.now(), signal: 'SIGTERM' });
+      // podman stop: the image's stop signal (SIGTERM), then SIGKILL after the timeout, as ECS does. Waited
+      // for in the background: a retirement must not delay the next cycle (see ComputeBackend.retire).
+      const stopping = (async () => {
         await this.podmanRun(['stop', '-t', String(this.stopTimeoutSeconds), containerName(id)], {
           timeout: (this.stopTimeoutSeconds + 30) * 1000,
         }).catch(() => undefined);
         await this.remove(id);
-      }),
-    );
+      })();
+      const tracked = stopping.catch(() => undefined).finally(() => this.exiting.delete(tracked));
+      this.exiting.add(tracked);
+    }
+  }
+
+  /** Resolves once every container retired so far is stopped and removed. */
+  async retirementsSettled(): Promise<void> {
+    while (this.exiting.size > 0) await Promise.all([...this.exiting]);
   }
 
   async protect(unitIds: readonly string[], _minutes: number): Promise<void> {
@@ -153,7 +163,9 @@ export class PodmanBackend implements ComputeBackend {
   }
 
   /** Containers keep running for the next bridge, like ECS tasks. */
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.retirementsSettled();
+  }
 
   /** SIGKILL a unit's container, as a crashed host would; desired is unchanged, so it is replaced. */
   async kill(unitId: string, sig: NodeJS.Signals = 'SIGKILL'): Promise<void> {

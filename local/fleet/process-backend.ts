@@ -85,6 +85,8 @@ export class ProcessBackend implements ComputeBackend {
   private readonly appDir: string;
   private readonly concurrency: number;
   private readonly retireTimeoutMs: number;
+  /** Exits of retired units still being watched. */
+  private readonly exiting = new Set<Promise<void>>();
   private desired: number;
 
   constructor(private readonly options: ProcessBackendOptions) {
@@ -134,7 +136,6 @@ export class ProcessBackend implements ComputeBackend {
     if (unknown.length > 0) {
       throw new Error(`ProcessBackend.retire: no live unit ${unknown.join(', ')}; pass ids from describe()`);
     }
-    const waits: Promise<void>[] = [];
     for (const id of unitIds) {
       const record = records.get(id)!;
       if (!record.stopping) {
@@ -144,10 +145,20 @@ export class ProcessBackend implements ComputeBackend {
         this.logEvent({ event: 'retire', unitId: id, t: Date.now(), signal: 'SIGTERM' });
         // SIGTERM to the worker's main process only: celery's warm shutdown lets its pool finish running tasks.
         signal(record.pid, 'SIGTERM');
+        // The exit (and the SIGKILL at the retire timeout) is watched in the background: see ComputeBackend.
+        this.track(this.waitForExit(record));
       }
-      waits.push(this.waitForExit(record));
     }
-    await Promise.all(waits);
+  }
+
+  /** Resolves once every unit retired so far has exited (for tests and an orderly shutdown). */
+  async retirementsSettled(): Promise<void> {
+    while (this.exiting.size > 0) await Promise.all([...this.exiting]);
+  }
+
+  private track(work: Promise<void>): void {
+    const tracked = work.finally(() => this.exiting.delete(tracked));
+    this.exiting.add(tracked);
   }
 
   async protect(unitIds: readonly string[], _minutes: number): Promise<void> {
@@ -158,8 +169,13 @@ export class ProcessBackend implements ComputeBackend {
     this.setProtected(unitIds, false);
   }
 
-  /** Nothing to release: workers are detached on purpose and keep running for the next bridge. */
-  async close(): Promise<void> {}
+  /**
+   * Waits for the retired units to exit; the other workers are detached on purpose and keep running for the
+   * next bridge.
+   */
+  async close(): Promise<void> {
+    await this.retirementsSettled();
+  }
 
   /**
    * Kills a unit's whole process group at once, as a crashed host or an out-of-memory kill would. For tests of

@@ -239,6 +239,8 @@ describeWithMoto('ECS backend against moto (task protection: in-process stub pro
     const chosen = [all[0]!, all[22]!];
 
     await backend.retire(chosen);
+    // The release of the protection it added waits for the scheduler in the background (issue 14 item 5).
+    await backend.retirementsSettled();
 
     const others = all.filter((id) => !chosen.includes(id));
     const added = others.filter((id) => !busy.includes(id));

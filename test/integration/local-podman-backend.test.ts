@@ -91,6 +91,7 @@ describeWithRabbit('podman backend (containers of the real worker image)', () =>
     expect(seen.desired).toBe(1);
     const [unit] = seen.units;
     await again.retire([unit.unitId]);
+    await again.retirementsSettled();
     const after = await again.describe();
     expect(after.desired).toBe(0);
     expect(after.units).toHaveLength(0);

@@ -55,6 +55,11 @@ describeWithRabbit('process backend (real celery workers as local processes)', (
     const before = await backend.describe();
     const [victim, survivor] = before.units;
     await backend.retire([victim.unitId]);
+    // retire does not wait for the warm shutdown (issue 14 item 5): the unit is `stopping` until it exits.
+    const meanwhile = await backend.describe();
+    expect(meanwhile.desired).toBe(1);
+    expect(meanwhile.units.find((u) => u.unitId === victim.unitId)?.state).toBe('stopping');
+    await backend.retirementsSettled();
     const after = await backend.describe();
     expect(after.desired).toBe(1);
     expect(after.units.map((u) => u.unitId)).toEqual([survivor.unitId]);

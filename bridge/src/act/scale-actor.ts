@@ -111,19 +111,19 @@ export class ScaleActor {
     }
     if (decision.retire.length === 0) return actionResult('none', 'no change', { restored });
 
-    const confirmed: string[] = [];
-    const aborted: string[] = [];
-    for (const unitId of decision.retire) {
-      const unit = running.get(unitId);
-      if (!unit) {
-        aborted.push(unitId);
-        continue;
-      }
-      if (await this.drain(unit.celeryHostname)) confirmed.push(unitId);
-      else aborted.push(unitId);
-    }
+    // The drains run side by side: each is a cancel, a 500 ms settle and a second look at one worker, so the
+    // cycle takes one drain's time however many workers retire.
+    const drained = await Promise.all(
+      decision.retire.map(async (unitId) => {
+        const unit = running.get(unitId);
+        return { unitId, ok: unit !== undefined && (await this.drain(unit.celeryHostname)) };
+      }),
+    );
+    const confirmed = drained.filter((d) => d.ok).map((d) => d.unitId);
+    const aborted = drained.filter((d) => !d.ok).map((d) => d.unitId);
     if (confirmed.length > 0) {
-      // The ECS backend protects every other task before lowering the desired count.
+      // The ECS backend protects every other task before lowering the desired count. `retire` returns once the
+      // stop is ordered: the workers' warm shutdown goes on in the background (ComputeBackend.retire).
       await backend.retire(confirmed);
       for (const id of confirmed) this.protectedUntil.delete(id);
     }

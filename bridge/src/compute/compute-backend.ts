@@ -14,13 +14,18 @@ export interface ComputeBackend {
   describe(): Promise<ComputeObservation>;
   /** Scale out (or set) the desired count. Never used to scale in busy units. */
   scaleTo(desired: number): Promise<void>;
-  /** Stop exactly these units (already drained and idle) and lower the desired count by as many. */
+  /**
+   * Stop exactly these units (already drained and idle) and lower the desired count by as many. Resolves once
+   * the stop is ordered and the desired count lowered; waiting for the units to exit (a celery warm shutdown,
+   * up to the stop timeout) and any clean-up after it happen in the background, so that a retirement never
+   * delays the next observation or a scale-out. Until they exit, `describe` shows the units as `stopping`.
+   */
   retire(unitIds: readonly string[]): Promise<void>;
   /** Protect these units from being stopped by the backend for `minutes` (ECS task scale-in protection). */
   protect(unitIds: readonly string[], minutes: number): Promise<void>;
   /** Release protection so that deployments and retirements are not blocked. */
   release(unitIds: readonly string[]): Promise<void>;
-  /** Release resources held by the backend itself (clients, child process handles). */
+  /** Release resources held by the backend itself (clients, child process handles); awaits background work. */
   close(): Promise<void>;
 }
 

@@ -64,6 +64,10 @@ export class EcsBackend implements ComputeBackend {
   /** Protection per task id as last known (GetTaskProtection, or our own UpdateTaskProtection calls). */
   private readonly protection = new Map<string, boolean>();
   private protectionFetchedAt = -Infinity;
+  /** Tasks whose protection `retire` added and has not yet given back. */
+  private readonly retireProtected = new Set<string>();
+  /** The background releases of that protection. */
+  private readonly pendingReleases = new Set<Promise<void>>();
 
   constructor(private readonly options: EcsBackendOptions) {
     this.client = options.client ?? new ECSClient(awsClientConfig());
@@ -150,14 +154,29 @@ export class EcsBackend implements ComputeBackend {
       );
     }
     // 4. Give back what step 1 added, once the scheduler has seen running == desired; busy tasks keep the
-    //    protection the actor gave them, idle ones are free again so deployments are not blocked.
+    //    protection the actor gave them, idle ones are free again so deployments are not blocked. In the
+    //    background (the next cycle must not wait for it), and only for tasks nobody protected since.
+    for (const id of added) this.retireProtected.add(id);
     if (added.length > 0) {
-      await this.sleep(this.releaseDelayMs);
-      await this.setProtection(added, false);
+      const release = (async () => {
+        await this.sleep(this.releaseDelayMs);
+        const still = added.filter((id) => this.retireProtected.delete(id));
+        await this.setProtection(still, false);
+      })();
+      // A failed release is not retried: the protection expires by itself after retireProtectionMinutes.
+      const tracked = release.catch(() => undefined).finally(() => this.pendingReleases.delete(tracked));
+      this.pendingReleases.add(tracked);
     }
   }
 
+  /** Resolves once the protection that `retire` added has been given back. */
+  async retirementsSettled(): Promise<void> {
+    while (this.pendingReleases.size > 0) await Promise.all([...this.pendingReleases]);
+  }
+
   async protect(unitIds: readonly string[], minutes: number): Promise<void> {
+    // The actor protects a task that became busy: a pending release of `retire`'s own protection must skip it.
+    for (const id of unitIds) this.retireProtected.delete(id);
     await this.setProtection([...unitIds], true, checkMinutes('minutes', minutes));
   }
 
@@ -166,6 +185,7 @@ export class EcsBackend implements ComputeBackend {
   }
 
   async close(): Promise<void> {
+    await this.retirementsSettled();
     this.client.destroy();
   }
 
