@@ -116,7 +116,8 @@ export class ScaleActor {
     const drained = await Promise.all(
       decision.retire.map(async (unitId) => {
         const unit = running.get(unitId);
-        return { unitId, ok: unit !== undefined && (await this.drain(unit.celeryHostname)) };
+        const ghosts = new Set((workerOf.get(unit?.celeryHostname ?? '')?.ghosts ?? []).map((t) => t.id));
+        return { unitId, ok: unit !== undefined && (await this.drain(unit.celeryHostname, ghosts)) };
       }),
     );
     const confirmed = drained.filter((d) => d.ok).map((d) => d.unitId);
@@ -137,9 +138,10 @@ export class ScaleActor {
 
   /**
    * The drain protocol for one worker: cancel its consumer, wait for anything in flight to land, look again.
-   * True when it is confirmed idle and consumes nothing; otherwise its consumer is given back.
+   * True when it is confirmed idle and consumes nothing; otherwise its consumer is given back. `ghosts` are
+   * the ids of `active` claims the observation proved hold no message (ghost-tasks.ts).
    */
-  private async drain(hostname: string): Promise<boolean> {
+  private async drain(hostname: string, ghosts: ReadonlySet<string>): Promise<boolean> {
     const { control, queue } = this.options;
     const cancelled = await control.cancelConsumer(hostname, queue).catch(() => false);
     let fresh: WorkerObservation | undefined;
@@ -150,6 +152,9 @@ export class ScaleActor {
       for (let look = 0; look < 3; look++) {
         await this.sleep(this.settleMs);
         fresh = await control.inspect(hostname).catch(() => undefined);
+        // Claims the observation found to be ghosts (the broker holds no message for them) stay ghosts; any
+        // other task, a new one included, makes the worker busy.
+        if (fresh && ghosts.size > 0) fresh = { ...fresh, active: fresh.active.filter((t) => !ghosts.has(t.id)) };
         if (!fresh || !isIdle(fresh) || !fresh.consuming) break;
       }
     }

@@ -18,6 +18,8 @@ export interface HostStatus {
   readonly workerProcesses?: number;
   readonly activeTasks?: number;
   readonly reservedTasks?: number;
+  /** `active` entries the broker shows to hold no message (ghosts after a broker restart); not work. */
+  readonly ghostTasks?: number;
   /** Calculation ids of the tasks it runs. */
   readonly calculations: readonly number[];
 }
@@ -83,6 +85,7 @@ export function buildStatusReport(
       ...(w.poolSize !== undefined ? { workerProcesses: w.poolSize } : {}),
       activeTasks: w.active.length,
       reservedTasks: w.reserved,
+      ...(w.ghosts && w.ghosts.length > 0 ? { ghostTasks: w.ghosts.length } : {}),
       calculations: calculations.sort((a, b) => a - b),
     });
   }
@@ -183,6 +186,8 @@ export function renderStatusReport(report: StatusReport, queueName = 'celery'): 
     if (h.activeTasks !== undefined) {
       lines.push(`Worker processes: ${h.workerProcesses ?? 'unknown (no stats reply)'}`);
       lines.push(`Active tasks: ${h.activeTasks}${h.reservedTasks ? ` (+${h.reservedTasks} reserved)` : ''}`);
+      if (h.ghostTasks)
+        lines.push(`Ghost tasks: ${h.ghostTasks} (listed in active, but the broker holds no message for them)`);
       if (h.calculations.length > 0)
         lines.push(`Calculations: ${h.calculations.map((id) => `#${id}`).join(', ')}`);
     }

@@ -34,8 +34,13 @@ export interface WorkerObservation {
   readonly hostname: string;
   /** Worker processes (pool size) from `stats`; undefined when `stats` did not answer. */
   readonly poolSize?: number;
-  /** Tasks running now. */
+  /** Tasks running now (ghosts left out). */
   readonly active: readonly ActiveTask[];
+  /**
+   * Tasks the worker lists in `active` that the broker shows to hold no message (ghosts after a broker
+   * restart, bridge/src/observe/ghost-tasks.ts); not counted as work. Absent when there are none.
+   */
+  readonly ghosts?: readonly ActiveTask[];
   /** Tasks received and prefetched but not yet started (`reserved`). */
   readonly reserved: number;
   /** False once the bridge has cancelled its consumer on the `celery` queue (draining). */

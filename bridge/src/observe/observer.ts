@@ -7,6 +7,7 @@ import type {
   SharedDirObservation,
   WorkerObservation,
 } from './observation.ts';
+import { DEFAULT_GHOST_AFTER_MS, GhostTracker } from './ghost-tasks.ts';
 import type { QueueProbe } from './queue-probe.ts';
 
 /** One observation per control-loop cycle. */
@@ -53,6 +54,11 @@ export interface CeleryObserverOptions {
    * @default 5000
    */
   readonly managementLagMs?: number;
+  /**
+   * How long a worker's `active` claim must outlive a management API reading of 0 unacked on the queue before
+   * it counts as a ghost (ghost-tasks.ts). Needs the management API. @default 30000
+   */
+  readonly ghostAfterMs?: number;
   /** The clock, for tests. @default Date.now */
   readonly now?: () => number;
 }
@@ -124,8 +130,10 @@ export class CeleryObserver implements Observer {
    * outside the backend, or answered too late), so the next broadcasts wait their whole timeout to hear it.
    */
   private discover = false;
+  private readonly ghosts: GhostTracker;
 
   constructor(private readonly options: CeleryObserverOptions) {
+    this.ghosts = new GhostTracker(options.ghostAfterMs ?? DEFAULT_GHOST_AFTER_MS);
     this.queue = options.queue ?? 'celery';
     this.now = options.now ?? Date.now;
     this.timeouts = {
@@ -150,7 +158,7 @@ export class CeleryObserver implements Observer {
     const passiveing = queueProbe
       ? settle('queue (passive declare)', () => queueProbe.passive(), t.queueMs)
       : undefined;
-    const [passive, management, workers, fleet, shared] = await Promise.all([
+    const [passive, management, answered, fleet, shared] = await Promise.all([
       passiveing,
       queueProbe?.hasManagement
         ? settle('queue (management API)', () => queueProbe.fromManagement(), t.queueMs)
@@ -160,6 +168,7 @@ export class CeleryObserver implements Observer {
       sharedDir ? settle('shared dir (EFS)', () => sharedDir.observe(), t.sharedDirMs) : undefined,
     ]);
 
+    const workers = answered && this.setGhostsApart(answered, management?.ok ? management.value : undefined);
     const errors: string[] = [];
     for (const outcome of [passive, management, fleet, shared])
       if (outcome && !outcome.ok) errors.push(outcome.error);
@@ -193,6 +202,36 @@ export class CeleryObserver implements Observer {
       ...(computeObservation ? { compute: computeObservation } : {}),
       ...(shared?.ok ? { sharedDir: shared.value } : {}),
       errors,
+    };
+  }
+
+  /**
+   * Moves the `active` claims that the broker contradicts (ghost-tasks.ts) from `active` to `ghosts`, so
+   * that neither demand nor idleness counts them.
+   */
+  private setGhostsApart(
+    outcome: WorkersOutcome,
+    management: { unacked: number; observedAt: number } | undefined,
+  ): WorkersOutcome {
+    if (!outcome.workers) return outcome;
+    // Twice the statistics interval: the figure may also wait in the management plugin's aggregation before
+    // it is served, and an earlier `asOf` only delays the verdict, never makes a real task a ghost.
+    const lag = 2 * (this.options.managementLagMs ?? 5000);
+    const reading = management ? { unacked: management.unacked, asOf: management.observedAt - lag } : undefined;
+    const claims = new Map(outcome.workers.map((w) => [w.hostname, w.active.map((t) => t.id)]));
+    const ghosts = this.ghosts.update(claims, reading, this.now());
+    if (ghosts.size === 0) return outcome;
+    return {
+      ...outcome,
+      workers: outcome.workers.map((w) => {
+        const ids = ghosts.get(w.hostname);
+        if (!ids) return w;
+        return {
+          ...w,
+          active: w.active.filter((t) => !ids.has(t.id)),
+          ghosts: w.active.filter((t) => ids.has(t.id)),
+        };
+      }),
     };
   }
 
