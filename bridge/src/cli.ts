@@ -56,11 +56,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     return 2;
   }
 
-  if (command !== 'run') {
-    // The SDK's notice that future releases need a newer Node.js is for whoever maintains the image, not for an
-    // operator reading a report; `run` keeps it in the service's log.
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  }
+  // The SDK's multi-line notice that its future releases need Node.js 22 is for whoever picks the Node.js
+  // release, not for an operator: the bridge image already runs 22 (bridge/Dockerfile), and on an operator's
+  // machine it would precede every report and every start-up error.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   let config;
   try {
     config = loadBridgeConfig(env);

@@ -69,7 +69,9 @@ function socketCode(error: unknown): string | undefined {
  * broker in test/integration/bridge-errors.test.ts): a wrong password closes the handshake with 403
  * ACCESS_REFUSED; a vhost that does not exist or that the user may not use answers the `connection.open` with a
  * bare `ConnectionClose` ("Expected ConnectionOpenOk"); a port where something other than AMQP listens never
- * answers the protocol header, and the socket is cut at the connect timeout.
+ * answers the protocol header, and the attempt ends at the connect timeout (`ETIMEDOUT`, or "Socket closed
+ * abruptly during opening handshake" when the other side hangs up first), as it does behind a firewall that
+ * drops packets.
  */
 export function explainBrokerFailure(
   error: unknown,
@@ -111,7 +113,7 @@ export function explainBrokerFailure(
       'unreachable',
     );
   }
-  if (/Socket closed abruptly during opening handshake|timeout/i.test(detail) && !code) {
+  if (code === 'ETIMEDOUT' || /Socket closed abruptly during opening handshake|timed? ?out/i.test(detail)) {
     return new BrokerConnectionError(
       `no AMQP answer from ${endpoint.host}:${port} within ${timeoutMs} ms (${detail}): check OQE_BROKER_PORT ` +
         `(AMQP is 5672, not the management port 15672) and OQE_BROKER_HOST; a firewall that drops packets ` +
