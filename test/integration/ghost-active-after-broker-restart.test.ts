@@ -2,6 +2,16 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { RemoteControlWorkerControl } from '../../bridge/src/act/remote-control-worker-control.ts';
+import { ScaleActor } from '../../bridge/src/act/scale-actor.ts';
+import { fleetObservation, type ComputeBackend } from '../../bridge/src/compute/compute-backend.ts';
+import { decide } from '../../bridge/src/decide/decide.ts';
+import type { ScalingPolicy } from '../../bridge/src/decide/decision.ts';
+import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
+import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
+import { ManagementApi } from '../../bridge/src/observe/management-api.ts';
+import { CeleryObserver } from '../../bridge/src/observe/observer.ts';
+import { QueueProbe } from '../../bridge/src/observe/queue-probe.ts';
 import { PrivateRabbit } from '../support/private-rabbit.ts';
 import { describeWithRabbit, PYTHON, RABBIT_ADMIN } from '../support/services.ts';
 import {
@@ -30,6 +40,42 @@ interface ActiveEntry {
 }
 
 let lastInspectError = '';
+
+/**
+ * An in-process stub backend whose units are the test's own celery workers (nothing real can stand in: the
+ * workers are started by the test, not by a backend); `retire` records what the actor retired.
+ */
+function workersAsUnits(hostnames: () => readonly string[]): ComputeBackend & { retired: string[] } {
+  const retired: string[] = [];
+  const units = () =>
+    hostnames()
+      .filter((h) => !retired.includes(h))
+      .map((h) => ({ unitId: h, celeryHostname: h, state: 'running' as const, startedAt: 0 }));
+  return {
+    name: 'stub',
+    retired,
+    describe: () => Promise.resolve(fleetObservation(units().length, units(), Date.now())),
+    scaleTo: () => Promise.resolve(),
+    retire: (ids) => {
+      retired.push(...ids);
+      return Promise.resolve();
+    },
+    protect: () => Promise.resolve(),
+    release: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+}
+
+const POLICY: ScalingPolicy = {
+  minWorkers: 0,
+  maxWorkers: 4,
+  slotsPerWorkerFallback: 2,
+  maxStepOut: 4,
+  idleGraceSeconds: 0,
+  staleAfterSeconds: 30,
+  maxHourlyCost: Infinity,
+  workerHourlyCost: 0.1,
+};
 
 /**
  * celery's own `inspect active`, with the fields of the reply that the bridge's observation does not carry yet.
@@ -107,6 +153,7 @@ describeWithRabbit('ghost `active` tasks after a RabbitMQ restart (real workers,
   const rabbit = new PrivateRabbit('ghost-test', PRIVATE);
   let celery44: string | undefined;
   const workers: StartedWorker[] = [];
+  const closers: (() => Promise<void>)[] = [];
 
   beforeAll(async () => {
     if (PYTHON44) celery44 = ensureCelery44(PYTHON44);
@@ -115,6 +162,7 @@ describeWithRabbit('ghost `active` tasks after a RabbitMQ restart (real workers,
   }, 400_000);
 
   afterAll(async () => {
+    for (const close of closers) await close();
     for (const w of workers) w.kill();
     await rabbit.dispose();
   }, 60_000);
@@ -130,6 +178,46 @@ describeWithRabbit('ghost `active` tasks after a RabbitMQ restart (real workers,
       const startedOn = async (n: number) =>
         readJournal(journal).filter((e) => e.event === 'start').length === n ? true : undefined;
       await waitFor('the celery 5.5 worker to start both tasks', () => startedOn(2), 20_000);
+
+      // The bridge's own observer, cross-checking `active` against the queue's unacked count (issue 14 item 7),
+      // with a short ghost window so that the test does not wait 30 s.
+      const session = new BrokerSession({
+        host: '127.0.0.1',
+        port: PRIVATE.amqp,
+        vhost: '/',
+        username: RABBIT_ADMIN.user,
+        password: RABBIT_ADMIN.password,
+      });
+      const rc = new CeleryRemoteControl(session, { serializer: 'pickle', timeoutMs: 1500 });
+      const probe = new QueueProbe(
+        session,
+        'celery',
+        new ManagementApi({
+          url: `http://127.0.0.1:${PRIVATE.management}`,
+          username: RABBIT_ADMIN.user,
+          password: RABBIT_ADMIN.password,
+        }),
+        '/',
+      );
+      const fleet = workersAsUnits(() => workers.filter((w) => !w.hostname.endsWith('-44')).map((w) => w.hostname));
+      const observer = new CeleryObserver({
+        queueProbe: probe,
+        remoteControl: rc,
+        compute: fleet,
+        managementLagMs: 5000,
+        ghostAfterMs: 3000,
+      });
+      closers.push(async () => {
+        await rc.close();
+        await probe.close();
+        await session.close();
+      });
+      // Real running tasks are never ghosts: the broker counts their messages unacked.
+      for (let i = 0; i < 4; i++) {
+        const o = await observer.observe();
+        expect(o.workers?.flatMap((w) => w.ghosts ?? [])).toEqual([]);
+        await new Promise((r) => setTimeout(r, 1500));
+      }
       let w44: StartedWorker | undefined;
       let ids44: string[] = [];
       if (celery44) {
@@ -199,6 +287,28 @@ describeWithRabbit('ghost `active` tasks after a RabbitMQ restart (real workers,
         expect(g.timeStart).toBeLessThan(outageFrom);
       }
       expect(active55[spare.hostname]).toEqual([]);
+
+      // The bridge sets the ghosts apart once the broker has read 0 unacked for the ghost window, and the fleet
+      // shrinks: the ghost-holding worker is drained and retired like any idle one.
+      const cycle = await waitFor(
+        'the observer to set the ghosts apart',
+        async () => {
+          const o = await observer.observe();
+          const w = o.workers?.find((x) => x.hostname === w55.hostname);
+          return w && w.active.length === 0 && (w.ghosts ?? []).length > 0 ? o : undefined;
+        },
+        60_000,
+      );
+      const ghostIds = cycle.workers!.find((w) => w.hostname === w55.hostname)!.ghosts!.map((t) => t.id);
+      expect(ghostIds.sort()).toEqual(ghosts.map((g) => g.id).sort());
+      expect(cycle.queue).toMatchObject({ ready: 0, unacked: 0 });
+      const decision = decide(cycle, POLICY, { idleSince: {} }, Date.now());
+      expect(decision.reason).toBe('DrainingIdle');
+      expect(decision.retire).toContain(w55.hostname);
+      const actor = new ScaleActor({ backend: fleet, control: new RemoteControlWorkerControl(rc), queue: 'celery' });
+      const action = await actor.act(decision, cycle);
+      expect(action.kind).toBe('scaleIn');
+      expect(fleet.retired).toContain(w55.hostname);
 
       if (w44 && celery44) {
         const python44bin = join(celery44, '..', 'python');
