@@ -95,7 +95,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         process.stdout.write(text);
         const refusal = runtime.configurationRefusal();
         if (refusal) process.stderr.write(`${refusal}\n`);
-        else if (code !== 0) process.stderr.write('status: some parts could not be observed (listed above)\n');
+        else if (code !== 0)
+          process.stderr.write('status: some parts could not be observed (listed above)\n');
         return code;
       }
       // Like `watch celery-status`: the screen is redrawn in place until Ctrl-C; a failed look shows as such

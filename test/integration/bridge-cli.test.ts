@@ -144,7 +144,9 @@ describeWithServices('bridge CLI (child process; RabbitMQ and moto)', () => {
   it('status when the broker cannot be reached: exit 1, unknown (not zero), and the setting to check', async () => {
     const refused = cli(['status'], { ...env, OQE_BROKER_PORT: String(await closedPort()) });
     expect(refused.status).toBe(1);
-    expect(refused.stdout).toMatch(/nothing listens on 127\.0\.0\.1:\d+ \(ECONNREFUSED\): check OQE_BROKER_PORT/);
+    expect(refused.stdout).toMatch(
+      /nothing listens on 127\.0\.0\.1:\d+ \(ECONNREFUSED\): check OQE_BROKER_PORT/,
+    );
     // The management API still gave the queue; the workers could not be asked.
     expect(refused.stdout).toContain('INCOMPLETE: workers unknown (not zero).');
     expect(refused.stdout).not.toContain('No workers.');

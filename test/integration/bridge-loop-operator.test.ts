@@ -95,8 +95,11 @@ describeWithRabbit('the bridge loop as operators meet it (real workers, real Rab
     await untilWorkersAnswer(2);
     const loop = runtime.loop();
     const drained = await loop.runOnce();
+    const cycleEnded = Date.now();
     expect(drained.decision.reason).toBe('DrainingIdle');
-    expect(drained.action.kind, JSON.stringify(logs.filter((l) => /drain|action/.test(l.event)))).toBe('scaleIn');
+    expect(drained.action.kind, JSON.stringify(logs.filter((l) => /drain|action/.test(l.event)))).toBe(
+      'scaleIn',
+    );
     expect(drained.action.retired).toHaveLength(2);
     // Item 5: the cycle is over while the retired workers are still in their warm shutdown.
     const meanwhile = await backend.describe();
@@ -120,6 +123,10 @@ describeWithRabbit('the bridge loop as operators meet it (real workers, real Rab
     expect(next.action).toMatchObject({ kind: 'scaleOut', from: 0, to: 2 });
     expect(loop.recentDecisions.map((d) => d.reason)).toEqual(['DrainingIdle', 'Activate']);
     await backend.retirementsSettled();
+    console.info(
+      `DrainingIdle cycle ${drained.durationMs} ms (2 drains side by side); the retired workers had exited ` +
+        `${Date.now() - cycleEnded} ms after it ended (upper bound); the next cycle scaled out in ${next.durationMs} ms`,
+    );
   });
 
   it('counts the messages a killed worker left behind once, as ready: no spurious scale-out', async () => {
@@ -150,7 +157,9 @@ describeWithRabbit('the bridge loop as operators meet it (real workers, real Rab
       'the passive declare to see the two requeued messages',
       async () => {
         const cycle = await runtime.loop(true).runOnce();
-        return cycle.observation.queue?.ready === 2 && cycle.observation.workers?.length === 1 ? cycle : undefined;
+        return cycle.observation.queue?.ready === 2 && cycle.observation.workers?.length === 1
+          ? cycle
+          : undefined;
       },
       15_000,
     );
@@ -162,7 +171,9 @@ describeWithRabbit('the bridge loop as operators meet it (real workers, real Rab
     expect(['Steady', 'IdleGrace', 'ScaleOut']).toContain(seen.decision.reason);
     expect(seen.decision.desired).toBeLessThanOrEqual(2);
     // Each source's own figure is in the log line's source text.
-    expect(q.source).toMatch(/^ready 2, consumers \d: passive declare; unacked 2: max\(workers active\+reserved 2, management API /);
+    expect(q.source).toMatch(
+      /^ready 2, consumers \d: passive declare; unacked 2: max\(workers active\+reserved 2, management API /,
+    );
     console.info(`requeue fusion: ${q.source}`);
   });
 
@@ -177,14 +188,11 @@ describeWithRabbit('the bridge loop as operators meet it (real workers, real Rab
     });
     const emitted: Record<string, unknown>[] = [];
     const lines: Line[] = [];
-    const own = createBridgeRuntime(
-      loadBridgeConfig(bridgeEnvironment(vhost.vhost, user, password)),
-      {
-        backend: new ProcessBackend({ brokerUrl: vhost.amqpUrl, stateDir: join(dir, 'refused') }),
-        log: (event, fields = {}) => lines.push({ event, ...fields }),
-        emitMetrics: (d) => emitted.push(d),
-      },
-    );
+    const own = createBridgeRuntime(loadBridgeConfig(bridgeEnvironment(vhost.vhost, user, password)), {
+      backend: new ProcessBackend({ brokerUrl: vhost.amqpUrl, stateDir: join(dir, 'refused') }),
+      log: (event, fields = {}) => lines.push({ event, ...fields }),
+      emitMetrics: (d) => emitted.push(d),
+    });
     try {
       const loop = own.loop(true);
       await loop.runOnce();
@@ -195,9 +203,10 @@ describeWithRabbit('the bridge loop as operators meet it (real workers, real Rab
       const theirs = await waitFor(
         'the bridge connection to be listed',
         async () => {
-          const all = (await (
-            await managementApi('GET', '/api/connections?columns=name,user')
-          ).json()) as { name: string; user: string }[];
+          const all = (await (await managementApi('GET', '/api/connections?columns=name,user')).json()) as {
+            name: string;
+            user: string;
+          }[];
           const mine = all.filter((c) => c.user === user);
           return mine.length > 0 ? mine : undefined;
         },
@@ -213,7 +222,11 @@ describeWithRabbit('the bridge loop as operators meet it (real workers, real Rab
       const refusedCycles = [await loop.runOnce(), await loop.runOnce(), await loop.runOnce()];
       const cycleDocuments = emitted.filter((d) => d.Heartbeat === 1);
       expect(cycleDocuments.slice(-3).map((d) => d.BrokerRefused)).toEqual([1, 1, 1]);
-      for (const c of refusedCycles) expect(c.decision.reason, JSON.stringify([c.observation.errors, c.observation.queue, own.configurationRefusal()])).toBe('HoldOnMissingData');
+      for (const c of refusedCycles)
+        expect(
+          c.decision.reason,
+          JSON.stringify([c.observation.errors, c.observation.queue, own.configurationRefusal()]),
+        ).toBe('HoldOnMissingData');
       const decisions = lines.filter((l) => l.event === 'decision');
       const first = decisions.findIndex((l) => /ACCESS_REFUSED/.test(String(l.refused)));
       expect(first).toBeGreaterThanOrEqual(0);

@@ -199,7 +199,9 @@ describeWithRabbit('ghost `active` tasks after a RabbitMQ restart (real workers,
         }),
         '/',
       );
-      const fleet = workersAsUnits(() => workers.filter((w) => !w.hostname.endsWith('-44')).map((w) => w.hostname));
+      const fleet = workersAsUnits(() =>
+        workers.filter((w) => !w.hostname.endsWith('-44')).map((w) => w.hostname),
+      );
       const observer = new CeleryObserver({
         queueProbe: probe,
         remoteControl: rc,
@@ -305,7 +307,11 @@ describeWithRabbit('ghost `active` tasks after a RabbitMQ restart (real workers,
       const decision = decide(cycle, POLICY, { idleSince: {} }, Date.now());
       expect(decision.reason).toBe('DrainingIdle');
       expect(decision.retire).toContain(w55.hostname);
-      const actor = new ScaleActor({ backend: fleet, control: new RemoteControlWorkerControl(rc), queue: 'celery' });
+      const actor = new ScaleActor({
+        backend: fleet,
+        control: new RemoteControlWorkerControl(rc),
+        queue: 'celery',
+      });
       const action = await actor.act(decision, cycle);
       expect(action.kind).toBe('scaleIn');
       expect(fleet.retired).toContain(w55.hostname);

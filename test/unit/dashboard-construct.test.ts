@@ -239,6 +239,20 @@ describe('ClusterDashboard alarms', () => {
     );
   });
 
+  it('alarms when the broker refuses the bridge for 2 minutes (BrokerRefused)', () => {
+    const p = watched(alarmWithId(fullTemplate, 'BridgeBrokerRefused'));
+    expect(p).toMatchObject({
+      MetricName: 'BrokerRefused',
+      Statistic: 'Maximum',
+      Period: 60,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 2,
+      DatapointsToAlarm: 2,
+      TreatMissingData: 'notBreaching',
+    });
+  });
+
   it('notifies one encrypted topic on alarm and on OK, with the optional e-mail subscription', () => {
     plainTemplate.resourceCountIs('AWS::SNS::Subscription', 0);
     fullTemplate.hasResourceProperties('AWS::SNS::Subscription', {
@@ -247,7 +261,7 @@ describe('ClusterDashboard alarms', () => {
     });
     fullTemplate.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
     const alarms = Object.values(fullTemplate.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(7);
+    expect(alarms).toHaveLength(8);
     for (const alarm of alarms) {
       const text = JSON.stringify(alarm.Properties);
       expect(text).toContain('"OKActions":[{"Ref":"ClusterDashboardAlarmsTopic');

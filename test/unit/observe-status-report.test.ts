@@ -87,7 +87,9 @@ describe('status report', () => {
     // Issue 14 item 1: a cluster that could not be asked must not read as an empty one.
     expect(text).not.toContain('No workers.');
     expect(text).toContain('Workers: UNKNOWN');
-    expect(text).toContain('Total workers:       unknown\nWorker processes:    unknown\nActive tasks:        unknown');
+    expect(text).toContain(
+      'Total workers:       unknown\nWorker processes:    unknown\nActive tasks:        unknown',
+    );
     expect(text).toContain('Cluster utilisation: n/a');
     expect(text).toContain('Queue celery:        unknown');
     expect(text).toContain('Fleet:               unknown');
@@ -107,7 +109,13 @@ describe('status report', () => {
     const report = buildStatusReport(
       {
         workers: [
-          { hostname: 'oq@b', active: [task('1', 7), task('2', 9)], reserved: 0, consuming: true, observedAt: at },
+          {
+            hostname: 'oq@b',
+            active: [task('1', 7), task('2', 9)],
+            reserved: 0,
+            consuming: true,
+            observedAt: at,
+          },
           { hostname: 'oq@a', active: [task('3', 7)], reserved: 0, consuming: true, observedAt: at },
         ],
         errors: [],

@@ -154,7 +154,8 @@ export class ScaleActor {
         fresh = await control.inspect(hostname).catch(() => undefined);
         // Claims the observation found to be ghosts (the broker holds no message for them) stay ghosts; any
         // other task, a new one included, makes the worker busy.
-        if (fresh && ghosts.size > 0) fresh = { ...fresh, active: fresh.active.filter((t) => !ghosts.has(t.id)) };
+        if (fresh && ghosts.size > 0)
+          fresh = { ...fresh, active: fresh.active.filter((t) => !ghosts.has(t.id)) };
         if (!fresh || !isIdle(fresh) || !fresh.consuming) break;
       }
     }

@@ -187,7 +187,9 @@ export function renderStatusReport(report: StatusReport, queueName = 'celery'): 
       lines.push(`Worker processes: ${h.workerProcesses ?? 'unknown (no stats reply)'}`);
       lines.push(`Active tasks: ${h.activeTasks}${h.reservedTasks ? ` (+${h.reservedTasks} reserved)` : ''}`);
       if (h.ghostTasks)
-        lines.push(`Ghost tasks: ${h.ghostTasks} (listed in active, but the broker holds no message for them)`);
+        lines.push(
+          `Ghost tasks: ${h.ghostTasks} (listed in active, but the broker holds no message for them)`,
+        );
       if (h.calculations.length > 0)
         lines.push(`Calculations: ${h.calculations.map((id) => `#${id}`).join(', ')}`);
     }
@@ -195,7 +197,10 @@ export function renderStatusReport(report: StatusReport, queueName = 'celery'): 
   const workersUnknown = report.missing.includes('workers');
   if (report.hosts.length > 0) lines.push(rule);
   // Unknown is not zero: a failed remote control must not read as an empty cluster.
-  else lines.push(workersUnknown ? 'Workers: UNKNOWN (the workers could not be asked; see below)' : 'No workers.');
+  else
+    lines.push(
+      workersUnknown ? 'Workers: UNKNOWN (the workers could not be asked; see below)' : 'No workers.',
+    );
   lines.push('');
   const t = report.totals;
   const known = (n: number | string): string => (workersUnknown ? 'unknown' : String(n));
@@ -234,8 +239,11 @@ export function renderStatusReport(report: StatusReport, queueName = 'celery'): 
   if (report.decisions && report.decisions.length > 0) {
     lines.push('', 'Last decisions of the bridge (newest last):');
     for (const d of report.decisions) {
-      const change = d.current !== undefined && d.current !== d.desired ? `${d.current} -> ${d.desired}` : `${d.desired}`;
-      const outcome = d.action ? ` [${d.action}${d.actionDetail && d.action !== 'none' ? `: ${d.actionDetail}` : ''}]` : ' [in progress]';
+      const change =
+        d.current !== undefined && d.current !== d.desired ? `${d.current} -> ${d.desired}` : `${d.desired}`;
+      const outcome = d.action
+        ? ` [${d.action}${d.actionDetail && d.action !== 'none' ? `: ${d.actionDetail}` : ''}]`
+        : ' [in progress]';
       lines.push(`  ${d.time} ${d.reason} ${change}${outcome}`, `      ${clip(d.detail, 160)}`);
     }
   }

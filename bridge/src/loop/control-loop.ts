@@ -229,8 +229,8 @@ export class ControlLoop {
       );
     }
     if (this.options.decisionsFile) {
-      await writeFile(this.options.decisionsFile, `${JSON.stringify(this.recent)}\n`).catch((error: unknown) =>
-        this.log('decisions-file-failed', { error: describeError(error) }),
+      await writeFile(this.options.decisionsFile, `${JSON.stringify(this.recent)}\n`).catch(
+        (error: unknown) => this.log('decisions-file-failed', { error: describeError(error) }),
       );
     }
     this.last = { id, startedAt, observation, decision, action, metrics, durationMs };
@@ -256,7 +256,10 @@ export class ControlLoop {
       retire: decision.retire,
     };
     if (refusal !== undefined && refusal === this.refusalLogged) {
-      this.log('decision', { ...base, refused: 'configuration refused, as logged before (BrokerRefused = 1)' });
+      this.log('decision', {
+        ...base,
+        refused: 'configuration refused, as logged before (BrokerRefused = 1)',
+      });
       return;
     }
     this.refusalLogged = refusal;

@@ -60,7 +60,8 @@ export class GhostTracker {
           state = { firstSeen: now };
           this.claims.set(key, state);
         }
-        if (reading && reading.unacked === 0 && reading.asOf >= state.firstSeen) state.zeroAt ??= reading.asOf;
+        if (reading && reading.unacked === 0 && reading.asOf >= state.firstSeen)
+          state.zeroAt ??= reading.asOf;
         if (state.zeroAt !== undefined && now - state.zeroAt >= this.ghostAfterMs) {
           const set = ghosts.get(hostname) ?? new Set<string>();
           set.add(id);

@@ -217,7 +217,9 @@ export class CeleryObserver implements Observer {
     // Twice the statistics interval: the figure may also wait in the management plugin's aggregation before
     // it is served, and an earlier `asOf` only delays the verdict, never makes a real task a ghost.
     const lag = 2 * (this.options.managementLagMs ?? 5000);
-    const reading = management ? { unacked: management.unacked, asOf: management.observedAt - lag } : undefined;
+    const reading = management
+      ? { unacked: management.unacked, asOf: management.observedAt - lag }
+      : undefined;
     const claims = new Map(outcome.workers.map((w) => [w.hostname, w.active.map((t) => t.id)]));
     const ghosts = this.ghosts.update(claims, reading, this.now());
     if (ghosts.size === 0) return outcome;

@@ -51,6 +51,7 @@ function requireMinutes(name: string, value: number, max: number): number {
 export class ClusterAlarms extends Construct {
   readonly topic: sns.Topic;
   readonly bridgeHeartbeatMissing: cloudwatch.Alarm;
+  readonly bridgeBrokerRefused: cloudwatch.Alarm;
   readonly demandWithoutWorkers: cloudwatch.Alarm;
   readonly stuckCalculation: cloudwatch.Alarm;
   readonly masterSystemStatusCheck: cloudwatch.Alarm;
@@ -120,6 +121,19 @@ export class ClusterAlarms extends Construct {
       datapointsToAlarm: heartbeatMinutes,
       // No datapoint is exactly the failure: a dead bridge publishes nothing.
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+
+    // The bridge publishes BrokerRefused = 1 each cycle while RabbitMQ or its management API refuses its user,
+    // password or vhost (a rotated secret, a changed user): no retry fixes that, an operator must.
+    this.bridgeBrokerRefused = new cloudwatch.Alarm(this, 'BridgeBrokerRefused', {
+      alarmDescription:
+        'RabbitMQ refuses the scaling bridge its user, password or vhost for 2 minutes: workers are not being scaled (docs/bridge.md, Troubleshooting).',
+      metric: m.brokerRefused(),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 2,
+      datapointsToAlarm: 2,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
     this.demandWithoutWorkers = new cloudwatch.Alarm(this, 'DemandWithoutWorkers', {
@@ -195,6 +209,7 @@ export class ClusterAlarms extends Construct {
 
     this.all = [
       this.bridgeHeartbeatMissing,
+      this.bridgeBrokerRefused,
       this.demandWithoutWorkers,
       this.stuckCalculation,
       this.masterSystemStatusCheck,

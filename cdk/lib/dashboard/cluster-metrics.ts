@@ -115,6 +115,9 @@ export class ClusterMetrics {
   heartbeat(): cloudwatch.Metric {
     return this.bridge('Heartbeat', 'SampleCount', 'Heartbeats');
   }
+  brokerRefused(): cloudwatch.Metric {
+    return this.bridge('BrokerRefused', 'Maximum', 'Broker refuses the bridge');
+  }
   bridgeEstimatedCostPerHour(): cloudwatch.Metric {
     return this.bridge('EstimatedCostPerHour', 'Average', "Bridge's own estimate (USD/h)", COST_PERIOD);
   }
