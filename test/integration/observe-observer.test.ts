@@ -116,7 +116,7 @@ describeWithRabbit('CeleryObserver with real RabbitMQ and celery workers', () =>
     expect(Date.now() - submittedAt).toBeLessThan(2500);
     expect(busy.queue!.ready + busy.queue!.unacked).toBe(10);
     expect(busy.queue!.unacked).toBe(4);
-    expect(busy.queue!.source).toMatch(/passive declare; unacked: max\(workers active\+reserved 4/);
+    expect(busy.queue!.source).toMatch(/passive declare; unacked \d+: max\(workers active\+reserved 4/);
     const active = busy.workers!.flatMap((w) => w.active);
     expect(active.every((t) => t.calculationId === 31 && ids.includes(t.id))).toBe(true);
 
