@@ -274,6 +274,27 @@ describeWithMoto('ECS backend against moto (task protection: in-process stub pro
     ).toEqual([...busy].sort());
   });
 
+  it('retire returns before its protection is released, and the release skips a task protected meanwhile', async () => {
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    const gated = new EcsBackend({ cluster, service, client, sleep: () => gate });
+    const fleet = await gated.describe();
+    const free = fleet.units.filter((u) => !u.protected).map((u) => u.unitId);
+    expect(free.length).toBeGreaterThanOrEqual(3);
+    const [chosen, becameBusy, stayedIdle] = free;
+    await gated.retire([chosen!]);
+    // Returned with the release still waiting for the scheduler: both others are protected by retire.
+    expect(stub.state.get(becameBusy!)?.enabled).toBe(true);
+    expect(stub.state.get(stayedIdle!)?.enabled).toBe(true);
+    // Meanwhile the actor protects a task that took work; the release must leave it protected.
+    await gated.protect([becameBusy!], 10);
+    openGate();
+    await gated.retirementsSettled();
+    expect(stub.state.get(becameBusy!)?.enabled).toBe(true);
+    expect(stub.state.get(stayedIdle!)?.enabled).toBe(false);
+    await gated.release([becameBusy!]);
+  });
+
   it('describe asks ECS for protection only of tasks it has not seen, and follows its own updates', async () => {
     const first = await backend.describe();
     stub.gets.length = 0;
