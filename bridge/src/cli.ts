@@ -137,7 +137,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
           2,
         )}\n`,
       );
-      return 0;
+      const refusal = runtime.configurationRefusal();
+      if (refusal) process.stderr.write(`${refusal}\n`);
+      return refusal ? EXIT_CONFIG_REFUSED : 0;
     }
     const controller = new AbortController();
     const stop = (signal: string): void => {

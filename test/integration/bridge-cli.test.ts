@@ -131,6 +131,9 @@ describeWithServices('bridge CLI (child process; RabbitMQ and moto)', () => {
     expect(r.stdout).not.toContain('No workers.');
     expect(r.stdout + r.stderr).not.toContain('not-the-password');
     expect(r.stdout + r.stderr).not.toContain(RABBIT_ADMIN.password);
+    const d = cli(['decide', '--dry-run'], { ...env, OQE_BROKER_PASSWORD: 'not-the-password' });
+    expect(d.status).toBe(78);
+    expect(JSON.parse(d.stdout)).toMatchObject({ reason: 'HoldOnMissingData' });
   });
 
   it('status with a vhost that does not exist: exit 78 and OQE_BROKER_VHOST, not the host and port advice', () => {
