@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBridgeRuntime, type BridgeRuntime } from '../../bridge/src/cli/bridge-runtime.ts';
-import { ProcessBackend } from '../../bridge/src/compute/process-backend.ts';
+import { ProcessBackend } from '../../local/fleet/process-backend.ts';
 import { loadBridgeConfig } from '../../bridge/src/config/bridge-config.ts';
 import {
   createTestVhost,
@@ -24,7 +24,7 @@ import {
   RABBIT_ADMIN,
   type TestVhost,
 } from '../support/services.ts';
-import { submitTasks, waitFor } from './observe-celery-workers.ts';
+import { submitTasks, waitFor } from '../../local/celery-workers.ts';
 
 type Line = Record<string, unknown> & { event: string };
 
