@@ -94,7 +94,13 @@ describeWithRabbit('the bridge loop as operators meet it (real workers, real Rab
     await backend.scaleTo(2);
     await untilWorkersAnswer(2);
     const loop = runtime.loop();
-    const drained = await loop.runOnce();
+    // A drain whose second look gets no answer in 2 s is aborted (the safe outcome); on a loaded machine that
+    // happens, so the decision is taken again until a retirement goes through.
+    let drained = await loop.runOnce();
+    for (let i = 0; i < 4 && drained.action.kind !== 'scaleIn'; i++) {
+      await untilWorkersAnswer(2);
+      drained = await loop.runOnce();
+    }
     const cycleEnded = Date.now();
     expect(drained.decision.reason).toBe('DrainingIdle');
     expect(drained.action.kind, JSON.stringify(logs.filter((l) => /drain|action/.test(l.event)))).toBe(
