@@ -28,12 +28,19 @@ interface Unit {
   consuming: boolean;
   stoppedAt?: number;
   runs: TaskRun[];
+  completed: UnitRun[];
 }
 
 interface CalcState {
   readonly spec: CalculationSpec;
+  /** Index into `leadPhases`; equal to their count once the main phase is submitted. */
+  phase: number;
+  /** Tasks of the current lead phase not yet ended. */
+  phaseLeft: number;
+  /** Next task of the main phase to submit. */
   nextIndex: number;
   ended: number;
+  firstQueuedAt?: number;
   firstStartAt?: number;
   lastEndAt?: number;
 }
@@ -63,14 +70,22 @@ export interface SimResult {
   /** Seconds of task execution thrown away by killed tasks (run again from the start). */
   readonly lostTaskSeconds: number;
   readonly killedTasks: number;
-  /** Mean over calculations of (first task start - submission), seconds. */
+  /**
+   * Mean over calculations of (first task start - first task queued), seconds: the wait the scaler causes,
+   * without the master's pre-processing before it.
+   */
   readonly timeToFirstWorkerSeconds: number;
   readonly peakWorkers: number;
   readonly launches: number;
   /** Retire requests naming a busy unit (refused by the simulator, as the bridge's actor refuses them). */
   readonly refusedRetires: number;
   readonly timeline: readonly TimelinePoint[];
+  /** Per unit, in launch order, the [start, end] of every task run it completed. */
+  readonly unitRuns: readonly (readonly UnitRun[])[];
 }
+
+/** One completed task run on a unit, simulated seconds. */
+export type UnitRun = readonly [start: number, end: number];
 
 export interface SimulateOptions {
   readonly seed: number;
@@ -96,8 +111,18 @@ export function simulate(
   const agenda = new EventQueue();
   const units: Unit[] = [];
   const ready: SimTask[] = [];
-  const calcs: CalcState[] = trace.calculations.map((spec) => ({ spec, nextIndex: 0, ended: 0 }));
-  const totalTasks = trace.calculations.reduce((n, c) => n + c.durations.length, 0);
+  const calcs: CalcState[] = trace.calculations.map((spec) => ({
+    spec,
+    phase: 0,
+    phaseLeft: 0,
+    nextIndex: 0,
+    ended: 0,
+  }));
+  const totalTasks = trace.calculations.reduce(
+    (n, c) => n + c.durations.length + (c.leadPhases ?? []).reduce((m, p) => m + p.durations.length, 0),
+    0,
+  );
+  const stopTimeoutSeconds = policy.stopTimeoutSeconds ?? model.stopTimeoutSeconds;
   const launchTimes: number[] = [];
   const timeline: TimelinePoint[] = [];
   let now = 0;
@@ -116,11 +141,30 @@ export function simulate(
   const alive = (): Unit[] => units.filter((u) => u.state === 'pending' || u.state === 'running');
   const inFlight = (): number => units.reduce((n, u) => n + u.runs.length, 0);
 
+  const leadCount = (calc: CalcState): number => calc.spec.leadPhases?.length ?? 0;
+  const inMainPhase = (calc: CalcState): boolean => calc.phase >= leadCount(calc);
+
   const submit = (calc: CalcState, count: number): void => {
     const d = calc.spec.durations;
     for (let i = 0; i < count && calc.nextIndex < d.length; i++) {
       ready.push({ calc, duration: d[calc.nextIndex++]! });
     }
+  };
+
+  /**
+   * The master submits phase `calc.phase`: a lead phase all at once (a Starmap over a list), the main phase
+   * in a window of num_cores (engine 3.x) or all at once (2.x).
+   */
+  const startPhase = (calc: CalcState): void => {
+    calc.firstQueuedAt ??= now;
+    const lead = calc.spec.leadPhases?.[calc.phase];
+    if (lead) {
+      calc.phaseLeft = lead.durations.length;
+      for (const duration of lead.durations) ready.push({ calc, duration });
+    } else {
+      submit(calc, calc.spec.submission === 'windowed' ? calc.spec.numCores : calc.spec.durations.length);
+    }
+    dispatch();
   };
 
   const dispatch = (): void => {
@@ -156,12 +200,22 @@ export function simulate(
     if (run.cancelled) return;
     u.runs.splice(u.runs.indexOf(run), 1);
     busySeconds += run.task.duration;
+    u.completed.push([run.startAt, now]);
     const calc = run.task.calc;
     calc.ended++;
     calc.lastEndAt = now;
     endedTasks++;
-    // Engine 3.x: one more task from the master's memory for each task that ends.
-    if (calc.spec.submission === 'windowed') submit(calc, 1);
+    if (!inMainPhase(calc)) {
+      // The last task of a lead phase: the master works for the gap, then submits the next phase.
+      if (--calc.phaseLeft === 0) {
+        const gap = calc.spec.leadPhases![calc.phase]!.gapAfterSeconds;
+        calc.phase++;
+        agenda.push(now + gap, () => startPhase(calc));
+      }
+    } else if (calc.spec.submission === 'windowed') {
+      // Engine 3.x: one more task from the master's memory for each task that ends.
+      submit(calc, 1);
+    }
     if (u.state === 'stopping' && u.runs.length === 0) stopNow(u, now + model.idleShutdownSeconds);
     if (endedTasks === totalTasks) {
       doneAt = now;
@@ -169,6 +223,9 @@ export function simulate(
       if (policy.stopWhenDone) for (const x of alive()) stopNow(x, now);
     }
     dispatch();
+    // Scale-in protection set by the worker: the platform stops a unit above the desired count only now that
+    // it is idle (and has not just taken the next message).
+    if (policy.victims === 'idle-only') reconcile();
   };
 
   const stopUnit = (u: Unit): void => {
@@ -185,7 +242,7 @@ export function simulate(
     u.state = 'stopping';
     // Celery's warm shutdown on SIGTERM lets running tasks finish; SIGKILL after stopTimeout ends the rest,
     // and with acks_late their messages go back to the queue and run again from the start.
-    agenda.push(now + model.stopTimeoutSeconds, () => {
+    agenda.push(now + stopTimeoutSeconds, () => {
       if (u.state !== 'stopping') return;
       for (const run of u.runs) {
         run.cancelled = true;
@@ -200,7 +257,14 @@ export function simulate(
   };
 
   const launch = (prewarmed: boolean): void => {
-    const u: Unit = { id: `u${nextUnit++}`, launchedAt: now, state: 'pending', consuming: true, runs: [] };
+    const u: Unit = {
+      id: `u${nextUnit++}`,
+      launchedAt: now,
+      state: 'pending',
+      consuming: true,
+      runs: [],
+      completed: [],
+    };
     units.push(u);
     launchTimes.push(now);
     if (prewarmed) {
@@ -245,7 +309,11 @@ export function simulate(
     const pending = live.filter((u) => u.state === 'pending').reverse();
     const running = live.filter((u) => u.state === 'running');
     const ordered: Unit[] = [...pending];
-    if (policy.victims === 'newest-first') {
+    if (policy.victims === 'idle-only') {
+      // Busy units are protected; among the idle ones ECS picks by zone balance, modelled as random.
+      const pool = running.filter((u) => u.runs.length === 0);
+      while (pool.length > 0) ordered.push(pool.splice(prng.int(pool.length), 1)[0]!);
+    } else if (policy.victims === 'newest-first') {
       ordered.push(...running.slice().reverse());
     } else {
       const pool = running.slice();
@@ -290,10 +358,7 @@ export function simulate(
   for (let i = 0; i < policy.initialWorkers; i++) launch(true);
 
   for (const calc of calcs) {
-    agenda.push(calc.spec.submitAt, () => {
-      submit(calc, calc.spec.submission === 'windowed' ? calc.spec.numCores : calc.spec.durations.length);
-      dispatch();
-    });
+    agenda.push(calc.spec.submitAt + (calc.spec.preprocessSeconds ?? 0), () => startPhase(calc));
   }
   const tick = (): void => {
     const action = policy.evaluate(view());
@@ -339,11 +404,12 @@ export function simulate(
     lostTaskSeconds,
     killedTasks,
     timeToFirstWorkerSeconds: mean(
-      calcs.filter((c) => c.firstStartAt !== undefined).map((c) => c.firstStartAt! - c.spec.submitAt),
+      calcs.filter((c) => c.firstStartAt !== undefined).map((c) => c.firstStartAt! - c.firstQueuedAt!),
     ),
     peakWorkers,
     launches: launchTimes.length,
     refusedRetires,
     timeline,
+    unitRuns: units.map((u) => u.completed),
   };
 }

@@ -11,7 +11,9 @@ import { BridgePolicy } from './policies/bridge-policy.ts';
 import { benchmarksMarkdown, type SimulationRun } from './report/benchmarks-markdown.ts';
 import { format, resolveConfig } from 'prettier';
 import { groupedBarChart, stepLineChart } from './report/svg-chart.ts';
-import { policies, traces } from './scenarios.ts';
+import { oracleResult } from './oracle.ts';
+import { ORACLE_COLUMN, policies, traces } from './scenarios.ts';
+import { benchSimJson } from './report/bench-sim-json.ts';
 
 export const SIM_SEED = 20261124;
 export const LIMIT_SECONDS = 8 * 86400;
@@ -40,6 +42,7 @@ export function runSimulation(model: FargateModel = DEFAULT_FARGATE_MODEL, seed 
       }
       row.set(p.name, r);
     }
+    row.set('oracle', oracleResult(row.get('fixed-max')!, model));
     results.set(t.name, row);
   }
   return {
@@ -48,6 +51,7 @@ export function runSimulation(model: FargateModel = DEFAULT_FARGATE_MODEL, seed 
     limitSeconds: LIMIT_SECONDS,
     tailSeconds: TAIL_SECONDS,
     policies: pols,
+    columns: [pols[0]!, ORACLE_COLUMN, ...pols.slice(1)],
     traces: trs,
     results,
     elapsedMs: Date.now() - t0,
@@ -61,7 +65,7 @@ export async function writeBenchmarkDocs(run: SimulationRun, docsDir: string): P
   const real = existsSync(realPath)
     ? (JSON.parse(readFileSync(realPath, 'utf8')) as BenchRealResults)
     : undefined;
-  const peers = run.policies.filter((p) => p.name !== 'bridge');
+  const peers = run.columns.filter((p) => p.name !== 'bridge');
   const groupsOf = (metric: (r: SimResult) => number) =>
     run.traces.map((t) => {
       const row = run.results.get(t.name)!;
@@ -98,7 +102,7 @@ export async function writeBenchmarkDocs(run: SimulationRun, docsDir: string): P
     'bench-timeline.svg',
     stepLineChart({
       title: `Workers over time, ${timelineTrace}`,
-      series: run.policies.map((p) => ({
+      series: run.columns.map((p) => ({
         label: p.label,
         points: row.get(p.name)!.timeline.map((x) => ({ t: x.t, v: x.workers })),
       })),
@@ -107,6 +111,7 @@ export async function writeBenchmarkDocs(run: SimulationRun, docsDir: string): P
       yLabel: 'workers (running, starting or stopping)',
     }),
   );
+  write('bench-sim.json', JSON.stringify(benchSimJson(run), undefined, 2) + '\n');
   // Formatted as `npm run lint` expects, so that a regenerated file never fails the prettier check.
   const mdPath = join(docsDir, 'benchmarks.md');
   const options = (await resolveConfig(mdPath)) ?? {};

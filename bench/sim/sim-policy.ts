@@ -40,9 +40,11 @@ export interface SimAction {
 /**
  * Which running units the platform stops when the desired count drops below the running count:
  * `none` (every unit protected: the bridge retires by name), `random` (ECS: zone balance, blind to busy
- * state), `newest-first` (Kubernetes ReplicaSet: the most recently started pods go first).
+ * state), `newest-first` (Kubernetes ReplicaSet: the most recently started pods go first), `idle-only` (ECS
+ * with task scale-in protection that each worker sets while it runs a task and clears when idle: only idle
+ * units stop, and a unit above the desired count stops the moment it turns idle).
  */
-export type VictimRule = 'none' | 'random' | 'newest-first';
+export type VictimRule = 'none' | 'random' | 'newest-first' | 'idle-only';
 
 export interface SimPolicy {
   /** Short id used in tables (`bridge`, `keda-amqp`...). */
@@ -53,6 +55,11 @@ export interface SimPolicy {
   readonly initialWorkers: number;
   /** Stop the whole fleet the moment the last task ends (an operator's fixed cluster). */
   readonly stopWhenDone?: boolean;
+  /**
+   * SIGTERM to SIGKILL for a stopped busy unit, when the platform lets the operator set it above the
+   * model's (Kubernetes `terminationGracePeriodSeconds`); default the model's `stopTimeoutSeconds`.
+   */
+  readonly stopTimeoutSeconds?: number;
   /** Called every `intervalSeconds`; undefined means no change. */
   evaluate(view: FleetView): SimAction | undefined;
 }

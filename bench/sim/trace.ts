@@ -12,6 +12,27 @@ export interface RunShape {
   readonly meanSeconds: number;
   /** Longest task, seconds. */
   readonly maxSeconds: number;
+  /** The engine 3.11 phases around the main (classical) phase, for the 3.x traces. */
+  readonly engine: EnginePhases;
+}
+
+/**
+ * What an engine 3.11 classical calculation does besides its main phase: master-side pre-processing before
+ * any task, a preclassical phase submitted all at once (a Starmap over the source groups; `num_cores` does not
+ * window it), then master-side work before the classical phase is submitted.
+ */
+export interface EnginePhases {
+  /** Reading inputs and building the composite source model on the master, seconds. */
+  readonly preprocessSeconds: number;
+  readonly preclassical: {
+    readonly tasks: number;
+    readonly meanSeconds: number;
+    readonly maxSeconds: number;
+  };
+  /** Master-side work between the last preclassical result and the first classical task, seconds. */
+  readonly gapSeconds: number;
+  /** Where the figures come from. */
+  readonly source: string;
 }
 
 /**
@@ -19,10 +40,64 @@ export interface RunShape {
  * hazard calculations (the engine's own performance reports give per-task mean and max).
  */
 export const RUN_SHAPES: readonly RunShape[] = [
-  { name: 'small', tasks: 565, meanSeconds: 96, maxSeconds: 389 },
-  { name: 'medium', tasks: 568, meanSeconds: 275, maxSeconds: 1478 },
-  { name: 'large', tasks: 1022, meanSeconds: 2327, maxSeconds: 6256 },
+  {
+    name: 'small',
+    tasks: 565,
+    meanSeconds: 96,
+    maxSeconds: 389,
+    engine: {
+      preprocessSeconds: 15,
+      preclassical: { tasks: 41, meanSeconds: 17.9, maxSeconds: 145.1 },
+      gapSeconds: 30,
+      source:
+        'composite source model 15 s (BC Hydro NVA, gem/oq-engine#11677); preclassical 41 tasks, mean 17.9 s, max 145.1 s (South America after the fix of gem/oq-engine#8266)',
+    },
+  },
+  {
+    name: 'medium',
+    tasks: 568,
+    meanSeconds: 275,
+    maxSeconds: 1478,
+    engine: {
+      preprocessSeconds: 323,
+      preclassical: { tasks: 236, meanSeconds: 17.3, maxSeconds: 1126 },
+      gapSeconds: 120,
+      source:
+        'composite source model 322.9 s (New Zealand, gem/oq-engine#11544); preclassical 236 tasks, mean 17.26 s, max 1126 s (USA, gem/oq-engine#10286)',
+    },
+  },
+  {
+    name: 'large',
+    tasks: 1022,
+    meanSeconds: 2327,
+    maxSeconds: 6256,
+    engine: {
+      preprocessSeconds: 805,
+      preclassical: { tasks: 321, meanSeconds: 2.13, maxSeconds: 511.6 },
+      gapSeconds: 300,
+      source:
+        'composite source model 805 s (Australia, gem/oq-engine#7896); preclassical 321 tasks, mean 2.13 s, max 511.6 s (South America before the fix of gem/oq-engine#8266)',
+    },
+  },
 ];
+
+/**
+ * The calculation fields of an engine 3.11 run of `shape`: its pre-processing and its preclassical phase.
+ * The preclassical durations are drawn like the main ones (`taskDurations`).
+ */
+export function enginePhasesOf(
+  shape: RunShape,
+  prng: Prng,
+): Pick<CalculationSpec, 'preprocessSeconds' | 'leadPhases'> {
+  const e = shape.engine;
+  const pre: RunShape = { ...shape, name: `${shape.name} preclassical`, ...e.preclassical };
+  return {
+    preprocessSeconds: e.preprocessSeconds,
+    leadPhases: [
+      { name: 'preclassical', durations: taskDurations(pre, prng), gapAfterSeconds: e.gapSeconds },
+    ],
+  };
+}
 
 /** How the master hands tasks to the broker. */
 export type Submission = 'windowed' | 'all-at-once';
@@ -37,6 +112,25 @@ export interface CalculationSpec {
   readonly submission: Submission;
   /** The master's `[distribution] num_cores`: the window size when `submission` is windowed. */
   readonly numCores: number;
+  /**
+   * Seconds the master works (reading the inputs, building the composite source model) between the
+   * calculation's start and its first task; default 0.
+   */
+  readonly preprocessSeconds?: number;
+  /**
+   * Phases before the main one (engine 3.11: preclassical), each submitted all at once and each followed by
+   * master-side work; the main phase (`durations`, `submission`) follows the last of them.
+   */
+  readonly leadPhases?: readonly LeadPhase[];
+}
+
+/** A phase the master submits all at once before the main phase (a Starmap of all its tasks). */
+export interface LeadPhase {
+  readonly name: string;
+  /** Task durations, seconds. */
+  readonly durations: readonly number[];
+  /** Seconds the master works after this phase's last task ends before it submits the next phase. */
+  readonly gapAfterSeconds: number;
 }
 
 export interface Trace {
@@ -77,6 +171,8 @@ export function taskDurations(shape: RunShape, prng: Prng): number[] {
   return out.map((d) => Math.max(1, d));
 }
 
+const PHASE_SEED_OFFSET = 7919;
+
 /** One calculation submitted at t = 0. */
 export function singleRunTrace(
   shape: RunShape,
@@ -85,10 +181,23 @@ export function singleRunTrace(
   seed: number,
 ): Trace {
   const prng = new Prng(seed);
+  const durations = taskDurations(shape, prng);
+  const windowed = submission === 'windowed';
+  const e = shape.engine;
   return {
-    name: `${shape.name}-${submission === 'windowed' ? '3x' : '2x'}`,
-    description: `one ${shape.name} run (${shape.tasks} tasks, mean ${shape.meanSeconds} s, max ${shape.maxSeconds} s), ${submission === 'windowed' ? `engine 3.x window of num_cores = ${numCores}` : 'engine 2.x, all tasks at once'}`,
-    calculations: [{ id: 1, submitAt: 0, durations: taskDurations(shape, prng), submission, numCores }],
+    name: `${shape.name}-${windowed ? '3x' : '2x'}`,
+    description: `one ${shape.name} run (${shape.tasks} tasks, mean ${shape.meanSeconds} s, max ${shape.maxSeconds} s), ${windowed ? `engine 3.11: ${e.preprocessSeconds} s of pre-processing, ${e.preclassical.tasks} preclassical tasks at once, ${e.gapSeconds} s of master work, then the classical phase in a window of num_cores = ${numCores}` : 'engine 2.x, all tasks at once, task phase only'}`,
+    calculations: [
+      {
+        id: 1,
+        submitAt: 0,
+        durations,
+        submission,
+        numCores,
+        // A separate stream, so that the 2.x and 3.x traces of one shape share their main-phase durations.
+        ...(windowed ? enginePhasesOf(shape, new Prng(seed + PHASE_SEED_OFFSET)) : {}),
+      },
+    ],
   };
 }
 
@@ -98,19 +207,21 @@ export function singleRunTrace(
  */
 export function workingDayTrace(submission: Submission, numCores: number, seed: number, runs = 6): Trace {
   const prng = new Prng(seed);
+  const phasePrng = new Prng(seed + PHASE_SEED_OFFSET);
   const shapes = [RUN_SHAPES[0]!, RUN_SHAPES[1]!];
   const calculations: CalculationSpec[] = [];
   let t = 0;
   for (let i = 0; i < runs; i++) {
     const shape = shapes[i % shapes.length]!;
     const durations = taskDurations(shape, prng);
-    calculations.push({ id: i + 1, submitAt: Math.round(t), durations, submission, numCores });
+    const phases = submission === 'windowed' ? enginePhasesOf(shape, phasePrng) : {};
+    calculations.push({ id: i + 1, submitAt: Math.round(t), durations, submission, numCores, ...phases });
     const ideal = Math.max(durations.reduce((a, b) => a + b, 0) / numCores, Math.max(...durations));
     t += ideal + 1200 + prng.next() * 2400;
   }
   return {
     name: `day-${submission === 'windowed' ? '3x' : '2x'}`,
-    description: `a working day of ${runs} runs (small and medium alternating) with 20 to 60 min gaps, ${submission === 'windowed' ? `engine 3.x window of num_cores = ${numCores}` : 'engine 2.x, all at once'}`,
+    description: `a working day of ${runs} runs (small and medium alternating) with 20 to 60 min gaps, ${submission === 'windowed' ? `engine 3.11 phases (pre-processing, preclassical at once, master work, classical in a window of num_cores = ${numCores})` : 'engine 2.x, all at once, task phase only'}`,
     calculations,
   };
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { HAND_COMPUTABLE_MODEL } from '../support/hand-computable-fargate-model.ts';
 import { EventQueue } from '../../bench/sim/event-queue.ts';
-import { billedSeconds, DEFAULT_FARGATE_MODEL, type FargateModel } from '../../bench/sim/fargate-model.ts';
+import { billedSeconds } from '../../bench/sim/fargate-model.ts';
 import { simulate } from '../../bench/sim/fleet-simulator.ts';
 import { KEDA_DEFAULTS, KedaHpaPolicy } from '../../bench/sim/policies/keda-hpa.ts';
 import {
@@ -13,15 +14,7 @@ import { Prng } from '../../common/prng.ts';
 import type { FleetView, SimAction, SimPolicy } from '../../bench/sim/sim-policy.ts';
 import { RUN_SHAPES, taskDurations, type Trace } from '../../bench/sim/trace.ts';
 
-/** A constant 40 s start-up, 1 slot per worker, so that every expectation below is hand-computable. */
-const MODEL: FargateModel = {
-  ...DEFAULT_FARGATE_MODEL,
-  startupMedianSeconds: 40,
-  startupSigma: 0,
-  slotsPerWorker: 1,
-  stopTimeoutSeconds: 30,
-  idleShutdownSeconds: 2,
-};
+const MODEL = HAND_COMPUTABLE_MODEL;
 
 function oneCalc(durations: number[], submitAt = 0): Trace {
   return {

@@ -19,6 +19,10 @@ export interface KedaConfig {
   readonly tolerance: number;
   /** HPA sync period. */
   readonly syncSeconds: number;
+  /** The pod's `terminationGracePeriodSeconds`; default the platform model's stop timeout (Kubernetes: 30 s). */
+  readonly terminationGraceSeconds?: number;
+  /** Table id; default `keda-<protocol>`. */
+  readonly name?: string;
 }
 
 export const KEDA_DEFAULTS: Omit<KedaConfig, 'protocol' | 'maxReplicas' | 'value'> = {
@@ -34,14 +38,17 @@ export class KedaHpaPolicy implements SimPolicy {
   readonly intervalSeconds: number;
   readonly victims = 'newest-first' as const;
   readonly initialWorkers = 0;
+  readonly stopTimeoutSeconds?: number;
   private metric = 0;
   private lastPollAt = Number.NEGATIVE_INFINITY;
   private lastActiveAt = Number.NEGATIVE_INFINITY;
   private readonly recommendations: { t: number; r: number }[] = [];
 
   constructor(private readonly config: KedaConfig) {
-    this.name = `keda-${config.protocol}`;
+    this.name = config.name ?? `keda-${config.protocol}`;
     this.intervalSeconds = config.syncSeconds;
+    if (config.terminationGraceSeconds !== undefined)
+      this.stopTimeoutSeconds = config.terminationGraceSeconds;
   }
 
   evaluate(view: FleetView): SimAction | undefined {

@@ -4,7 +4,7 @@
  * steps {<= 0: -1, >= 100: +1, >= 500: +5}, Application Auto Scaling's default cooldown of 300 s, minimum
  * capacity 1 (the pattern's `minScalingCapacity` default). Sources in docs/benchmarks.md.
  */
-import type { FleetView, SimAction, SimPolicy } from '../sim-policy.ts';
+import type { FleetView, SimAction, SimPolicy, VictimRule } from '../sim-policy.ts';
 
 export interface StepScalingConfig {
   readonly minCapacity: number;
@@ -16,6 +16,10 @@ export interface StepScalingConfig {
   readonly scaleOutSteps: readonly { readonly lower: number; readonly change: number }[];
   /** Metric <= upper scales in by change (negative). */
   readonly scaleInStep: { readonly upper: number; readonly change: number };
+  /** Workers set ECS task scale-in protection while busy (see target-tracking.ts); default off. */
+  readonly scaleInProtection?: boolean;
+  /** Table id; default `ecs-patterns-step`. */
+  readonly name?: string;
 }
 
 export const STEP_SCALING_DEFAULTS: Omit<StepScalingConfig, 'maxCapacity'> = {
@@ -38,10 +42,10 @@ export function stepChange(config: StepScalingConfig, metric: number): number {
 }
 
 export class StepScalingPolicy implements SimPolicy {
-  readonly name = 'ecs-patterns-step';
+  readonly name: string;
   /** SQS publishes its queue metrics once a minute; the policy samples at that rate. */
   readonly intervalSeconds = 60;
-  readonly victims = 'random' as const;
+  readonly victims: VictimRule;
   readonly initialWorkers: number;
   private readonly samples: { t: number; v: number }[] = [];
   private lastScaleOut?: { at: number; change: number };
@@ -49,6 +53,8 @@ export class StepScalingPolicy implements SimPolicy {
 
   constructor(private readonly config: StepScalingConfig) {
     this.initialWorkers = config.minCapacity;
+    this.name = config.name ?? 'ecs-patterns-step';
+    this.victims = config.scaleInProtection ? 'idle-only' : 'random';
   }
 
   evaluate(view: FleetView): SimAction | undefined {

@@ -4,7 +4,7 @@
  * process, and the managed alarms: scale out after 3 datapoints above the target in 3 minutes, scale in after
  * 15 datapoints in 15 minutes below 90 % of it; cooldowns 300 s each (the ECS defaults).
  */
-import type { FleetView, SimAction, SimPolicy } from '../sim-policy.ts';
+import type { FleetView, SimAction, SimPolicy, VictimRule } from '../sim-policy.ts';
 
 export interface TargetTrackingConfig {
   readonly minCapacity: number;
@@ -21,6 +21,11 @@ export interface TargetTrackingConfig {
   readonly metric?: (view: FleetView) => number;
   /** Table name; default `target-tracking`. */
   readonly name?: string;
+  /**
+   * Each worker sets ECS task scale-in protection while it runs a task and clears it when idle (AWS's
+   * documented pattern for queue workers), so scale-in stops idle tasks only; default off.
+   */
+  readonly scaleInProtection?: boolean;
 }
 
 export const TARGET_TRACKING_DEFAULTS: Omit<TargetTrackingConfig, 'maxCapacity' | 'targetValue'> = {
@@ -35,7 +40,7 @@ export const TARGET_TRACKING_DEFAULTS: Omit<TargetTrackingConfig, 'maxCapacity' 
 export class TargetTrackingPolicy implements SimPolicy {
   readonly name: string;
   readonly intervalSeconds = 60;
-  readonly victims = 'random' as const;
+  readonly victims: VictimRule;
   readonly initialWorkers: number;
   private readonly datapoints: number[] = [];
   private lastScaleOutAt?: number;
@@ -44,6 +49,7 @@ export class TargetTrackingPolicy implements SimPolicy {
   constructor(private readonly config: TargetTrackingConfig) {
     this.initialWorkers = config.minCapacity;
     this.name = config.name ?? 'target-tracking';
+    this.victims = config.scaleInProtection ? 'idle-only' : 'random';
   }
 
   evaluate(view: FleetView): SimAction | undefined {
