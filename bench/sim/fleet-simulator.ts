@@ -6,7 +6,14 @@
 import { EventQueue } from './event-queue.ts';
 import { billedSeconds, drawStartupSeconds, type FargateModel } from './fargate-model.ts';
 import { Prng } from '../../common/prng.ts';
-import type { FleetView, PolicyFactory, SimAction, SimPolicy, SimUnitView } from './sim-policy.ts';
+import type {
+  FleetView,
+  PolicyFactory,
+  SimAction,
+  SimCalculationView,
+  SimPolicy,
+  SimUnitView,
+} from './sim-policy.ts';
 import type { CalculationSpec, Trace } from './trace.ts';
 
 interface SimTask {
@@ -43,6 +50,8 @@ interface CalcState {
   firstQueuedAt?: number;
   firstStartAt?: number;
   lastEndAt?: number;
+  /** What the master would report about it (absent before its submission). */
+  status?: { state: SimCalculationView['status']; since: number };
 }
 
 /** One point of the fleet's timeline, for the charts. */
@@ -96,6 +105,11 @@ export interface SimulateOptions {
   readonly timelineEverySeconds?: number;
 }
 
+/** Every task of a calculation, all phases. */
+function calcTaskCount(spec: CalculationSpec): number {
+  return spec.durations.length + (spec.leadPhases ?? []).reduce((m, p) => m + p.durations.length, 0);
+}
+
 /** Run one policy over one trace. */
 export function simulate(
   trace: Trace,
@@ -118,10 +132,7 @@ export function simulate(
     nextIndex: 0,
     ended: 0,
   }));
-  const totalTasks = trace.calculations.reduce(
-    (n, c) => n + c.durations.length + (c.leadPhases ?? []).reduce((m, p) => m + p.durations.length, 0),
-    0,
-  );
+  const totalTasks = trace.calculations.reduce((n, c) => n + calcTaskCount(c), 0);
   const stopTimeoutSeconds = policy.stopTimeoutSeconds ?? model.stopTimeoutSeconds;
   const launchTimes: number[] = [];
   const timeline: TimelinePoint[] = [];
@@ -157,6 +168,7 @@ export function simulate(
    */
   const startPhase = (calc: CalcState): void => {
     calc.firstQueuedAt ??= now;
+    calc.status = { state: 'running', since: now };
     const lead = calc.spec.leadPhases?.[calc.phase];
     if (lead) {
       calc.phaseLeft = lead.durations.length;
@@ -210,12 +222,14 @@ export function simulate(
       if (--calc.phaseLeft === 0) {
         const gap = calc.spec.leadPhases![calc.phase]!.gapAfterSeconds;
         calc.phase++;
+        calc.status = { state: 'between-phases', since: now };
         agenda.push(now + gap, () => startPhase(calc));
       }
     } else if (calc.spec.submission === 'windowed') {
       // Engine 3.x: one more task from the master's memory for each task that ends.
       submit(calc, 1);
     }
+    if (calc.ended === calcTaskCount(calc.spec)) calc.status = { state: 'ended', since: now };
     if (u.state === 'stopping' && u.runs.length === 0) stopNow(u, now + model.idleShutdownSeconds);
     if (endedTasks === totalTasks) {
       doneAt = now;
@@ -337,6 +351,16 @@ export function simulate(
         taskStarts: u.runs.map((r) => r.startAt),
         consuming: u.consuming,
       })),
+    calculations: calcs
+      .filter((c) => c.status !== undefined)
+      .map((c) => ({
+        id: c.spec.id,
+        status: c.status!.state,
+        since: c.status!.since,
+        // Only a running phase has tasks held back; a lead phase is submitted whole.
+        tasksHeldByMaster:
+          c.status!.state === 'running' && inMainPhase(c) ? c.spec.durations.length - c.nextIndex : 0,
+      })),
   });
 
   const apply = (action: SimAction): void => {
@@ -358,7 +382,13 @@ export function simulate(
   for (let i = 0; i < policy.initialWorkers; i++) launch(true);
 
   for (const calc of calcs) {
-    agenda.push(calc.spec.submitAt + (calc.spec.preprocessSeconds ?? 0), () => startPhase(calc));
+    agenda.push(calc.spec.submitAt, () => {
+      calc.status = { state: 'started', since: now };
+      const pre = calc.spec.preprocessSeconds ?? 0;
+      // Without pre-processing the first tasks are queued in the same instant, before any policy looks.
+      if (pre > 0) agenda.push(now + pre, () => startPhase(calc));
+      else startPhase(calc);
+    });
   }
   const tick = (): void => {
     const action = policy.evaluate(view());

@@ -25,7 +25,7 @@ export function runSimulation(model: FargateModel = DEFAULT_FARGATE_MODEL, seed 
   const pols = policies(model);
   const trs = traces(model, seed);
   const results = new Map<string, Map<string, SimResult>>();
-  const bridgeReasons = new Map<string, number>();
+  const bridgeReasons = new Map<string, Map<string, number>>();
   for (const t of trs) {
     const row = new Map<string, SimResult>();
     for (const p of pols) {
@@ -38,7 +38,9 @@ export function runSimulation(model: FargateModel = DEFAULT_FARGATE_MODEL, seed 
         { seed: seed + 1000, limitSeconds: LIMIT_SECONDS, tailSeconds: TAIL_SECONDS },
       );
       if (instance instanceof BridgePolicy) {
-        for (const [k, v] of instance.reasons) bridgeReasons.set(k, (bridgeReasons.get(k) ?? 0) + v);
+        const counts = bridgeReasons.get(instance.name) ?? new Map<string, number>();
+        for (const [k, v] of instance.reasons) counts.set(k, (counts.get(k) ?? 0) + v);
+        bridgeReasons.set(instance.name, counts);
       }
       row.set(p.name, r);
     }

@@ -17,6 +17,18 @@ export interface SimUnitView {
   readonly consuming: boolean;
 }
 
+import type { CalculationStatus } from '../../bridge/src/observe/observation.ts';
+
+/** One calculation as the master's calculation events describe it. */
+export interface SimCalculationView {
+  readonly id: number;
+  readonly status: CalculationStatus;
+  /** When it entered this status, simulated seconds. */
+  readonly since: number;
+  /** While running: tasks of the phase not yet submitted (the rest of a window). */
+  readonly tasksHeldByMaster: number;
+}
+
 /** The fleet and the queue at one instant. */
 export interface FleetView {
   /** Simulated seconds since the start of the trace. */
@@ -29,6 +41,8 @@ export interface FleetView {
   readonly desired: number;
   /** Every unit not yet stopped. */
   readonly units: readonly SimUnitView[];
+  /** Every calculation submitted so far, as the master would report it (policies that read it: engine-aware). */
+  readonly calculations?: readonly SimCalculationView[];
 }
 
 /** A scaling action: the new desired count, and for the bridge the exact idle units to stop. */

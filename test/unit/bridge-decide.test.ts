@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { DECIDE_TEST_POLICY } from '../support/decide-test-policy.ts';
 import { costCapWorkers, decide, isIdle } from '../../bridge/src/decide/decide.ts';
 import type { DecisionHistory, DecisionReason, ScalingPolicy } from '../../bridge/src/decide/decision.ts';
 import type {
@@ -10,16 +11,7 @@ import type {
 } from '../../bridge/src/observe/observation.ts';
 
 const NOW = 1_800_000_000_000;
-const POLICY: ScalingPolicy = {
-  minWorkers: 0,
-  maxWorkers: 10,
-  slotsPerWorkerFallback: 2,
-  maxStepOut: 4,
-  idleGraceSeconds: 60,
-  staleAfterSeconds: 30,
-  maxHourlyCost: Infinity,
-  workerHourlyCost: 0.1,
-};
+const POLICY: ScalingPolicy = DECIDE_TEST_POLICY;
 const EMPTY: DecisionHistory = { idleSince: {} };
 
 /** A worker as its remote-control replies describe it: `a` running tasks, `r` reserved. */

@@ -6,7 +6,7 @@ import { simulate, type SimResult } from '../../bench/sim/fleet-simulator.ts';
 import { busyFloorWorkerHours, busyPeriods, oracleResult, oracleSessions } from '../../bench/sim/oracle.ts';
 import { benchSimJson } from '../../bench/sim/report/bench-sim-json.ts';
 import { goalChecks, type SimulationRun } from '../../bench/sim/report/benchmarks-markdown.ts';
-import { ORACLE_COLUMN, policies } from '../../bench/sim/scenarios.ts';
+import { bridgePolicy, ORACLE_COLUMN, policies } from '../../bench/sim/scenarios.ts';
 import type { FleetView, SimAction, SimPolicy } from '../../bench/sim/sim-policy.ts';
 import { RUN_SHAPES, singleRunTrace, type CalculationSpec, type Trace } from '../../bench/sim/trace.ts';
 
@@ -66,6 +66,39 @@ describe('simulator: the engine phases', () => {
     );
     // a 0..10, gap to 15, b 15..35, gap to 42, main 42..43.
     expect(r.makespanSeconds).toBe(43);
+  });
+
+  it("reports each calculation's status as the master would: started, running, between phases, ended", () => {
+    const seen: string[] = [];
+    const recorder = (): SimPolicy => ({
+      ...fixedFleet(1),
+      intervalSeconds: 1,
+      evaluate: (v: FleetView) => {
+        const c = v.calculations?.[0];
+        const s = c ? `${c.status}@${c.since}/${c.tasksHeldByMaster}` : 'none';
+        if (seen[seen.length - 1] !== s) seen.push(s);
+        return undefined;
+      },
+    });
+    // Submitted at 5; pre-processing 10 s; preclassical 15..25; gap 5 s; main 30..32, 32..34 in a window of 1.
+    run(
+      trace({
+        submitAt: 5,
+        durations: [2, 2],
+        preprocessSeconds: 10,
+        leadPhases: [{ name: 'preclassical', durations: [10], gapAfterSeconds: 5 }],
+      }),
+      recorder,
+    );
+    expect(seen).toEqual([
+      'none',
+      'started@5/0',
+      'running@15/0',
+      'between-phases@25/0',
+      'running@30/1',
+      'running@30/0',
+      'ended@34/0',
+    ]);
   });
 
   it('counts TTFW from the first queued task, not from the calculation start', () => {
@@ -219,6 +252,25 @@ describe('expert peer mechanics', () => {
     }
     // The step expert starts from zero workers (min 0), the KEDA ones too; target tracking keeps 1.
     expect(experts.find((p) => p.name === 'ecs-patterns-step-expert')!.make().initialWorkers).toBe(0);
+  });
+});
+
+describe('the engine-aware bridge in the simulator', () => {
+  it('is fed the calculation events and spends fewer worker-hours than the queue-only bridge, losing nothing', () => {
+    const model = DEFAULT_FARGATE_MODEL;
+    const t = singleRunTrace(RUN_SHAPES[0]!, 'windowed', model.maxWorkers * model.slotsPerWorker, 11);
+    const opts = { seed: 5, tailSeconds: 1800, limitSeconds: 86400 };
+    const plain = simulate(t, () => bridgePolicy(model), model, opts);
+    const aware = bridgePolicy(model, true);
+    const r = simulate(t, () => aware, model, opts);
+    expect(r.finished).toBe(true);
+    expect(r.lostTaskSeconds).toBe(0);
+    expect(r.refusedRetires).toBe(0);
+    expect(r.workerHours).toBeLessThan(plain.workerHours);
+    // The events drove decisions of their own.
+    for (const reason of ['PrewarmForCalculation', 'PhaseTail', 'CalculationsEnded']) {
+      expect(aware.reasons.get(reason) ?? 0, reason).toBeGreaterThan(0);
+    }
   });
 });
 

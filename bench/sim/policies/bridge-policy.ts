@@ -13,11 +13,28 @@ export interface BridgeSimConfig {
   readonly policy: ScalingPolicy;
   /** The control loop's period (OQE_POLL_SECONDS). */
   readonly pollSeconds: number;
+  /** Feed the master's calculation events into the observation (the engine-aware bridge); default off. */
+  readonly engineAware?: boolean;
+  /** Table id; default `bridge`. */
+  readonly name?: string;
 }
 
 /** The Observation the bridge's observers would return for this fleet (times in ms). */
-export function observationOf(view: FleetView): Observation {
+export function observationOf(view: FleetView, engineAware = false): Observation {
   const at = view.now * 1000;
+  // The master's events arrive as they happen; the simulator models no delay for them.
+  const calculations =
+    engineAware && view.calculations
+      ? {
+          calculations: view.calculations.map((c) => ({
+            id: c.id,
+            status: c.status,
+            since: c.since * 1000,
+            tasksHeldByMaster: c.tasksHeldByMaster,
+          })),
+          observedAt: at,
+        }
+      : undefined;
   const running = view.units.filter((u) => u.state === 'running');
   return {
     queue: {
@@ -52,12 +69,13 @@ export function observationOf(view: FleetView): Observation {
       })),
       observedAt: at,
     },
+    ...(calculations ? { calculations } : {}),
     errors: [],
   };
 }
 
 export class BridgePolicy implements SimPolicy {
-  readonly name = 'bridge';
+  readonly name: string;
   readonly intervalSeconds: number;
   readonly victims = 'none' as const;
   readonly initialWorkers: number;
@@ -67,11 +85,17 @@ export class BridgePolicy implements SimPolicy {
 
   constructor(private readonly config: BridgeSimConfig) {
     this.intervalSeconds = config.pollSeconds;
+    this.name = config.name ?? 'bridge';
     this.initialWorkers = config.policy.minWorkers;
   }
 
   evaluate(view: FleetView): SimAction | undefined {
-    const d = decide(observationOf(view), this.config.policy, this.history, view.now * 1000);
+    const d = decide(
+      observationOf(view, this.config.engineAware),
+      this.config.policy,
+      this.history,
+      view.now * 1000,
+    );
     this.history = d.history;
     this.reasons.set(d.reason, (this.reasons.get(d.reason) ?? 0) + 1);
     if (d.desired === view.desired && d.retire.length === 0) return undefined;

@@ -7,6 +7,7 @@
  * them before the backend stops them, so a busy worker is never chosen here.
  */
 import type { ComputeUnit, Observation, WorkerObservation } from '../observe/observation.ts';
+import { describeSignal, readCalculationSignal } from './calculation-signal.ts';
 import type { Decision, DecisionHistory, DecisionReason, ScalingPolicy } from './decision.ts';
 
 /** Default of `ScalingPolicy.workerStartupSeconds`: Fargate starts typically take 30 to 90 s (image pull). */
@@ -160,16 +161,38 @@ export function decide(
     history: nextHistory,
   });
 
+  const sharedDirNotReady = (wanted: number): Decision | undefined => {
+    const shared = observation.sharedDir;
+    if (!shared || (shared.available && shared.mountTargetsReady)) return undefined;
+    return result(
+      'HoldSharedDirUnavailable',
+      current,
+      `holding at ${current}: wanted ${wanted} but shared_dir is not ready (${shared.detail ?? (shared.available ? 'mount targets missing' : 'file system not available')}); ${demandText}`,
+    );
+  };
+
+  // The master's calculation events, when fresh. They only ever add workers (pre-warm) or keep idle ones
+  // (hold) or shorten the idle grace once nothing runs; demand-driven scale-out is never held back by them.
+  const signal = readCalculationSignal(observation.calculations, policy, now);
+  const signalText = signal ? `; ${describeSignal(signal)}` : '';
+  const prewarm = signal && signal.starting.length > 0 ? Math.min(upper, policy.prewarmWorkers ?? 0) : 0;
+
+  // 3b. Pre-warm: a calculation is pre-processing; launch workers before its first task is queued.
+  if (prewarm > target && prewarm > current) {
+    const blocked = sharedDirNotReady(prewarm);
+    if (blocked) return blocked;
+    const stepped = Math.min(prewarm, current + policy.maxStepOut);
+    return result(
+      'PrewarmForCalculation',
+      stepped,
+      `pre-warm ${current} -> ${stepped} (prewarmWorkers ${policy.prewarmWorkers}, step ${policy.maxStepOut})${signalText}; ${demandText}; ${sizing}`,
+    );
+  }
+
   // 4. Scale out, at once, up to maxStepOut.
   if (target > current) {
-    const shared = observation.sharedDir;
-    if (shared && !(shared.available && shared.mountTargetsReady)) {
-      return result(
-        'HoldSharedDirUnavailable',
-        current,
-        `holding at ${current}: wanted ${target} but shared_dir is not ready (${shared.detail ?? (shared.available ? 'mount targets missing' : 'file system not available')}); ${demandText}`,
-      );
-    }
+    const blocked = sharedDirNotReady(target);
+    if (blocked) return blocked;
     const stepped = Math.min(target, current + policy.maxStepOut);
     const arithmetic = `${demandText}; ${sizing}; clamped to [${policy.minWorkers}, ${upper}] = ${target}`;
     if (current === 0 && demand > 0) {
@@ -205,9 +228,27 @@ export function decide(
     return result('Steady', current, `steady at ${current}: ${demandText}; ${sizing}`);
   }
 
-  // 6. Scale in: only running units whose worker answered idle, each after a full idle grace.
-  const surplus = current - target;
-  const graceMs = policy.idleGraceSeconds * 1000;
+  // 6a. A calculation between phases keeps the whole fleet; one still pre-processing keeps its pre-warm.
+  if (signal && (signal.betweenPhases.length > 0 || prewarm > target)) {
+    const keep = signal.betweenPhases.length > 0 ? current : prewarm;
+    if (keep >= current) {
+      return result(
+        'HoldForCalculation',
+        current,
+        `holding ${current} through the calculation's ${signal.betweenPhases.length > 0 ? 'gap between phases' : 'pre-processing'}${signalText}; target ${target}: ${demandText}; ${sizing}`,
+      );
+    }
+  }
+  const floor = Math.max(target, prewarm);
+
+  // 6. Scale in: only running units whose worker answered idle, each after a full idle grace, or at once
+  //    when the master says no calculation runs and nothing is queued or in flight, or that every running
+  //    phase is fully submitted and nothing is ready (a worker idle then gets nothing more from the phase;
+  //    the next phase, if any, comes after master-side work).
+  const surplus = current - floor;
+  const allEnded = signal !== undefined && signal.noneActive && demand === 0;
+  const phaseTail = signal !== undefined && !signal.noneActive && signal.allSubmitted && q.ready === 0;
+  const graceMs = allEnded || phaseTail ? 0 : policy.idleGraceSeconds * 1000;
   const idle = running
     .filter((v) => v.worker !== undefined && isIdle(v.worker))
     .map((v) => ({ unit: v.unit, worker: v.worker!, since: idleSince[v.worker!.hostname]! }));
@@ -223,10 +264,19 @@ export function decide(
   const floorText = target === policy.minWorkers && raw < target ? ` (minWorkers ${policy.minWorkers})` : '';
   if (count > 0) {
     const retire = eligible.slice(0, count).map((i) => i.unit.unitId);
+    // Named after the signal only when it made the difference: a worker past its grace is DrainingIdle anyway.
+    const early = eligible.slice(0, count).some((i) => now - i.since < policy.idleGraceSeconds * 1000);
+    const reason: DecisionReason = !early ? 'DrainingIdle' : allEnded ? 'CalculationsEnded' : 'PhaseTail';
+    const how =
+      reason === 'DrainingIdle'
+        ? `for >= ${policy.idleGraceSeconds} s`
+        : reason === 'CalculationsEnded'
+          ? 'at once, no calculation running'
+          : "at once, every running phase's tasks submitted and none ready";
     return result(
-      'DrainingIdle',
+      reason,
       current - count,
-      `scale in ${current} -> ${current - count}: retire ${count} idle for >= ${policy.idleGraceSeconds} s (${retire.join(', ')}); target ${target}${floorText}: ${demandText}; ${sizing}`,
+      `scale in ${current} -> ${current - count}: retire ${count} idle ${how} (${retire.join(', ')}); target ${floor}${floorText}${signalText}: ${demandText}; ${sizing}`,
       retire,
     );
   }

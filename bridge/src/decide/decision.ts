@@ -18,7 +18,11 @@ export type DecisionReason =
   | 'HoldOnStaleData' // a source answered with figures too old to act on
   | 'HoldOnContradiction' // sources disagree (running units with no worker replies)
   | 'HoldSharedDirUnavailable' // EFS not ready: new workers could not mount shared_dir
-  | 'HoldActionInFlight'; // the previous action has not settled yet
+  | 'HoldActionInFlight' // the previous action has not settled yet
+  | 'PrewarmForCalculation' // a calculation started (pre-processing, nothing queued yet): workers launched ahead
+  | 'HoldForCalculation' // idle workers kept: a calculation is pre-processing or between two phases
+  | 'CalculationsEnded' // no calculation runs and nothing is queued: idle workers retired without the grace
+  | 'PhaseTail'; // every running phase is fully submitted and nothing is ready: idle workers retired at once
 
 /** The knobs of the scaling policy, validated at start-up by the config loader. */
 export interface ScalingPolicy {
@@ -47,6 +51,18 @@ export interface ScalingPolicy {
    * @default 120
    */
   readonly workerStartupSeconds?: number;
+  /**
+   * Workers to launch when a calculation starts, before its first task is queued (only with the master's
+   * calculation events). 0 turns pre-warming off.
+   * @default 0
+   */
+  readonly prewarmWorkers?: number;
+  /**
+   * Longest a calculation's `started` or `between-phases` status keeps idle workers (and pre-warming);
+   * beyond it the status is treated as unknown, so a lost `ended` event cannot hold a fleet for ever.
+   * @default 900
+   */
+  readonly calculationHoldSeconds?: number;
 }
 
 /** What the decision core remembers between cycles: built from observations only, so a restart rebuilds it. */

@@ -89,6 +89,37 @@ export interface SharedDirObservation {
   readonly observedAt: number;
 }
 
+/**
+ * Where one engine calculation is, as the master reports it: `started` (submitted; the master is
+ * pre-processing and has queued no task yet), `running` (a phase's tasks are queued or running),
+ * `between-phases` (the master works between two phases, e.g. after preclassical), `ended` (complete, failed
+ * or aborted).
+ */
+export type CalculationStatus = 'started' | 'running' | 'between-phases' | 'ended';
+
+/** One calculation the master reported. */
+export interface CalculationState {
+  /** The engine's calculation (job) id. */
+  readonly id: number;
+  readonly status: CalculationStatus;
+  /** When it entered this status (ms since epoch). */
+  readonly since: number;
+  /**
+   * While `running`: tasks of the current phase the master still holds back (engine 3.x keeps all but
+   * `num_cores` of a windowed phase in memory; its log's "[N submitted, M queued]"). 0: the whole phase is
+   * in the broker's or the workers' hands. Absent when the master does not say.
+   */
+  readonly tasksHeldByMaster?: number;
+}
+
+/** The master's calculations, from its calculation events. */
+export interface CalculationsObservation {
+  /** Calculations seen recently; an ended one may stay listed or drop out. */
+  readonly calculations: readonly CalculationState[];
+  /** When the master last confirmed the list (its events or a heartbeat); older than stale means unknown. */
+  readonly observedAt: number;
+}
+
 /** Everything observed in one cycle; `errors` says why a part is missing. */
 export interface Observation {
   readonly queue?: QueueObservation;
@@ -97,5 +128,10 @@ export interface Observation {
   readonly compute?: ComputeObservation;
   /** Undefined when there is no shared dir to watch (local backends) or it could not be described. */
   readonly sharedDir?: SharedDirObservation;
+  /**
+   * The master's calculations, when it publishes them. Optional: absent or stale, the decision is exactly
+   * what it is without them (queue and workers only).
+   */
+  readonly calculations?: CalculationsObservation;
   readonly errors: readonly string[];
 }
