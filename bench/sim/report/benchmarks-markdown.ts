@@ -143,16 +143,16 @@ export function benchmarksMarkdown(run: SimulationRun, real: BenchRealResults | 
   );
   p();
   p(
-    '| trace | busy floor worker-h | oracle worker-h | bridge worker-h | bridge / oracle | bridge / floor | fixed fleet worker-h | bridge makespan / oracle |',
+    '| trace | busy floor worker-h | oracle worker-h | bridge worker-h | bridge / oracle | bridge / floor | engine-aware bridge / oracle | fixed fleet worker-h | bridge makespan / oracle |',
   );
-  p('|---|---:|---:|---:|---:|---:|---:|---:|');
+  p('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const t of run.traces) {
     const row = run.results.get(t.name)!;
     const b = row.get('bridge')!;
     const o = row.get('oracle')!;
     const floor = busyFloorWorkerHours(t, m);
     p(
-      `| ${t.name} | ${num(floor, 2)} | ${num(o.workerHours, 2)} | ${num(b.workerHours, 2)} | ${ratio(b.workerHours, o.workerHours)} | ${ratio(b.workerHours, floor)} | ${num(row.get('fixed-max')!.workerHours, 2)} | ${(b.makespanSeconds / o.makespanSeconds).toFixed(3)} |`,
+      `| ${t.name} | ${num(floor, 2)} | ${num(o.workerHours, 2)} | ${num(b.workerHours, 2)} | ${ratio(b.workerHours, o.workerHours)} | ${ratio(b.workerHours, floor)} | ${row.has('bridge-engine-aware') ? ratio(row.get('bridge-engine-aware')!.workerHours, o.workerHours) : '-'} | ${num(row.get('fixed-max')!.workerHours, 2)} | ${(b.makespanSeconds / o.makespanSeconds).toFixed(3)} |`,
     );
   }
   p();
