@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs everything the demo, the tests and CI need, idempotently: Debian packages (RabbitMQ, podman,
-# debootstrap, shellcheck), a Python virtual environment in .venv (celery, moto, cfn-lint) and the npm
+# debootstrap, shellcheck, gcc), a Python virtual environment in .venv (celery, moto, cfn-lint), the pinned
+# OpenQuake Engine in .engine-venv (Python 3.8, engine-release.json, the master's constraints file) and the npm
 # packages. Each step is skipped when what it installs is already there and unchanged.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-DEBIAN_PACKAGES=(rabbitmq-server podman runc debootstrap shellcheck uidmap curl ca-certificates)
+# gcc and libc6-dev: psutil < 5.7, which engine 3.11 requires, has no Linux wheel and compiles.
+DEBIAN_PACKAGES=(rabbitmq-server podman runc debootstrap shellcheck uidmap curl ca-certificates gcc libc6-dev)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
@@ -39,6 +41,8 @@ if [[ "$(cat .venv/.installed 2>/dev/null)" != "$want" ]]; then
   .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
   echo "$want" >.venv/.installed
 fi
+
+bash scripts/setup-engine-env.sh
 
 want="$(stamp package.json package-lock.json)"
 if [[ "$(cat node_modules/.installed 2>/dev/null)" != "$want" ]]; then

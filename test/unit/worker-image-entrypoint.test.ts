@@ -62,6 +62,16 @@ describe('worker entrypoint: configuration', () => {
     expect(cfg).toContain(`password = ${PASSWORD}`);
   });
 
+  it('names the worker after OQ_WORKER_ID off ECS (several local workers on one host), and rejects a bad one', () => {
+    const named = check({ ...baseEnv(), OQ_WORKER_ID: 'p1a2b3c4' });
+    expect(named.code, named.out).toBe(0);
+    expect(named.out).toContain('hostname oq@p1a2b3c4,');
+    expect(named.out).toContain(' -n oq@p1a2b3c4 ');
+    const bad = check({ ...baseEnv(), OQ_WORKER_ID: 'a b' });
+    expect(bad.code).toBe(78);
+    expect(bad.out).toContain("OQ_WORKER_ID='a b' cannot name a celery worker");
+  });
+
   it('uses the test app when the image was built with it, its broker URL only in the environment', () => {
     const run = check({ ...baseEnv(), OQ_WORKER_APP: 'testapp' });
     expect(run.code, run.out).toBe(0);

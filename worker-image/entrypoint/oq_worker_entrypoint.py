@@ -205,14 +205,23 @@ def ecs_task_metadata(env):
         )
 
 
-def worker_id(metadata):
-    """The ECS task id (last part of the task ARN), or the container's hostname off ECS."""
+def worker_id(metadata, env=None):
+    """The ECS task id (last part of the task ARN); off ECS, OQ_WORKER_ID when set, else the container's hostname.
+
+    OQ_WORKER_ID is for local runs where several workers share one host (the process backend): without it they
+    would all be named after the machine, and celery remote control could not tell them apart.
+    """
     if metadata is not None:
         arn = metadata.get("TaskARN", "")
         task_id = arn.rsplit("/", 1)[-1] if arn.startswith("arn:") and "/" in arn else ""
         if not WORKER_ID_RE.match(task_id):
             raise ConfigError(["the ECS task metadata has no usable TaskARN (%r)" % arn])
         return task_id
+    chosen = (env or {}).get("OQ_WORKER_ID", "")
+    if chosen:
+        if not WORKER_ID_RE.match(chosen):
+            raise ConfigError(["OQ_WORKER_ID=%r cannot name a celery worker: use letters, digits and -_." % chosen])
+        return chosen
     name = socket.gethostname()
     if not WORKER_ID_RE.match(name):
         raise ConfigError(["the container hostname %r cannot name a celery worker: set a plain hostname" % name])
@@ -405,7 +414,7 @@ def prepare(env):
     if problems:
         raise ConfigError(problems)
     metadata = ecs_task_metadata(env)
-    hostname = "oq@" + worker_id(metadata)
+    hostname = "oq@" + worker_id(metadata, env)
     concurrency, per_child = resources(settings, metadata)
     cfg = render_config(settings)
     from io import StringIO
