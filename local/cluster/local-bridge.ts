@@ -17,6 +17,11 @@ export interface LocalBridgeOptions {
   readonly pollSeconds: number;
   /** The bridge's JSON log lines go here. */
   readonly logPath: string;
+  /**
+   * The workers' remote-control format: `json` for celery 4.x (the engine's, production's), `pickle` for the
+   * test app's celery 5.5 with its pickle task serializer. @default 'pickle'
+   */
+  readonly remoteControlSerializer?: 'json' | 'pickle';
   /** Called with each cycle's decision, for the live view. */
   readonly onDecision?: (decision: DecisionLine) => void;
 }
@@ -30,7 +35,8 @@ export interface LocalBridge {
  * Starts the real bridge exactly as `oq-elastic-bridge run` does: its configuration goes through the same
  * environment loader (OQE_* variables, validated), and the same runtime wires the queue probe, celery remote
  * control, observer, drain-protocol actor and control loop; only the compute backend is the local one.
- * The test app runs celery 5.5, whose mailbox speaks the app's serializer (pickle), not celery 4.4's JSON.
+ * The test app runs celery 5.5, whose mailbox speaks the app's serializer (pickle); the engine's celery 4.4.7
+ * answers in JSON only (docs/observe.md).
  */
 export async function startLocalBridge(options: LocalBridgeOptions): Promise<LocalBridge> {
   const { broker, policy } = options;
@@ -43,7 +49,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
     OQE_BROKER_PASSWORD: broker.password,
     OQE_MANAGEMENT_URL: options.managementUrl,
     OQE_QUEUE: 'celery',
-    OQE_REMOTE_CONTROL_SERIALIZER: 'pickle',
+    OQE_REMOTE_CONTROL_SERIALIZER: options.remoteControlSerializer ?? 'pickle',
     OQE_MIN_WORKERS: String(policy.minWorkers),
     OQE_MAX_WORKERS: String(policy.maxWorkers),
     OQE_SLOTS_PER_WORKER: String(policy.slotsPerWorkerFallback),

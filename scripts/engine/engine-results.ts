@@ -39,7 +39,8 @@ export interface ResultsComparison {
 export function compareEngineResults(reference: EngineResults, run: EngineResults): ResultsComparison {
   const differences: string[] = [];
   const files = new Set([...Object.keys(reference.csv), ...Object.keys(run.csv)]);
-  if (Object.keys(reference.csv).length === 0) differences.push('the reference has no exported curves or maps');
+  if (Object.keys(reference.csv).length === 0)
+    differences.push('the reference has no exported curves or maps');
   for (const file of [...files].sort()) {
     const a = reference.csv[file];
     const b = run.csv[file];
@@ -59,7 +60,8 @@ export function compareEngineResults(reference: EngineResults, run: EngineResult
         largest = Math.max(largest, Math.abs(Number(ra[j]) - Number(rb[j])) || 0);
       }
     }
-    if (differing > 0) differences.push(`${file}: ${differing} of ${rows} rows differ (largest difference ${largest})`);
+    if (differing > 0)
+      differences.push(`${file}: ${differing} of ${rows} rows differ (largest difference ${largest})`);
   }
   for (const name of Object.keys(reference.datasets).sort()) {
     const a = reference.datasets[name]!;
@@ -78,7 +80,9 @@ export function compareEngineResults(reference: EngineResults, run: EngineResult
         }
       });
       if (differing > 0) {
-        differences.push(`${name}: ${differing} of ${a.values.length} values differ (largest difference ${largest})`);
+        differences.push(
+          `${name}: ${differing} of ${a.values.length} values differ (largest difference ${largest})`,
+        );
       }
     }
   }

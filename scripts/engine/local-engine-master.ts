@@ -105,7 +105,14 @@ export class LocalEngineMaster {
     // shared_dir is readable by everyone, as the workers (root here, uid 1200 in containers) read datastores.
     chmodSync(rootDir, 0o755);
     if (ids && process.getuid?.() === 0) {
-      for (const path of [rootDir, sharedDir, dbDir, configPath, join(rootDir, 'jobs'), join(rootDir, 'exports')]) {
+      for (const path of [
+        rootDir,
+        sharedDir,
+        dbDir,
+        configPath,
+        join(rootDir, 'jobs'),
+        join(rootDir, 'exports'),
+      ]) {
         chownSync(path, ids.uid, ids.gid);
       }
     }
@@ -159,7 +166,10 @@ export class LocalEngineMaster {
    * Starts `oq engine --run jobIni` as openquake. `distribute` `processpool` runs it on this machine alone
    * (`OQ_DISTRIBUTE`, the engine's own override), for the single-machine reference.
    */
-  runJob(jobIni: string, options: { distribute?: 'celery' | 'processpool'; logPath?: string } = {}): EngineJob {
+  runJob(
+    jobIni: string,
+    options: { distribute?: 'celery' | 'processpool'; logPath?: string } = {},
+  ): EngineJob {
     const logPath = options.logPath ?? join(this.rootDir, `engine-${randomBytes(3).toString('hex')}.log`);
     const out = openSync(logPath, 'a');
     const extra: Record<string, string> =
@@ -179,7 +189,9 @@ export class LocalEngineMaster {
         if (match) return Number(match[1]);
         const exited = await Promise.race([finished, sleep(200).then(() => undefined)]);
         if (exited && !JOB_ID_IN_LOG.test(readText(logPath))) {
-          throw new Error(`oq engine --run exited with ${exited.code} before naming its job: ${exited.log.slice(-1500)}`);
+          throw new Error(
+            `oq engine --run exited with ${exited.code} before naming its job: ${exited.log.slice(-1500)}`,
+          );
         }
       }
     })();
@@ -191,7 +203,8 @@ export class LocalEngineMaster {
   async jobStatus(jobId: number): Promise<string> {
     const { code, out } = await this.oq(['engine', '--lhc']);
     const line = out.split('\n').find((l) => new RegExp(`^\\s*${jobId}\\s*\\|`).test(l));
-    if (code !== 0 || line === undefined) throw new Error(`oq engine --lhc did not list job ${jobId}: ${out}`);
+    if (code !== 0 || line === undefined)
+      throw new Error(`oq engine --lhc did not list job ${jobId}: ${out}`);
     return line.split('|')[1]!.trim();
   }
 
@@ -225,7 +238,8 @@ export class LocalEngineMaster {
       await Promise.race([exited, sleep(5000)]);
       signalGroup(child.pid, 'SIGKILL');
     }
-    if (this.ownsRoot && process.env.OQE_KEEP_RUN_LOGS !== '1') rmSync(this.rootDir, { recursive: true, force: true });
+    if (this.ownsRoot && process.env.OQE_KEEP_RUN_LOGS !== '1')
+      rmSync(this.rootDir, { recursive: true, force: true });
   }
 
   /** The environment of every engine command: the engine's own configuration and user, nothing of the caller's. */

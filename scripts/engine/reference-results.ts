@@ -28,18 +28,25 @@ export interface ReferenceResults {
 export async function referenceResults(master: LocalEngineMaster, jobIni: string): Promise<ReferenceResults> {
   const cachePath = join(CACHE_DIR, ENGINE_RELEASE.engine, `${jobKey(jobIni)}.json`);
   if (existsSync(cachePath)) {
-    const stored = JSON.parse(readFileSync(cachePath, 'utf8')) as { results: EngineResults; runSeconds: number };
+    const stored = JSON.parse(readFileSync(cachePath, 'utf8')) as {
+      results: EngineResults;
+      runSeconds: number;
+    };
     return { results: stored.results, cached: true, runSeconds: stored.runSeconds, cachePath };
   }
   const started = Date.now();
   const job = master.runJob(master.stageJob(jobIni), { distribute: 'processpool' });
   const { code, log } = await job.finished;
   const jobId = await job.jobId;
-  if (code !== 0) throw new Error(`the single-machine reference run of ${jobIni} exited with ${code}: ${log.slice(-2000)}`);
+  if (code !== 0)
+    throw new Error(`the single-machine reference run of ${jobIni} exited with ${code}: ${log.slice(-2000)}`);
   const results = await readEngineResults(master.datastorePath(jobId), await master.exportOutputs(jobId));
   const runSeconds = (Date.now() - started) / 1000;
   mkdirSync(dirname(cachePath), { recursive: true });
-  writeFileSync(cachePath, JSON.stringify({ job: jobIni, engine: ENGINE_RELEASE.engine, runSeconds, results }));
+  writeFileSync(
+    cachePath,
+    JSON.stringify({ job: jobIni, engine: ENGINE_RELEASE.engine, runSeconds, results }),
+  );
   return { results, cached: false, runSeconds, cachePath };
 }
 

@@ -1,0 +1,283 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ComputeBackend } from '../../bridge/src/compute/compute-backend.ts';
+import type { LifecycleEvent } from '../../bridge/src/compute/process-backend.ts';
+import type { ScalingPolicy } from '../../bridge/src/decide/decision.ts';
+import type { ComputeObservation } from '../../bridge/src/observe/observation.ts';
+import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../cdk/lib/prices.ts';
+import type { DecisionLine } from '../demo/live-view.ts';
+import { startLocalBridge } from '../demo/local-bridge.ts';
+import {
+  compareEngineResults,
+  readEngineResults,
+  type EngineResults,
+  type ResultsComparison,
+} from './engine-results.ts';
+import { type EngineBroker, type EngineJob, LocalEngineMaster } from './local-engine-master.ts';
+import { referenceResults, type ReferenceResults } from './reference-results.ts';
+import { analyzeWorkerLogs, type WorkerTaskAnalysis } from './worker-task-log.ts';
+
+/** The local RabbitMQ and an administrator that may create a vhost for the run. */
+export interface EngineRunBroker {
+  readonly host: string;
+  readonly amqpPort: number;
+  readonly managementPort: number;
+  readonly adminUser: string;
+  readonly adminPassword: string;
+}
+
+/** A local backend the run can drive, read and clean up. */
+export interface EngineRunBackend extends ComputeBackend {
+  /** Every spawn, retire, kill and exit of a unit. */
+  lifecycle(): LifecycleEvent[];
+  /** Stops every unit, whatever it runs (the end of the run). */
+  shutdownAll(): Promise<void>;
+}
+
+/** What a backend factory gets: the master its workers must serve, and a directory of the run's own. */
+export interface EngineBackendContext {
+  readonly master: LocalEngineMaster;
+  readonly stateDir: string;
+}
+
+/** Options of {@link runEngineCluster}. */
+export interface EngineClusterOptions {
+  readonly broker: EngineRunBroker;
+  /** The calculations, submitted together (each a job.ini; QA jobs of the engine wheel are copied first). */
+  readonly jobs: readonly string[];
+  readonly backend: (context: EngineBackendContext) => EngineRunBackend;
+  /** Where each unit's log is, for the analysis. */
+  readonly workerLogs: (context: EngineBackendContext) => Array<{ unitId: string; text: string }>;
+  readonly maxWorkers: number;
+  readonly slotsPerWorker: number;
+  readonly idleGraceSeconds: number;
+  readonly pollSeconds: number;
+  /** Runs alongside the calculations (fault injection: a SIGKILL, an `oq abort`). */
+  readonly during?: (run: EngineRunHandle) => Promise<void>;
+  /** Give up after this long. @default 600 */
+  readonly timeoutSeconds?: number;
+  /** A line now and then for a terminal. */
+  readonly progress?: (line: string) => void;
+}
+
+/** What a fault-injection hook can see and do. */
+export interface EngineRunHandle {
+  readonly master: LocalEngineMaster;
+  readonly backend: EngineRunBackend;
+  readonly jobs: readonly EngineJob[];
+  readonly context: EngineBackendContext;
+  readonly decisions: readonly DecisionLine[];
+}
+
+/** One calculation's outcome. */
+export interface EngineJobOutcome {
+  readonly jobIni: string;
+  readonly jobId: number;
+  readonly exitCode: number;
+  readonly status: string;
+  readonly log: string;
+  readonly results?: EngineResults;
+  readonly reference?: ReferenceResults;
+  /** Against the single-machine reference; undefined when the job did not complete. */
+  readonly comparison?: ResultsComparison;
+}
+
+/** The outcome of {@link runEngineCluster}. */
+export interface EngineClusterResult {
+  readonly jobs: readonly EngineJobOutcome[];
+  readonly decisions: readonly DecisionLine[];
+  readonly lifecycle: readonly LifecycleEvent[];
+  readonly workers: WorkerTaskAnalysis;
+  readonly finalFleet: ComputeObservation;
+  readonly returnedToZeroAfterSeconds?: number;
+  readonly peakDesired: number;
+  readonly calculationSeconds: number;
+  readonly wallSeconds: number;
+  readonly referenceSeconds: number;
+  readonly rootDir: string;
+}
+
+/**
+ * Real OpenQuake Engine calculations on one machine, the product's main job: a local master (DbServer as
+ * openquake, the master's own openquake.cfg, a vhost of its own), the real bridge loop starting workers from
+ * zero on a local backend, `oq engine --run` of each job, then the fleet back to zero and every job's exports
+ * compared with a single-machine run of the same job (cached by job and engine release).
+ */
+export async function runEngineCluster(options: EngineClusterOptions): Promise<EngineClusterResult> {
+  const started = Date.now();
+  const say = options.progress ?? (() => undefined);
+  const { broker } = options;
+  const vhost = `oqe-engine-${randomBytes(4).toString('hex')}`;
+  const managementUrl = `http://${broker.host}:${broker.managementPort}`;
+  const mgmt = managementClient(managementUrl, broker.adminUser, broker.adminPassword);
+  await mgmt('PUT', `/api/vhosts/${encodeURIComponent(vhost)}`, {});
+  await mgmt('PUT', `/api/permissions/${encodeURIComponent(vhost)}/${encodeURIComponent(broker.adminUser)}`, {
+    configure: '.*',
+    write: '.*',
+    read: '.*',
+  });
+  const engineBroker: EngineBroker = {
+    host: broker.host,
+    port: broker.amqpPort,
+    user: broker.adminUser,
+    password: broker.adminPassword,
+    vhost,
+  };
+  const numCores = options.maxWorkers * options.slotsPerWorker;
+  const master = await LocalEngineMaster.start({ broker: engineBroker, numCores });
+  const stateDir = mkdtempSync(join(tmpdir(), 'oqe-engine-workers-'));
+  const context: EngineBackendContext = { master, stateDir };
+  let backend: EngineRunBackend | undefined;
+  let bridge: { stop(): Promise<void> } | undefined;
+  const decisions: DecisionLine[] = [];
+  try {
+    // The references first (cached after the first run): computing one while the workers run would share the
+    // CPUs with them and slow the calculation the run measures.
+    const references = new Map<string, ReferenceResults>();
+    for (const jobIni of new Set(options.jobs)) {
+      say(`reference: single-machine run of ${jobIni} (cached by job and engine release)`);
+      references.set(jobIni, await referenceResults(master, jobIni));
+    }
+    const referenceSeconds = (Date.now() - started) / 1000;
+
+    backend = options.backend(context);
+    const policy: ScalingPolicy = {
+      minWorkers: 0,
+      maxWorkers: options.maxWorkers,
+      slotsPerWorkerFallback: options.slotsPerWorker,
+      maxStepOut: options.maxWorkers,
+      idleGraceSeconds: options.idleGraceSeconds,
+      staleAfterSeconds: Math.max(10, 5 * options.pollSeconds),
+      maxHourlyCost: Infinity,
+      workerHourlyCost: fargateTaskHourlyCost(
+        DEFAULT_PRICES,
+        'x86_64',
+        options.slotsPerWorker,
+        2 * options.slotsPerWorker,
+      ),
+      workerStartupSeconds: 30,
+    };
+    bridge = await startLocalBridge({
+      backend,
+      broker: {
+        host: broker.host,
+        port: broker.amqpPort,
+        vhost,
+        username: broker.adminUser,
+        password: broker.adminPassword,
+      },
+      managementUrl,
+      policy,
+      pollSeconds: options.pollSeconds,
+      logPath: join(master.rootDir, 'bridge.log'),
+      remoteControlSerializer: 'json',
+      onDecision: (d) => {
+        decisions.push(d);
+        if (d.reason !== 'Steady' || d.action) say(`bridge: ${d.reason} desired ${d.desired} ${d.detail}`);
+      },
+    });
+
+    const calcStarted = Date.now();
+    const jobs = options.jobs.map((jobIni) => master.runJob(master.stageJob(jobIni)));
+    const handle: EngineRunHandle = { master, backend, jobs, context, decisions };
+    const hook = options.during ? options.during(handle) : Promise.resolve();
+    const finished = await withTimeout(
+      Promise.all([Promise.all(jobs.map((j) => j.finished)), hook]).then(([f]) => f),
+      (options.timeoutSeconds ?? 600) * 1000,
+      'the calculations to finish',
+    );
+    const calculationSeconds = (Date.now() - calcStarted) / 1000;
+    say(`calculations finished in ${calculationSeconds.toFixed(0)} s; waiting for the fleet to return to 0`);
+    const doneAt = Date.now();
+    let returnedToZeroAfterSeconds: number | undefined;
+    const zeroDeadline = Date.now() + (options.idleGraceSeconds + 60 + 10 * options.maxWorkers) * 1000;
+    let finalFleet = await backend.describe();
+    while (Date.now() < zeroDeadline) {
+      finalFleet = await backend.describe();
+      if (finalFleet.desired === 0 && finalFleet.units.length === 0) {
+        returnedToZeroAfterSeconds = (Date.now() - doneAt) / 1000;
+        break;
+      }
+      await sleep(500);
+    }
+
+    const outcomes: EngineJobOutcome[] = [];
+    for (const [i, job] of jobs.entries()) {
+      const jobIni = options.jobs[i]!;
+      const jobId = await job.jobId;
+      const { code, log } = finished[i]!;
+      const status = await master.jobStatus(jobId);
+      const reference = references.get(jobIni);
+      let results: EngineResults | undefined;
+      let comparison: ResultsComparison | undefined;
+      if (status === 'complete' && existsSync(master.datastorePath(jobId))) {
+        results = await readEngineResults(master.datastorePath(jobId), await master.exportOutputs(jobId));
+        comparison = reference ? compareEngineResults(reference.results, results) : undefined;
+      }
+      outcomes.push({ jobIni, jobId, exitCode: code, status, log, results, reference, comparison });
+    }
+    const lifecycle = backend.lifecycle();
+    return {
+      jobs: outcomes,
+      decisions,
+      lifecycle,
+      workers: analyzeWorkerLogs(options.workerLogs(context)),
+      finalFleet,
+      returnedToZeroAfterSeconds,
+      peakDesired: Math.max(0, ...decisions.map((d) => d.desired)),
+      calculationSeconds,
+      wallSeconds: (Date.now() - started) / 1000,
+      referenceSeconds,
+      rootDir: master.rootDir,
+    };
+  } finally {
+    await bridge?.stop().catch(() => undefined);
+    await backend?.shutdownAll().catch(() => undefined);
+    await backend?.close().catch(() => undefined);
+    await master.stop();
+    await mgmt('DELETE', `/api/vhosts/${encodeURIComponent(vhost)}`).catch(() => undefined);
+    if (process.env.OQE_KEEP_RUN_LOGS !== '1') rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+/** Each unit's log in a state directory where the process backend writes `<unitId>.log`. */
+export function unitLogsIn(stateDir: string): Array<{ unitId: string; text: string }> {
+  if (!existsSync(stateDir)) return [];
+  return readdirSync(stateDir)
+    .filter((f) => f.endsWith('.log'))
+    .map((f) => ({ unitId: f.slice(0, -4), text: readFileSync(join(stateDir, f), 'utf8') }));
+}
+
+function managementClient(base: string, user: string, password: string) {
+  const auth = Buffer.from(`${user}:${password}`).toString('base64');
+  return async (method: string, path: string, body?: unknown): Promise<void> => {
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Basic ${auth}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!response.ok && !(method === 'DELETE' && response.status === 404)) {
+      throw new Error(`RabbitMQ management API ${method} ${path} answered ${response.status} for '${user}'`);
+    }
+  };
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms / 1000} s waiting for ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
