@@ -40,6 +40,8 @@ export interface EngineRunBackend extends ComputeBackend {
 export interface EngineBackendContext {
   readonly master: LocalEngineMaster;
   readonly stateDir: string;
+  /** Registers what to release when the run ends (a readiness probe's broker session). */
+  onCleanup(release: () => Promise<void>): void;
 }
 
 /** Options of {@link runEngineCluster}. */
@@ -128,7 +130,8 @@ export async function runEngineCluster(options: EngineClusterOptions): Promise<E
   const numCores = options.maxWorkers * options.slotsPerWorker;
   const master = await LocalEngineMaster.start({ broker: engineBroker, numCores });
   const stateDir = mkdtempSync(join(tmpdir(), 'oqe-engine-workers-'));
-  const context: EngineBackendContext = { master, stateDir };
+  const cleanups: Array<() => Promise<void>> = [];
+  const context: EngineBackendContext = { master, stateDir, onCleanup: (release) => cleanups.push(release) };
   let backend: EngineRunBackend | undefined;
   let bridge: { stop(): Promise<void> } | undefined;
   const decisions: DecisionLine[] = [];
@@ -236,6 +239,7 @@ export async function runEngineCluster(options: EngineClusterOptions): Promise<E
     await bridge?.stop().catch(() => undefined);
     await backend?.shutdownAll().catch(() => undefined);
     await backend?.close().catch(() => undefined);
+    for (const release of cleanups) await release().catch(() => undefined);
     await master.stop();
     await mgmt('DELETE', `/api/vhosts/${encodeURIComponent(vhost)}`).catch(() => undefined);
     if (process.env.OQE_KEEP_RUN_LOGS !== '1') rmSync(stateDir, { recursive: true, force: true });

@@ -64,7 +64,8 @@ export class LocalEngineMaster {
     readonly sharedDir: string,
     readonly dbserverPort: number,
     readonly receiverPorts: { readonly from: number; readonly to: number },
-    private readonly broker: EngineBroker,
+    /** The broker and vhost of this master's engine. */
+    readonly broker: EngineBroker,
     private readonly authkey: string,
     private readonly ownsRoot: boolean,
   ) {}
