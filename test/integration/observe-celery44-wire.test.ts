@@ -77,6 +77,13 @@ describe.each(kinds)('CeleryRemoteControl against $title (JSON mailbox)', ({ ski
     }
   });
 
+  it('still answers after 200 broadcasts (the clock header past 127, which py-amqp 2.x once failed to read)', async () => {
+    for (let i = 0; i < 200; i++) await control.ping({ destination: ['oq@nobody'], timeoutMs: 1 });
+    expect((await control.ping({ expect: [worker.hostname] })).replies.get('oq@unit-44')).toEqual({
+      ok: 'pong',
+    });
+  });
+
   it('cancels and restores the consumer over JSON (the drain protocol with the engine release)', async () => {
     const probe = new QueueProbe(session, 'celery');
     try {

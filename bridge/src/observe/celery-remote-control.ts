@@ -324,7 +324,10 @@ export class CeleryRemoteControl {
         contentEncoding: CONTENT_ENCODING[this.serializer],
         deliveryMode: 1,
         priority: 0,
-        headers: { clock: ++this.clock, expires: (Date.now() + timeoutMs) / 1000 },
+        // The clock as a 32-bit integer ('I'), as kombu sends it: amqplib would encode 128..32767 as 's', a
+        // short integer to RabbitMQ but a short string to py-amqp 2.x, and a celery 4.4.7 worker reading that
+        // table stops with an unrecoverable UnicodeDecodeError (found by test/e2e/engine-calculation.test.ts).
+        headers: { clock: { '!': 'int', value: ++this.clock }, expires: (Date.now() + timeoutMs) / 1000 },
       });
       if (!published)
         await Promise.race([new Promise((resolve) => channel.once('drain', resolve)), finished]);
