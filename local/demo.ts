@@ -1,9 +1,13 @@
 #!/usr/bin/env -S npx tsx
 /**
- * `npm run demo [-- --short] [-- --backend podman] [-- --out DIR]`: the whole loop on one machine. A local
- * RabbitMQ stands in for the master's broker, the real bridge loop scales celery workers of the engine-like test
- * app, and a synthetic hazard-like calculation runs through them. Prints a live view, then a summary computed
- * from what the workers and the broker recorded, and writes an SVG chart.
+ * `npm run demo [-- --job QA_JOB] [-- --backend podman]`: the product's main job on one machine. A local RabbitMQ
+ * and a local master (DbServer as openquake, the master's own openquake.cfg) stand in for the EC2 master, the real
+ * bridge loop starts the product's engine workers from zero, and `oq engine --run` runs a real OpenQuake Engine
+ * 3.11.5 calculation (the engine's classical QA job case_13 by default); the summary says whether its hazard
+ * curves and maps equal a single-machine run of the same job.
+ *
+ * `--synthetic [--short] [--backend podman] [--out DIR] [--no-live]`: the synthetic hazard-like workload on the
+ * engine-like test app instead, with a live view, a summary from the workers' journal and an SVG chart.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -12,24 +16,30 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runLocalCluster, type LocalRunOptions } from './cluster/local-cluster-run.ts';
 import { formatSummary, summaryFailures } from './cluster/run-summary.ts';
+import { DEFAULT_DEMO_JOB, runEngineDemo } from './engine/engine-demo.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const RABBIT_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
 
 function usage(problem: string): never {
   console.error(
-    `demo: ${problem}\nusage: npm run demo -- [--short] [--backend process|podman] [--out DIR] [--no-live]`,
+    `demo: ${problem}\nusage: npm run demo -- [--job QA_JOB|job.ini] [--backend process|podman]\n` +
+      '       npm run demo -- --synthetic [--short] [--backend process|podman] [--out DIR] [--no-live]',
   );
   process.exit(2);
 }
 
 function parseArgs(argv: string[]): {
+  synthetic: boolean;
+  job: string;
   short: boolean;
   backend: 'process' | 'podman';
   out: string;
   live: boolean;
 } {
   const opts = {
+    synthetic: false,
+    job: DEFAULT_DEMO_JOB,
     short: false,
     backend: 'process' as 'process' | 'podman',
     out: join(ROOT, '.cache/demo'),
@@ -38,7 +48,12 @@ function parseArgs(argv: string[]): {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--short') opts.short = true;
-    else if (arg === '--no-live') opts.live = false;
+    else if (arg === '--synthetic') opts.synthetic = true;
+    else if (arg === '--job') {
+      const value = argv[++i];
+      if (!value) usage(`--job needs a QA job of the engine wheel (e.g. ${DEFAULT_DEMO_JOB}) or a job.ini`);
+      opts.job = value;
+    } else if (arg === '--no-live') opts.live = false;
     else if (arg === '--backend') {
       const value = argv[++i];
       if (value !== 'process' && value !== 'podman') usage(`--backend is '${value}'; use process or podman`);
@@ -49,6 +64,9 @@ function parseArgs(argv: string[]): {
       opts.out = value;
     } else usage(`unknown argument '${arg}'`);
   }
+  if (opts.short && !opts.synthetic) usage('--short is for the synthetic workload: add --synthetic');
+  if (opts.job !== DEFAULT_DEMO_JOB && opts.synthetic)
+    usage('--job runs a real calculation: drop --synthetic');
   return opts;
 }
 
@@ -66,7 +84,7 @@ async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const amqpPort = Number(process.env.OQE_AMQP_PORT ?? 5672);
   const mgmtPort = Number(process.env.OQE_MGMT_PORT ?? 15672);
-  if (!existsSync(join(ROOT, '.venv/bin/celery'))) {
+  if (opts.synthetic && !existsSync(join(ROOT, '.venv/bin/celery'))) {
     console.error('demo: Python celery is not installed in .venv. Install it with: bash scripts/setup.sh');
     process.exit(1);
   }
@@ -83,6 +101,63 @@ async function main(): Promise<void> {
     execFileSync('bash', [join(ROOT, 'scripts/services.sh'), 'start'], { stdio: 'inherit' });
     startedRabbit = true;
   }
+  const broker = {
+    host: '127.0.0.1',
+    amqpPort,
+    managementPort: mgmtPort,
+    adminUser: 'oqe-test-admin',
+    adminPassword: process.env.OQE_TEST_ADMIN_PASSWORD ?? 'oqe-test-admin-loopback',
+  };
+  try {
+    if (opts.synthetic) await runSynthetic(opts, broker);
+    else await runEngine(opts, broker);
+  } finally {
+    if (startedRabbit)
+      execFileSync('bash', [join(ROOT, 'scripts/services.sh'), 'stop', 'rabbitmq'], { stdio: 'inherit' });
+  }
+}
+
+/** The real calculation: the product's main job. */
+async function runEngine(
+  opts: ReturnType<typeof parseArgs>,
+  broker: LocalRunOptions['broker'],
+): Promise<void> {
+  let image: string | undefined;
+  if (opts.backend === 'podman') {
+    // Idempotent: the production Dockerfile with the pinned engine, on a base carrying the host's Python 3.8.
+    console.log(
+      'demo: making sure the engine worker image is built (scripts/build-worker-image.sh engine-local)',
+    );
+    image = execFileSync('bash', [join(ROOT, 'scripts/build-worker-image.sh'), 'engine-local'], {
+      encoding: 'utf8',
+    })
+      .trim()
+      .split('\n')
+      .pop();
+  }
+  const started = Date.now();
+  const { summary, failures } = await runEngineDemo({
+    broker,
+    job: opts.job,
+    maxWorkers: 4,
+    slotsPerWorker: 2,
+    idleGraceSeconds: 10,
+    backend: opts.backend,
+    image,
+    progress: (line) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`),
+  });
+  console.log(`\n${summary}`);
+  if (failures.length > 0) {
+    console.error(`demo: FAILED: ${failures.join('; ')}`);
+    process.exitCode = 1;
+  }
+}
+
+/** The synthetic hazard-like workload on the engine-like test app. */
+async function runSynthetic(
+  opts: ReturnType<typeof parseArgs>,
+  broker: LocalRunOptions['broker'],
+): Promise<void> {
   let image: string | undefined;
   if (opts.backend === 'podman') {
     // Idempotent: builds the worker image (debootstrap base, test app) only when its inputs changed.
@@ -95,13 +170,7 @@ async function main(): Promise<void> {
   const run: LocalRunOptions = {
     backend: opts.backend,
     image,
-    broker: {
-      host: '127.0.0.1',
-      amqpPort,
-      managementPort: mgmtPort,
-      adminUser: 'oqe-test-admin',
-      adminPassword: process.env.OQE_TEST_ADMIN_PASSWORD ?? 'oqe-test-admin-loopback',
-    },
+    broker,
     // About two minutes: 240 tasks x 3 s mean on 8 slots; --short: 60 tasks x 1.2 s, about 30 s.
     tasks: opts.short ? 60 : 240,
     meanTaskSeconds: opts.short ? 1.2 : 3,
@@ -114,17 +183,12 @@ async function main(): Promise<void> {
     view: opts.live && process.stdout.isTTY ? 'live' : 'lines',
     timeoutSeconds: opts.short ? 180 : 420,
   };
-  try {
-    const result = await runLocalCluster(run);
-    console.log(`\n${formatSummary(result, run)}`);
-    const failures = summaryFailures(result, run);
-    if (failures.length > 0) {
-      console.error(`demo: FAILED: ${failures.join('; ')}`);
-      process.exitCode = 1;
-    }
-  } finally {
-    if (startedRabbit)
-      execFileSync('bash', [join(ROOT, 'scripts/services.sh'), 'stop', 'rabbitmq'], { stdio: 'inherit' });
+  const result = await runLocalCluster(run);
+  console.log(`\n${formatSummary(result, run)}`);
+  const failures = summaryFailures(result, run);
+  if (failures.length > 0) {
+    console.error(`demo: FAILED: ${failures.join('; ')}`);
+    process.exitCode = 1;
   }
 }
 

@@ -10,6 +10,7 @@ import {
   type ComputeBackend,
 } from '../../bridge/src/compute/compute-backend.ts';
 import type { LifecycleEvent } from './process-backend.ts';
+import type { WorkerReadiness } from './worker-launch.ts';
 
 const run = promisify(execFile);
 
@@ -42,6 +43,17 @@ export interface PodmanBackendOptions {
   readonly podman?: readonly string[];
   /** Seconds between SIGTERM and SIGKILL on retire; 120 s is Fargate's largest stopTimeout. @default 120 */
   readonly stopTimeoutSeconds?: number;
+  /**
+   * Entrypoint variables that replace this backend's defaults, for a master of the caller's (its DbServer port
+   * and authkey, receiver ports, shared_dir). OQ_AMQP_PASSWORD and OQ_DBSERVER_AUTHKEY go to podman by name only.
+   * @default the test app's: no DbServer, shared_dir at /opt/openquake/shared
+   */
+  readonly workerEnvironment?: Readonly<Record<string, string>>;
+  /**
+   * Which workers are ready, asked of the workers themselves (a remote-control `ping`). @default the log line
+   * ` ready.` of celery at INFO
+   */
+  readonly readiness?: WorkerReadiness;
 }
 
 /** The engine's shared_dir inside a worker (contract/cluster-constants.ts SHARED_DIR). */
@@ -219,7 +231,7 @@ export class PodmanBackend implements ComputeBackend {
         continue;
       }
       this.seen.add(c.unitId);
-      if (!this.ready.has(c.unitId) && !this.stopping.has(c.unitId)) {
+      if (!this.ready.has(c.unitId) && !this.stopping.has(c.unitId) && !this.options.readiness) {
         const logs = await this.podmanRun(['logs', containerName(c.unitId)]).catch(() => ({
           stdout: '',
           stderr: '',
@@ -227,6 +239,13 @@ export class PodmanBackend implements ComputeBackend {
         if (`${logs.stdout}${logs.stderr}`.includes(READY_MARK)) this.ready.add(c.unitId);
       }
       live.push(c);
+    }
+    const pending = live.filter((c) => !this.ready.has(c.unitId) && !this.stopping.has(c.unitId));
+    if (this.options.readiness && pending.length > 0) {
+      const answered = await this.options
+        .readiness(pending.map((c) => `oq@${c.unitId}`))
+        .catch(() => new Set<string>());
+      for (const c of pending) if (answered.has(`oq@${c.unitId}`)) this.ready.add(c.unitId);
     }
     // A restarted bridge adopts the live fleet as its desired count rather than starting from zero.
     if (this.desired === undefined) this.desired = live.filter((c) => !this.stopping.has(c.unitId)).length;
@@ -245,7 +264,11 @@ export class PodmanBackend implements ComputeBackend {
     // Fargate has no swap and these hosts need explicit limits (see DESIGN.md, containers without Docker).
     args.push('--ulimit', 'nofile=20000:20000', '--ulimit', 'nproc=10000:10000');
     args.push('--stop-signal', 'SIGTERM', '--stop-timeout', String(this.stopTimeoutSeconds));
-    args.push('-v', `${resolve(this.options.sharedDir)}:${CONTAINER_SHARED_DIR}:ro`);
+    const given = { ...this.options.workerEnvironment };
+    const { OQ_AMQP_PASSWORD: _password, OQ_DBSERVER_AUTHKEY: authkey, ...plain } = given;
+    // The engine's workers open datastores by the master's absolute paths: shared_dir sits at the same path.
+    const sharedDir = plain.OQ_SHARED_DIR ?? CONTAINER_SHARED_DIR;
+    args.push('-v', `${resolve(this.options.sharedDir)}:${sharedDir}:ro`);
     const env: Record<string, string> = {
       OQ_MASTER_HOST: b.host,
       OQ_AMQP_PORT: String(b.port),
@@ -256,6 +279,7 @@ export class PodmanBackend implements ComputeBackend {
       OQ_RECEIVER_PORTS: '1912-1920',
       OQ_SHARED_DIR: CONTAINER_SHARED_DIR,
       OQ_WORKER_CONCURRENCY: String(this.concurrency),
+      ...plain,
     };
     if (this.options.journalPath) {
       const journal = resolve(this.options.journalPath);
@@ -269,7 +293,11 @@ export class PodmanBackend implements ComputeBackend {
     args.push(this.options.image);
     const startedAt = Date.now();
     await this.podmanRun(args, {
-      env: { ...process.env, OQ_AMQP_PASSWORD: b.password, OQ_DBSERVER_AUTHKEY: 'local-no-dbserver' },
+      env: {
+        ...process.env,
+        OQ_AMQP_PASSWORD: b.password,
+        OQ_DBSERVER_AUTHKEY: authkey ?? 'local-no-dbserver',
+      },
     });
     this.logEvent({ event: 'spawn', unitId, t: startedAt });
     return { unitId, startedAt };
@@ -303,6 +331,9 @@ export class PodmanBackend implements ComputeBackend {
       detail = `${logs?.stdout ?? ''}${logs?.stderr ?? ''}`.trim().split('\n').slice(-6).join(' | ');
       this.lastFailure = `unit ${unitId} exited with ${exitCode}: ${detail}`;
     }
+    // The worker's whole log stays in the state directory, for an analysis after the run.
+    const all = await this.podmanRun(['logs', containerName(unitId)]).catch(() => undefined);
+    if (all) appendFileSync(join(this.options.stateDir, `${unitId}.log`), `${all.stdout}${all.stderr}`);
     await this.podmanRun(['rm', '-f', '-t', '0', containerName(unitId)]).catch(() => undefined);
     if (this.seen.delete(unitId) || this.stopping.has(unitId)) {
       this.logEvent({ event: 'exit', unitId, t: Date.now(), exitCode, detail });

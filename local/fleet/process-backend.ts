@@ -18,13 +18,28 @@ import {
   fleetObservation,
   type ComputeBackend,
 } from '../../bridge/src/compute/compute-backend.ts';
+import { testAppLaunch, type WorkerLaunch, type WorkerReadiness } from './worker-launch.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Options of the `process` backend: celery workers as local processes. */
 export interface ProcessBackendOptions {
-  /** AMQP URL (with vhost) the workers connect to. It holds a password: it is passed in the environment only. */
-  readonly brokerUrl: string;
+  /**
+   * How to start one worker: any celery app and command with exactly the environment it needs (for the real
+   * engine, the product's worker entrypoint). @default the engine-like test app of `brokerUrl`, `python`,
+   * `appDir` and `journalPath`
+   */
+  readonly launch?: WorkerLaunch;
+  /**
+   * Which workers are ready, asked of the workers themselves (a remote-control `ping`). @default the test app's
+   * INFO log line ` ready.` (a worker at another log level would never count as ready)
+   */
+  readonly readiness?: WorkerReadiness;
+  /**
+   * AMQP URL (with vhost) the test app's workers connect to, when no `launch` is given. It holds a password: it
+   * is passed in the environment only.
+   */
+  readonly brokerUrl?: string;
   /**
    * Directory of unit records, worker logs and the lifecycle log. Workers outlive the bridge (like ECS tasks),
    * so a bridge restarted with the same directory finds the fleet it left.
@@ -72,17 +87,17 @@ export interface LifecycleEvent {
 const READY_MARK = ' ready.';
 
 /**
- * The `process` compute backend: each unit is one celery worker of the engine-like test app, started as a
- * detached process group with hostname `oq@<unitId>`, `-O fair` and never `--purge` (a worker that purges on
- * start would erase a running calculation's queued tasks). Like an ECS service it keeps `desired` units alive,
+ * The `process` compute backend: each unit is one celery worker (the engine-like test app by default, or any
+ * `launch`, such as the product's worker entrypoint with the real engine), started as a detached process group
+ * named `oq@<unitId>`, never with `--purge` (a worker that purges on start would erase a running calculation's
+ * queued tasks). Like an ECS service it keeps `desired` units alive,
  * replacing any that die; `retire` sends a warm shutdown (SIGTERM) to exactly the named units.
  */
 export class ProcessBackend implements ComputeBackend {
   readonly name = 'process';
   private readonly unitsDir: string;
   private readonly lifecyclePath: string;
-  private readonly python: string;
-  private readonly appDir: string;
+  private readonly launch: WorkerLaunch;
   private readonly concurrency: number;
   private readonly retireTimeoutMs: number;
   /** Exits of retired units still being watched. */
@@ -90,9 +105,10 @@ export class ProcessBackend implements ComputeBackend {
   private desired: number;
 
   constructor(private readonly options: ProcessBackendOptions) {
-    if (!options.brokerUrl.startsWith('amqp://') && !options.brokerUrl.startsWith('amqps://')) {
+    const brokerUrl = options.brokerUrl ?? '';
+    if (!options.launch && !brokerUrl.startsWith('amqp://') && !brokerUrl.startsWith('amqps://')) {
       throw new Error(
-        'ProcessBackend: brokerUrl must be an amqp:// or amqps:// URL; set it to the broker of the vhost',
+        'ProcessBackend: brokerUrl must be an amqp:// or amqps:// URL; set it to the broker of the vhost, or pass a launch',
       );
     }
     const concurrency = options.concurrency ?? 2;
@@ -104,8 +120,14 @@ export class ProcessBackend implements ComputeBackend {
     this.concurrency = concurrency;
     this.unitsDir = join(options.stateDir, 'units');
     this.lifecyclePath = join(options.stateDir, 'lifecycle.jsonl');
-    this.python = options.python ?? join(REPO_ROOT, '.venv/bin/python');
-    this.appDir = options.appDir ?? join(REPO_ROOT, 'worker-image/testapp');
+    this.launch =
+      options.launch ??
+      testAppLaunch({
+        brokerUrl,
+        python: options.python ?? join(REPO_ROOT, '.venv/bin/python'),
+        appDir: options.appDir ?? join(REPO_ROOT, 'worker-image/testapp'),
+        journalPath: options.journalPath === undefined ? undefined : resolve(options.journalPath),
+      });
     this.retireTimeoutMs = options.retireTimeoutMs ?? 120_000;
     mkdirSync(this.unitsDir, { recursive: true });
     // A restarted bridge adopts the live fleet as its desired count rather than starting from zero.
@@ -114,6 +136,7 @@ export class ProcessBackend implements ComputeBackend {
 
   async describe(): Promise<ComputeObservation> {
     this.reconcile();
+    await this.markReady();
     const units: ComputeUnit[] = this.liveRecords().map((r) => ({
       unitId: r.unitId,
       celeryHostname: `oq@${r.unitId}`,
@@ -205,44 +228,53 @@ export class ProcessBackend implements ComputeBackend {
     return readJsonLines<LifecycleEvent>(this.lifecyclePath);
   }
 
-  /** Drops records of dead units, marks units ready from their logs, starts units up to `desired`. */
+  /** Drops records of dead units, starts units up to `desired`. */
   private reconcile(): void {
     const live = this.liveRecords();
-    for (const r of live) {
-      if (!r.ready && !r.stopping && logShowsReady(r.logPath)) {
+    const active = live.filter((r) => !r.stopping).length;
+    for (let i = active; i < this.desired; i++) this.spawnUnit();
+  }
+
+  /** Marks pending units ready: by asking the workers (`readiness`), or from the test app's log line. */
+  private async markReady(): Promise<void> {
+    const pending = this.liveRecords().filter((r) => !r.ready && !r.stopping);
+    if (pending.length === 0) return;
+    const answered = this.options.readiness
+      ? await this.options.readiness(pending.map((r) => `oq@${r.unitId}`)).catch(() => new Set<string>())
+      : new Set(pending.filter((r) => logShowsReady(r.logPath)).map((r) => `oq@${r.unitId}`));
+    for (const r of pending) {
+      if (answered.has(`oq@${r.unitId}`)) {
         r.ready = true;
         this.writeRecord(r);
       }
     }
-    const active = live.filter((r) => !r.stopping).length;
-    for (let i = active; i < this.desired; i++) this.spawnUnit();
   }
 
   private spawnUnit(): void {
     const unitId = `p${randomBytes(4).toString('hex')}`;
     const logPath = join(this.options.stateDir, `${unitId}.log`);
+    const unitDir = join(this.options.stateDir, unitId);
+    mkdirSync(unitDir, { recursive: true, mode: 0o700 });
+    const unit = { unitId, hostname: `oq@${unitId}`, concurrency: this.concurrency, unitDir };
     const out = openSync(logPath, 'a');
+    // Only what the worker needs: never the caller's environment (the bridge's holds OQE_BROKER_PASSWORD).
     const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      OQ_TESTAPP_BROKER: this.options.brokerUrl,
-      // Celery refuses pickle as root without it; the machines that run the demo run as root.
-      C_FORCE_ROOT: '1',
+      PATH: this.launch.path ?? '/usr/local/bin:/usr/bin:/bin',
+      HOME: unitDir,
+      LANG: 'C.UTF-8',
+      ...this.launch.env(unit),
+      // How isUnitAlive tells this unit's process from a process that reused its pid.
       OQE_UNIT_ID: unitId,
-      PYTHONUNBUFFERED: '1',
     };
-    if (this.options.journalPath) env.OQ_TESTAPP_JOURNAL = resolve(this.options.journalPath);
-    else delete env.OQ_TESTAPP_JOURNAL;
-    const args = ['-m', 'celery', '-A', 'oq_testapp', 'worker', '-n', `oq@${unitId}`];
-    args.push('-c', String(this.concurrency), '-O', 'fair', '-Q', 'celery', '--loglevel', 'INFO');
-    const child = spawn(this.python, args, {
-      cwd: this.appDir,
+    const child = spawn(this.launch.command, this.launch.args(unit), {
+      cwd: this.launch.cwd ?? unitDir,
       env,
       detached: true,
       stdio: ['ignore', out, out],
     });
     closeSync(out);
     if (child.pid === undefined)
-      throw new Error(`ProcessBackend: could not start ${this.python}; check the path`);
+      throw new Error(`ProcessBackend: could not start ${this.launch.command}; check the path`);
     child.on('error', () => {}); // reported through the unit disappearing; never crash the bridge
     child.unref();
     const record: UnitRecord = { unitId, pid: child.pid, startedAt: Date.now(), logPath };
@@ -264,6 +296,7 @@ export class ProcessBackend implements ComputeBackend {
         live.push(record);
       } else {
         rmSync(join(this.unitsDir, file), { force: true });
+        rmSync(join(this.options.stateDir, record.unitId), { recursive: true, force: true });
         this.logEvent({ event: 'exit', unitId: record.unitId, t: Date.now() });
       }
     }

@@ -8,18 +8,22 @@ import { describeWithRabbit, REPO_ROOT } from '../support/services.ts';
 
 const run = promisify(execFile);
 
-describeWithRabbit('npm run demo -- --short (what CI runs of the demo)', () => {
+describeWithRabbit('npm run demo -- --synthetic --short (what CI runs of the synthetic demo)', () => {
   it(
     'runs the loop, prints a summary with no loss, duplicate or busy retirement, and writes the chart',
     { timeout: 240_000 },
     async () => {
       const out = mkdtempSync(join(tmpdir(), 'oqe-local-demo-'));
       try {
-        const { stdout } = await run('npx', ['tsx', 'local/demo.ts', '--short', '--no-live', '--out', out], {
-          cwd: REPO_ROOT,
-          timeout: 230_000,
-          maxBuffer: 8 * 1024 * 1024,
-        });
+        const { stdout } = await run(
+          'npx',
+          ['tsx', 'local/demo.ts', '--synthetic', '--short', '--no-live', '--out', out],
+          {
+            cwd: REPO_ROOT,
+            timeout: 230_000,
+            maxBuffer: 8 * 1024 * 1024,
+          },
+        );
         expect(stdout).toMatch(/tasks completed: +60\/60/);
         expect(stdout).toMatch(/tasks lost: +0\n/);
         expect(stdout).toMatch(/tasks run twice: +0\n/);

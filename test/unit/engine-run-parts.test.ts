@@ -3,9 +3,9 @@
  * reference, the reading of the workers' celery logs, and the local openquake.cfg moved from the master's own.
  */
 import { describe, expect, it } from 'vitest';
-import { compareEngineResults, type EngineResults } from '../../scripts/engine/engine-results.ts';
-import { moveKeys, renderLocalOpenquakeCfg } from '../../scripts/engine/local-openquake-cfg.ts';
-import { analyzeWorkerLogs } from '../../scripts/engine/worker-task-log.ts';
+import { compareEngineResults, type EngineResults } from '../../local/engine/engine-results.ts';
+import { moveKeys, renderLocalOpenquakeCfg } from '../../local/engine/local-openquake-cfg.ts';
+import { analyzeWorkerLogs } from '../../local/engine/worker-task-log.ts';
 
 const reference: EngineResults = {
   csv: {

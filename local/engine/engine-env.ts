@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ENGINE_RELEASE } from '../../cdk/lib/cluster-constants.ts';
+import { ENGINE_RELEASE } from '../../contract/cluster-constants.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 

@@ -37,6 +37,12 @@ export interface LocalEngineMasterOptions {
   readonly numCores: number;
   /** Where the database, shared_dir and logs go. @default a new temporary directory, removed by `stop` */
   readonly rootDir?: string;
+  /**
+   * `[distribution] serialize_jobs`, which the master leaves at the engine's default of 1: a second calculation
+   * waits ("Waiting for jobs [N]", status `submitted`) until the first ends. Tests that need two calculations
+   * running at once set 2. @default the master's (unset)
+   */
+  readonly serializeJobs?: number;
 }
 
 /** An `oq engine --run` in progress. */
@@ -85,23 +91,24 @@ export class LocalEngineMaster {
     const receiverPorts = { from: ports.from + 1, to: ports.to };
     const authkey = randomBytes(12).toString('hex');
     const configPath = join(rootDir, 'openquake.cfg');
-    writeFileSync(
-      configPath,
-      renderLocalOpenquakeCfg({
-        amqpHost: options.broker.host,
-        amqpPort: options.broker.port,
-        amqpUser: options.broker.user,
-        amqpPassword: options.broker.password,
-        amqpVhost: options.broker.vhost,
-        dbserverAuthkey: authkey,
-        numCores: options.numCores,
-        dbserverPort: ports.from,
-        receiverPorts,
-        databaseFile: join(dbDir, 'db.sqlite3'),
-        sharedDir,
-      }),
-      { mode: 0o600 },
-    );
+    const rendered = renderLocalOpenquakeCfg({
+      amqpHost: options.broker.host,
+      amqpPort: options.broker.port,
+      amqpUser: options.broker.user,
+      amqpPassword: options.broker.password,
+      amqpVhost: options.broker.vhost,
+      dbserverAuthkey: authkey,
+      numCores: options.numCores,
+      dbserverPort: ports.from,
+      receiverPorts,
+      databaseFile: join(dbDir, 'db.sqlite3'),
+      sharedDir,
+    });
+    const cfg =
+      options.serializeJobs === undefined
+        ? rendered
+        : rendered.replace('[distribution]\n', `[distribution]\nserialize_jobs = ${options.serializeJobs}\n`);
+    writeFileSync(configPath, cfg, { mode: 0o600 });
     // The master's files belong to openquake (the configuration holds the broker password: owner only);
     // shared_dir is readable by everyone, as the workers (root here, uid 1200 in containers) read datastores.
     chmodSync(rootDir, 0o755);
@@ -230,8 +237,11 @@ export class LocalEngineMaster {
     return join(this.sharedDir, 'openquake', 'oqdata', `calc_${jobId}.hdf5`);
   }
 
-  /** Stops the DbServer (its whole process group) and removes a temporary root directory. */
-  async stop(): Promise<void> {
+  /**
+   * Stops the DbServer (its whole process group) and removes a temporary root directory, unless `keep` (a run
+   * that went wrong keeps its logs) or OQE_KEEP_RUN_LOGS=1.
+   */
+  async stop(keep = false): Promise<void> {
     const child = this.dbserver;
     if (child?.pid !== undefined && child.exitCode === null) {
       signalGroup(child.pid, 'SIGTERM');
@@ -239,7 +249,7 @@ export class LocalEngineMaster {
       await Promise.race([exited, sleep(5000)]);
       signalGroup(child.pid, 'SIGKILL');
     }
-    if (this.ownsRoot && process.env.OQE_KEEP_RUN_LOGS !== '1')
+    if (this.ownsRoot && !keep && process.env.OQE_KEEP_RUN_LOGS !== '1')
       rmSync(this.rootDir, { recursive: true, force: true });
   }
 

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ComputeBackend } from '../../bridge/src/compute/compute-backend.ts';
-import type { LifecycleEvent } from '../../bridge/src/compute/process-backend.ts';
+import type { LifecycleEvent } from '../fleet/process-backend.ts';
 import type { ScalingPolicy } from '../../bridge/src/decide/decision.ts';
 import type { ComputeObservation } from '../../bridge/src/observe/observation.ts';
-import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../cdk/lib/prices.ts';
-import type { DecisionLine } from '../demo/live-view.ts';
-import { startLocalBridge } from '../demo/local-bridge.ts';
+import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../contract/prices.ts';
+import type { DecisionLine } from '../cluster/live-view.ts';
+import { startLocalBridge } from '../cluster/local-bridge.ts';
 import {
   compareEngineResults,
   readEngineResults,
@@ -17,6 +17,7 @@ import {
 } from './engine-results.ts';
 import { type EngineBroker, type EngineJob, LocalEngineMaster } from './local-engine-master.ts';
 import { referenceResults, type ReferenceResults } from './reference-results.ts';
+import { managementClient } from '../rabbit-management.ts';
 import { analyzeWorkerLogs, type WorkerTaskAnalysis } from './worker-task-log.ts';
 
 /** The local RabbitMQ and an administrator that may create a vhost for the run. */
@@ -62,6 +63,8 @@ export interface EngineClusterOptions {
   readonly timeoutSeconds?: number;
   /** A line now and then for a terminal. */
   readonly progress?: (line: string) => void;
+  /** See LocalEngineMasterOptions.serializeJobs. @default the master's */
+  readonly serializeJobs?: number;
 }
 
 /** What a fault-injection hook can see and do. */
@@ -128,13 +131,18 @@ export async function runEngineCluster(options: EngineClusterOptions): Promise<E
     vhost,
   };
   const numCores = options.maxWorkers * options.slotsPerWorker;
-  const master = await LocalEngineMaster.start({ broker: engineBroker, numCores });
+  const master = await LocalEngineMaster.start({
+    broker: engineBroker,
+    numCores,
+    serializeJobs: options.serializeJobs,
+  });
   const stateDir = mkdtempSync(join(tmpdir(), 'oqe-engine-workers-'));
   const cleanups: Array<() => Promise<void>> = [];
   const context: EngineBackendContext = { master, stateDir, onCleanup: (release) => cleanups.push(release) };
   let backend: EngineRunBackend | undefined;
   let bridge: { stop(): Promise<void> } | undefined;
   const decisions: DecisionLine[] = [];
+  let keepLogs = true;
   try {
     // The references first (cached after the first run): computing one while the workers run would share the
     // CPUs with them and slow the calculation the run measures.
@@ -195,7 +203,8 @@ export async function runEngineCluster(options: EngineClusterOptions): Promise<E
     say(`calculations finished in ${calculationSeconds.toFixed(0)} s; waiting for the fleet to return to 0`);
     const doneAt = Date.now();
     let returnedToZeroAfterSeconds: number | undefined;
-    const zeroDeadline = Date.now() + (options.idleGraceSeconds + 60 + 10 * options.maxWorkers) * 1000;
+    // The idle grace, the drain, and room for a warm shutdown that hangs (issue 11, trap 2) until SIGKILL.
+    const zeroDeadline = Date.now() + (options.idleGraceSeconds + 90 + 10 * options.maxWorkers) * 1000;
     let finalFleet = await backend.describe();
     while (Date.now() < zeroDeadline) {
       finalFleet = await backend.describe();
@@ -222,11 +231,16 @@ export async function runEngineCluster(options: EngineClusterOptions): Promise<E
       outcomes.push({ jobIni, jobId, exitCode: code, status, log, results, reference, comparison });
     }
     const lifecycle = backend.lifecycle();
+    const workers = analyzeWorkerLogs(options.workerLogs(context));
+    keepLogs =
+      returnedToZeroAfterSeconds === undefined ||
+      workers.unfinished.length + workers.busyWhenStopped.length > 0 ||
+      outcomes.some((o) => !o.comparison?.equal && o.status === 'complete');
     return {
       jobs: outcomes,
       decisions,
       lifecycle,
-      workers: analyzeWorkerLogs(options.workerLogs(context)),
+      workers,
       finalFleet,
       returnedToZeroAfterSeconds,
       peakDesired: Math.max(0, ...decisions.map((d) => d.desired)),
@@ -240,9 +254,11 @@ export async function runEngineCluster(options: EngineClusterOptions): Promise<E
     await backend?.shutdownAll().catch(() => undefined);
     await backend?.close().catch(() => undefined);
     for (const release of cleanups) await release().catch(() => undefined);
-    await master.stop();
+    // The workers' logs go next to the master's, which a run that went wrong keeps for a look.
+    cpSync(stateDir, join(master.rootDir, 'workers'), { recursive: true });
+    rmSync(stateDir, { recursive: true, force: true });
+    await master.stop(keepLogs);
     await mgmt('DELETE', `/api/vhosts/${encodeURIComponent(vhost)}`).catch(() => undefined);
-    if (process.env.OQE_KEEP_RUN_LOGS !== '1') rmSync(stateDir, { recursive: true, force: true });
   }
 }
 
@@ -252,20 +268,6 @@ export function unitLogsIn(stateDir: string): Array<{ unitId: string; text: stri
   return readdirSync(stateDir)
     .filter((f) => f.endsWith('.log'))
     .map((f) => ({ unitId: f.slice(0, -4), text: readFileSync(join(stateDir, f), 'utf8') }));
-}
-
-function managementClient(base: string, user: string, password: string) {
-  const auth = Buffer.from(`${user}:${password}`).toString('base64');
-  return async (method: string, path: string, body?: unknown): Promise<void> => {
-    const response = await fetch(`${base}${path}`, {
-      method,
-      headers: { authorization: `Basic ${auth}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (!response.ok && !(method === 'DELETE' && response.status === 404)) {
-      throw new Error(`RabbitMQ management API ${method} ${path} answered ${response.status} for '${user}'`);
-    }
-  };
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

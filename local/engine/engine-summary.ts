@@ -14,7 +14,7 @@ export function formatEngineSummary(
       .map(([phase, n]) => `${phase} ${n}`)
       .join(', ');
     lines.push(
-      `  engine job ${job.jobId}:          ${job.status} (oq engine exit ${job.exitCode}), ${shortJob(job.jobIni)}`,
+      `  ${`engine job ${job.jobId}:`.padEnd(24)}${job.status} (oq engine exit ${job.exitCode}), ${shortJob(job.jobIni)}`,
       `  tasks:                  ${Object.values(tasks).reduce((a, b) => a + b, 0)} (${perPhase || 'none recorded'}); ${r.workers.tasksReceived} through the celery queue`,
       `  results:                ${resultsVerdict(job)}`,
     );
@@ -27,7 +27,7 @@ export function formatEngineSummary(
     `  fleet:                  0 -> ${r.peakDesired} -> ${r.finalFleet.units.length} workers (${o.backend} backend, at most ${o.maxWorkers})`,
     `  fleet back to 0:        ${r.returnedToZeroAfterSeconds === undefined ? 'NO' : `${r.returnedToZeroAfterSeconds.toFixed(1)} s after the calculation`}`,
     `  calculation:            ${r.calculationSeconds.toFixed(0)} s; wall time ${r.wallSeconds.toFixed(0)} s`,
-    `  logs:                   ${r.rootDir} (kept with OQE_KEEP_RUN_LOGS=1)`,
+    `  logs:                   ${r.rootDir} (removed after a clean run unless OQE_KEEP_RUN_LOGS=1)`,
   );
   return lines.join('\n');
 }

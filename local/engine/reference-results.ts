@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ENGINE_RELEASE } from '../../cdk/lib/cluster-constants.ts';
+import { ENGINE_RELEASE } from '../../contract/cluster-constants.ts';
 import { type EngineResults, readEngineResults } from './engine-results.ts';
 import type { LocalEngineMaster } from './local-engine-master.ts';
 
