@@ -6,22 +6,17 @@
  * The engine's environment is the one scripts/setup.sh builds (.engine-venv, Python 3.8, or OQE_ENGINE_VENV).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ENGINE_VENV, engineBin } from '../../local/engine/engine-env.ts';
 import { RABBIT_ADMIN, REPO_ROOT } from './services.ts';
 
-/** The engine's virtual environment. */
-export const ENGINE_VENV = process.env.OQE_ENGINE_VENV ?? join(REPO_ROOT, '.engine-venv');
+export { ENGINE_VENV, engineEnvAvailable } from '../../local/engine/engine-env.ts';
 /** The engine environment's Python. */
-export const ENGINE_PYTHON = join(ENGINE_VENV, 'bin', 'python');
+export const ENGINE_PYTHON = engineBin('python');
 /** The directory of oq_elastic_engine_patches.py, which a master process imports (the master's .pth does). */
 export const ENGINE_PATCHES_DIR = join(REPO_ROOT, 'worker-image', 'engine-patches');
 const ENTRYPOINT = join(REPO_ROOT, 'worker-image', 'entrypoint', 'oq_worker_entrypoint.py');
-
-/** True when the engine's environment exists (scripts/setup.sh builds it). */
-export function engineEnvAvailable(): boolean {
-  return existsSync(ENGINE_PYTHON) && existsSync(join(ENGINE_VENV, 'bin', 'oq'));
-}
 
 /** A scratch cluster layout: the engine's openquake.cfg for a master on loopback, a shared dir, free ports. */
 export interface EngineScratch {
