@@ -38,7 +38,17 @@ export const LAYER_RULES = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'cdk.out/', '.venv/', '.engine-venv/', '.services/', '.cache/', 'test/fixtures/'] },
+  {
+    ignores: [
+      'node_modules/',
+      'cdk.out/',
+      '.venv/',
+      '.engine-venv/',
+      '.services/',
+      '.cache/',
+      'test/fixtures/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
