@@ -3,7 +3,8 @@
 # .engine-venv (or OQE_ENGINE_VENV) on Python 3.8 with openquake.engine, celery and setproctitle at the versions
 # of contract/engine-release.json, every other dependency pinned by the master's constraints file
 # (cdk/assets/master/engine-constraints-py38.txt), so the local master and workers run what production runs.
-# The engine fixes of docs/master.md ("Engine traps") are installed as on the master (a .pth file).
+# The environment stays as the engine ships it (tests compare with it); the local master loads the engine
+# patches of docs/master.md ("Engine traps") itself (local/engine/local-engine-master.ts).
 # Also creates the `openquake` user the engine's multi-user DbServer runs as (uid/gid 1200 when free, as on the
 # master and in the worker image).
 #
@@ -17,8 +18,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 VENV="${OQE_ENGINE_VENV:-$ROOT/.engine-venv}"
 CONSTRAINTS="cdk/assets/master/engine-constraints-py38.txt"
-# The engine fixes the master loads through a .pth file (cdk/lib/master/boot-script.ts, docs/master.md).
-PATCHES="worker-image/engine-patches/oq_elastic_engine_patches.py"
 OPENQUAKE_ID=1200
 
 log() { echo "setup-engine-env: $*" >&2; }
@@ -66,7 +65,7 @@ if [[ -z "$PYTHON" ]]; then
   exit 1
 fi
 
-want="$( (sha256sum "$CONSTRAINTS" "$PATCHES" contract/engine-release.json "${BASH_SOURCE[0]}"; "$PYTHON" -VV) | sha256sum | cut -c1-16)"
+want="$( (sha256sum "$CONSTRAINTS" contract/engine-release.json "${BASH_SOURCE[0]}"; "$PYTHON" -VV) | sha256sum | cut -c1-16)"
 if [[ "$(cat "$VENV/.installed" 2>/dev/null)" == "$want" && -x "$VENV/bin/oq" ]]; then
   exit 0
 fi
@@ -76,10 +75,6 @@ rm -rf "$VENV"
 # --prefer-binary: every dependency but psutil (no Linux wheel below 5.8) installs from wheels.
 "$VENV/bin/pip" install -q --disable-pip-version-check --prefer-binary -c "$CONSTRAINTS" \
   "openquake.engine==$ENGINE" "celery==$CELERY" setproctitle
-# As the master's boot does: the patches module and a .pth line that imports it in every Python of the venv.
-site="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-cp "$PATCHES" "$site/oq_elastic_engine_patches.py"
-echo "import oq_elastic_engine_patches" >"$site/oq-elastic-engine-patches.pth"
-"$VENV/bin/python" -c "import openquake.engine, celery, setproctitle, sys; assert openquake.engine.__version__ == '$ENGINE'; assert 'oq_elastic_engine_patches' in sys.modules"
+"$VENV/bin/python" -c "import openquake.engine, celery, setproctitle; assert openquake.engine.__version__ == '$ENGINE'"
 echo "$want" >"$VENV/.installed"
 log "done"

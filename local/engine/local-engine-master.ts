@@ -15,6 +15,7 @@ import {
 } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { basename, dirname, join } from 'node:path';
 import { assertEngineEnv, ENGINE_VENV, engineBin } from './engine-env.ts';
 import { freePortRange } from './free-ports.ts';
@@ -53,6 +54,9 @@ export interface EngineJob {
   readonly finished: Promise<{ code: number; log: string }>;
   readonly logPath: string;
 }
+
+/** The engine fixes the master loads (docs/master.md, "Engine traps"). */
+const ENGINE_PATCHES_DIR = fileURLToPath(new URL('../../worker-image/engine-patches', import.meta.url));
 
 const JOB_ID_IN_LOG = /\[\d{4}-\d\d-\d\d [\d:]+ #(\d+) /;
 
@@ -134,6 +138,9 @@ export class LocalEngineMaster {
       authkey,
       options.rootDir === undefined,
     );
+    const site = join(rootDir, 'engine-site');
+    mkdirSync(site, { recursive: true });
+    writeFileSync(join(site, 'sitecustomize.py'), 'import oq_elastic_engine_patches  # noqa: F401\n');
     await master.startDbServer();
     return master;
   }
@@ -256,6 +263,9 @@ export class LocalEngineMaster {
   /** The environment of every engine command: the engine's own configuration and user, nothing of the caller's. */
   private engineEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     return {
+      // The EC2 master's engine imports the engine patches through a .pth line (cdk/lib/master/boot-script.ts);
+      // here a sitecustomize.py does the same for the master's processes only, and .engine-venv stays as shipped.
+      PYTHONPATH: `${join(this.rootDir, 'engine-site')}:${ENGINE_PATCHES_DIR}`,
       PATH: `${join(ENGINE_VENV, 'bin')}:/usr/local/bin:/usr/bin:/bin`,
       USER: 'openquake',
       LOGNAME: 'openquake',
