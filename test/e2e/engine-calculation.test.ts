@@ -10,8 +10,8 @@
  * vhost of its own (an engine that is aborted broadcasts celery's `shutdown` to its whole vhost) and free
  * DbServer and receiver ports.
  *
- * Runtime here (2 shared cores): the clean run about 60 s, the SIGKILL run about 85 s, the two calculations with
- * an abort about 120 s; the reference costs about 30 s once per engine release (cached afterwards).
+ * Runtime here (2 cores shared with other jobs): 92 s for the three when the machine was quiet (26, 29 and 37 s),
+ * 190 s under load (66, 67 and 57 s); the reference costs about 30 s once per engine release (cached afterwards).
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
