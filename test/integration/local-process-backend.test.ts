@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessBackend } from '../../local/fleet/process-backend.ts';
+import type { WorkerLaunch } from '../../local/fleet/worker-launch.ts';
 import { createTestVhost, describeWithRabbit, type TestVhost } from '../support/services.ts';
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
@@ -91,5 +92,57 @@ describeWithRabbit('process backend (real celery workers as local processes)', (
     await expect(backend.retire(['nope'])).rejects.toThrow(/no live unit nope/);
     await expect(backend.scaleTo(-1)).rejects.toThrow(/desired is -1/);
     expect(() => new ProcessBackend({ brokerUrl: 'http://x', stateDir })).toThrow(/brokerUrl/);
+  });
+});
+
+describe('process backend with a launch of the caller (any worker command, item 7 of issue 11)', () => {
+  let stateDir: string;
+  let backend: ProcessBackend | undefined;
+  const saved = process.env.OQE_BROKER_PASSWORD;
+
+  afterAll(async () => {
+    await backend?.shutdownAll(5_000);
+    if (saved === undefined) delete process.env.OQE_BROKER_PASSWORD;
+    else process.env.OQE_BROKER_PASSWORD = saved;
+    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it("passes only the launch's variables (never the bridge's password) and reads readiness from the probe", async () => {
+    stateDir = mkdtempSync(join(tmpdir(), 'oqe-local-launch-'));
+    process.env.OQE_BROKER_PASSWORD = 'bridge-secret-not-for-workers';
+    const asked: string[][] = [];
+    let answer = false;
+    // A stand-in worker that prints its environment and stays up; it never logs celery's " ready.".
+    const launch: WorkerLaunch = {
+      name: 'env-printer',
+      command: 'python3',
+      args: (unit) => [
+        '-c',
+        'import os, sys, time; print(sorted(os.environ)); print(sys.argv[1]); sys.stdout.flush(); time.sleep(60)',
+        unit.hostname,
+      ],
+      env: (unit) => ({ MY_WORKER_SETTING: `for-${unit.unitId}` }),
+    };
+    backend = new ProcessBackend({
+      stateDir,
+      launch,
+      readiness: async (hostnames) => {
+        asked.push([...hostnames]);
+        return new Set(answer ? hostnames : []);
+      },
+    });
+    await backend.scaleTo(1);
+    const unit = (await backend.describe()).units[0]!;
+    expect(unit.state).toBe('pending');
+    const log = await until('the worker to print its environment', async () => {
+      const text = readFileSync(join(stateDir, `${unit.unitId}.log`), 'utf8');
+      return text.includes(unit.celeryHostname) ? text : undefined;
+    });
+    // Exactly the launch's variables and the backend's four, none of this process's (OQE_BROKER_PASSWORD).
+    expect(log.split('\n')[0]).toBe("['HOME', 'LANG', 'MY_WORKER_SETTING', 'OQE_UNIT_ID', 'PATH']");
+    expect(log).not.toContain('OQE_BROKER_PASSWORD');
+    expect(asked.at(-1)).toEqual([unit.celeryHostname]);
+    answer = true;
+    expect((await backend.describe()).units[0]).toMatchObject({ unitId: unit.unitId, state: 'running' });
   });
 });
