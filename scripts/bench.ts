@@ -3,8 +3,13 @@
  * decision latency, the bridge's cost per cycle, and the broker load with idle workers. Writes
  * docs/bench-real.json and regenerates docs/benchmarks.md with it. Needs `scripts/services.sh start`.
  *
- *   npm run bench                 # everything (about 15 minutes)
+ *   npm run bench                 # everything (about 15 minutes, plus the scale benchmark)
  *   npm run bench -- --quick      # fewer trials and levels (about 1 minute)
+ *   npm run bench -- --scale-only --scale=100,300   # only the scale benchmark, at these fleet sizes
+ *   npm run bench -- --scale-only --scale-baseline  # store the figures as the "before" run
+ *
+ * The scale benchmark (bench/real/scale-bench.ts) runs the real bridge against an emulated fleet of N workers
+ * and writes docs/bench-scale.json, docs/bench-scale.md and docs/bench-scale.svg.
  */
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -16,16 +21,28 @@ import { measureBrokerLoad } from '../bench/real/broker-load.ts';
 import { calibrate } from '../bench/real/calibration.ts';
 import { measureDecisionLatency } from '../bench/real/decision-latency.ts';
 import { percentile } from '../common/percentile.ts';
+import { measureAtScale, type ScalePoint } from '../bench/real/scale-bench.ts';
+import { readScaleResults, writeScaleDocs, type ScaleResults } from '../bench/real/scale-report.ts';
 import { runSimulation, writeBenchmarkDocs } from '../bench/sim/run-simulation.ts';
 import {
   AWS_ENDPOINT_URL,
   createTestVhost,
   MANAGEMENT_URL,
+  PYTHON,
   RABBIT_ADMIN,
   REPO_ROOT,
 } from '../local/services.ts';
 
 const quick = process.argv.includes('--quick');
+const scaleOnly = process.argv.includes('--scale-only');
+const scaleList = (
+  process.argv.find((a) => a.startsWith('--scale='))?.slice('--scale='.length) ?? '100,300,1000,3000'
+)
+  .split(',')
+  .map(Number);
+if (scaleList.some((n) => !Number.isInteger(n) || n < 1)) {
+  throw new Error(`--scale=${scaleList.join(',')}: give whole worker counts >= 1, e.g. --scale=100,300,1000`);
+}
 const docs = join(dirname(fileURLToPath(import.meta.url)), '..', 'docs');
 const log = (line: string): void => console.log(`[bench] ${line}`);
 
@@ -37,6 +54,11 @@ const broker = {
   password: RABBIT_ADMIN.password,
 };
 const notes: string[] = [];
+if (scaleOnly) {
+  await runScale();
+  await vhost.cleanup();
+  process.exit(0);
+}
 try {
   const latency: LatencyResult[] = [];
   // [poll seconds, trials, activation path ms (0: off), remote-control collection ms (undefined: default)]
@@ -141,6 +163,61 @@ try {
   await vhost.cleanup();
 }
 for (const path of await writeBenchmarkDocs(runSimulation(), docs)) log(`wrote ${path}`);
+await runScale();
+
+/** The scale benchmark at each N of --scale, in a vhost of its own; writes docs/bench-scale.*. */
+async function runScale(): Promise<void> {
+  const scaleVhost = await createTestVhost('oqe-bench-scale');
+  const points: ScalePoint[] = [];
+  const scaleNotes: string[] = [];
+  try {
+    for (const workers of scaleList) {
+      log(`scale: ${workers} workers`);
+      const point = await measureAtScale({
+        broker: {
+          host: '127.0.0.1',
+          vhost: scaleVhost.vhost,
+          username: RABBIT_ADMIN.user,
+          password: RABBIT_ADMIN.password,
+        },
+        amqpUrl: scaleVhost.amqpUrl,
+        managementUrl: MANAGEMENT_URL,
+        awsEndpoint: AWS_ENDPOINT_URL,
+        python: PYTHON,
+        workers,
+        windows: quick ? 1 : 3,
+        windowSeconds: 20,
+        bursts: quick ? 4 : 10,
+        log,
+      });
+      points.push(point);
+      scaleNotes.push(...point.notes.map((n) => `${workers} workers: ${n}`));
+    }
+  } finally {
+    await scaleVhost.cleanup();
+  }
+  // A run at some N replaces the figures of those N only, so that a quick run at small N keeps the rest.
+  const previous = readScaleResults(join(docs, 'bench-scale.json'));
+  const merge = (old: readonly ScalePoint[] | undefined): ScalePoint[] =>
+    [...(old ?? []).filter((p) => !scaleList.includes(p.workers)), ...points].sort(
+      (a, b) => a.workers - b.workers,
+    );
+  const measuredAt = new Date().toISOString();
+  const asBaseline = process.argv.includes('--scale-baseline');
+  const results: ScaleResults = {
+    measuredAt: asBaseline ? (previous?.measuredAt ?? measuredAt) : measuredAt,
+    machine: `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, RabbitMQ 3.10 and moto on loopback`,
+    points: asBaseline ? (previous?.points ?? []) : merge(previous?.points),
+    ...(asBaseline
+      ? { baseline: { measuredAt, points: merge(previous?.baseline?.points) } }
+      : previous?.baseline
+        ? { baseline: previous.baseline }
+        : {}),
+    notes: asBaseline ? (previous?.notes ?? []) : scaleNotes,
+    ...(asBaseline ? { baselineNotes: [...(previous?.baselineNotes ?? []), ...scaleNotes] } : {}),
+  };
+  for (const path of await writeScaleDocs(results, docs)) log(`wrote ${path}`);
+}
 
 /**
  * The figures of the run this one replaces, for the before/after comparison in the doc; undefined when there

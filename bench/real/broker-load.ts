@@ -8,13 +8,13 @@
  * bridge polling, to cancel the noise of other clients of the shared broker.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ComputeBackend } from '../../bridge/src/compute/compute-backend.ts';
 import { ControlLoop } from '../../bridge/src/loop/control-loop.ts';
 import { BrokerSession, type BrokerEndpoint } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
 import type { ComputeObservation } from '../../bridge/src/observe/observation.ts';
+import { beamPid, cpuMsOf } from './broker-cpu.ts';
 import type { BrokerLoadPoint, CycleCostResult } from './bench-results.ts';
 import { bridgeObserver } from './bridge-observer.ts';
 import { benchPolicy } from './decision-latency.ts';
@@ -38,27 +38,6 @@ export interface BrokerLoadResult {
   readonly points: readonly BrokerLoadPoint[];
   /** The bridge's own cost per cycle at the largest level. */
   readonly cycle: CycleCostResult;
-}
-
-const CLOCK_TICKS = 100; // USER_HZ on Linux, the unit of utime/stime in /proc/<pid>/stat
-
-function beamPid(): number {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'beam.smp') return Number(entry);
-    } catch {
-      // process gone
-    }
-  }
-  throw new Error('no beam.smp process found: is the local RabbitMQ running (scripts/services.sh status)?');
-}
-
-/** CPU ms (user + system) the process has used so far. */
-function cpuMsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,12 +1,9 @@
 /**
  * The ECS backend against the moto server, for the calls moto implements (DescribeServices, UpdateService,
  * ListTasks, DescribeTasks, RunTask, StopTask). Moto has no task protection, so UpdateTaskProtection and
- * GetTaskProtection are answered by an in-process stub: a small HTTP proxy in front of moto that records
- * those two calls, keeps their state, and forwards every other call to moto unchanged.
+ * GetTaskProtection are answered by an in-process stub (bench/fleet-emulator/ecs-protection-stub.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import {
   CreateClusterCommand,
   CreateServiceCommand,
@@ -18,100 +15,8 @@ import {
 } from '@aws-sdk/client-ecs';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { EcsBackend, taskIdOf } from '../../bridge/src/compute/ecs-backend.ts';
+import { TaskProtectionStubProxy } from '../../bench/fleet-emulator/ecs-protection-stub.ts';
 import { AWS_ENDPOINT_URL, describeWithMoto } from '../support/services.ts';
-
-interface ProtectionCall {
-  readonly tasks: string[];
-  readonly protectionEnabled: boolean;
-  readonly expiresInMinutes?: number;
-}
-
-/** The in-process task-protection stub (moto lacks task protection); forwards everything else to moto. */
-class TaskProtectionStubProxy {
-  readonly calls: ProtectionCall[] = [];
-  /** GetTaskProtection calls, with how many tasks each asked about. */
-  readonly gets: number[] = [];
-  readonly state = new Map<string, { enabled: boolean; expires?: number }>();
-  /** Task ids for which UpdateTaskProtection reports a failure. */
-  readonly failFor = new Set<string>();
-  private server?: Server;
-
-  async start(): Promise<string> {
-    this.server = createServer((req, res) => {
-      void this.handle(req)
-        .then(({ status, headers, body }) => {
-          res.writeHead(status, headers);
-          res.end(body);
-        })
-        .catch((error: unknown) => {
-          res.writeHead(500, { 'content-type': 'application/x-amz-json-1.1' });
-          res.end(JSON.stringify({ __type: 'ServerException', message: String(error) }));
-        });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
-  }
-
-  private async handle(
-    req: IncomingMessage,
-  ): Promise<{ status: number; headers: Record<string, string>; body: string }> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const body = Buffer.concat(chunks).toString('utf8');
-    const target = String(req.headers['x-amz-target'] ?? '');
-    const json = { 'content-type': 'application/x-amz-json-1.1' };
-    if (target.endsWith('.UpdateTaskProtection')) {
-      const input = JSON.parse(body) as ProtectionCall;
-      this.calls.push(input);
-      const protectedTasks = [];
-      const failures = [];
-      for (const task of input.tasks) {
-        const id = taskIdOf(task);
-        if (this.failFor.has(id)) {
-          failures.push({ arn: task, reason: 'TASK_NOT_VALID' });
-          continue;
-        }
-        const expires = input.protectionEnabled
-          ? Date.now() / 1000 + (input.expiresInMinutes ?? 120) * 60
-          : undefined;
-        this.state.set(id, { enabled: input.protectionEnabled, expires });
-        protectedTasks.push({
-          taskArn: task,
-          protectionEnabled: input.protectionEnabled,
-          expirationDate: expires,
-        });
-      }
-      return { status: 200, headers: json, body: JSON.stringify({ protectedTasks, failures }) };
-    }
-    if (target.endsWith('.GetTaskProtection')) {
-      const input = JSON.parse(body) as { tasks: string[] };
-      this.gets.push(input.tasks.length);
-      const protectedTasks = input.tasks.map((task) => {
-        const s = this.state.get(taskIdOf(task));
-        return { taskArn: task, protectionEnabled: s?.enabled ?? false, expirationDate: s?.expires };
-      });
-      return { status: 200, headers: json, body: JSON.stringify({ protectedTasks, failures: [] }) };
-    }
-    const forwarded = await fetch(`${AWS_ENDPOINT_URL}${req.url ?? '/'}`, {
-      method: req.method,
-      headers: Object.fromEntries(
-        Object.entries(req.headers)
-          .filter(([k]) => !['host', 'content-length', 'connection'].includes(k))
-          .map(([k, v]) => [k, String(v)]),
-      ),
-      body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body,
-    });
-    return {
-      status: forwarded.status,
-      headers: { 'content-type': forwarded.headers.get('content-type') ?? 'application/x-amz-json-1.1' },
-      body: await forwarded.text(),
-    };
-  }
-}
 
 const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 
@@ -119,7 +24,7 @@ describeWithMoto('ECS backend against moto (task protection: in-process stub pro
   const suffix = randomBytes(4).toString('hex');
   const cluster = `oqe-bridge-${suffix}`;
   const service = `oq-workers-${suffix}`;
-  const stub = new TaskProtectionStubProxy();
+  const stub = new TaskProtectionStubProxy(AWS_ENDPOINT_URL);
   let client: ECSClient;
   let direct: ECSClient;
   let backend: EcsBackend;
@@ -226,108 +131,159 @@ describeWithMoto('ECS backend against moto (task protection: in-process stub pro
     await expect(backend.scaleTo(-1)).rejects.toThrow(/whole number >= 0/);
   });
 
-  it('retire protects every other task in batches of 10, stops exactly the chosen ones, then releases', async () => {
+  it('describe holds protection on running tasks (new ones once); retire releases and stops only the chosen', async () => {
     const before = await backend.describe();
     const more = await runServiceTasks(20);
     await backend.scaleTo(before.desired + more.length);
     const all = [...before.units.map((u) => u.unitId), ...more];
     expect(all).toHaveLength(23);
-    // Two busy tasks were protected by the actor earlier, with the busy expiry.
-    const busy = all.slice(5, 7);
-    await backend.protect(busy, 10);
     stub.calls.length = 0;
+    stub.counts.clear();
+
+    // The 20 new tasks are protected once, in batches of 10, with the hold's expiry; the 3 older ones
+    // were protected by the first describe and cost nothing now.
+    const fleet = await backend.describe();
+    expect(stub.calls.map((c) => [c.protectionEnabled, c.tasks.length])).toEqual([
+      [true, 10],
+      [true, 10],
+    ]);
+    for (const c of stub.calls) expect(c.expiresInMinutes).toBe(60);
+    expect(stub.calls.flatMap((c) => c.tasks).sort()).toEqual([...more].sort());
+    expect(fleet.units.every((u) => u.protected)).toBe(true);
+    // Only the 20 unseen tasks were described; the next describe describes none.
+    expect(stub.counts.get('DescribeTasks')).toBe(1);
+    stub.counts.clear();
+    stub.calls.length = 0;
+    await backend.describe();
+    expect(stub.counts.get('DescribeTasks')).toBeUndefined();
+    expect(stub.calls).toEqual([]);
+
+    // The actor's busy protection of held tasks costs nothing; its release outside a deployment neither.
+    await backend.protect(all.slice(5, 7), 10);
+    await backend.release(all.slice(8, 10));
+    expect(stub.calls).toEqual([]);
+    expect(stub.state.get(all[8]!)?.enabled).toBe(true);
+
     const chosen = [all[0]!, all[22]!];
-
+    stub.counts.clear();
     await backend.retire(chosen);
-    // The release of the protection it added waits for the scheduler in the background (issue 14 item 5).
-    await backend.retirementsSettled();
 
+    // One release call for the chosen, DescribeServices, UpdateService and one StopTask each: nothing
+    // in proportion to the 21 others.
+    expect(stub.calls).toEqual([{ cluster, tasks: chosen, protectionEnabled: false }]);
+    expect(Object.fromEntries(stub.counts)).toEqual({
+      UpdateTaskProtection: 1,
+      DescribeServices: 1,
+      UpdateService: 1,
+      StopTask: 2,
+    });
     const others = all.filter((id) => !chosen.includes(id));
-    const added = others.filter((id) => !busy.includes(id));
-    const protects = stub.calls.filter((c) => c.protectionEnabled);
-    // 23 tasks - 2 chosen - 2 already protected = 19 to protect: batches of 10 and 9.
-    expect(protects.map((c) => c.tasks.length)).toEqual([10, 9]);
-    for (const c of protects) expect(c.expiresInMinutes).toBe(5);
-    expect(protects.flatMap((c) => c.tasks).sort()).toEqual([...added].sort());
-    const releases = stub.calls.filter((c) => !c.protectionEnabled);
-    expect(releases[0]!.tasks.sort()).toEqual([...chosen].sort());
-    expect(
-      releases
-        .slice(1)
-        .flatMap((c) => c.tasks)
-        .sort(),
-    ).toEqual([...added].sort());
-    for (const c of stub.calls) expect(c.tasks.length).toBeLessThanOrEqual(10);
-    // Busy tasks keep the actor's protection.
-    for (const id of busy) expect(stub.state.get(id)?.enabled).toBe(true);
+    for (const id of others) expect(stub.state.get(id)?.enabled).toBe(true);
     expect(await desiredCount()).toBe(21);
     const status = await lastStatus(all);
     for (const id of chosen) expect(status.get(id)).toBe('STOPPED');
     for (const id of others) expect(status.get(id)).not.toBe('STOPPED');
     const after = await backend.describe();
     expect(after.units.map((u) => u.unitId).sort()).toEqual([...others].sort());
-    expect(
-      after.units
-        .filter((u) => u.protected)
-        .map((u) => u.unitId)
-        .sort(),
-    ).toEqual([...busy].sort());
+    expect(after.units.every((u) => u.protected)).toBe(true);
   });
 
-  it('retire returns before its protection is released, and the release skips a task protected meanwhile', async () => {
-    let openGate!: () => void;
-    const gate = new Promise<void>((resolve) => (openGate = resolve));
-    const gated = new EcsBackend({ cluster, service, client, sleep: () => gate });
-    const fleet = await gated.describe();
-    const free = fleet.units.filter((u) => !u.protected).map((u) => u.unitId);
-    expect(free.length).toBeGreaterThanOrEqual(3);
-    const [chosen, becameBusy, stayedIdle] = free;
-    await gated.retire([chosen!]);
-    // Returned with the release still waiting for the scheduler: both others are protected by retire.
-    expect(stub.state.get(becameBusy!)?.enabled).toBe(true);
-    expect(stub.state.get(stayedIdle!)?.enabled).toBe(true);
-    // Meanwhile the actor protects a task that took work; the release must leave it protected.
-    await gated.protect([becameBusy!], 10);
-    openGate();
-    await gated.retirementsSettled();
-    expect(stub.state.get(becameBusy!)?.enabled).toBe(true);
-    expect(stub.state.get(stayedIdle!)?.enabled).toBe(false);
-    await gated.release([becameBusy!]);
-  });
-
-  it('describe asks ECS for protection only of tasks it has not seen, and follows its own updates', async () => {
-    const first = await backend.describe();
+  it('describe asks ECS for protection only of tasks it has not seen', async () => {
+    await backend.describe();
     stub.gets.length = 0;
-    const again = await backend.describe();
+    await backend.describe();
     expect(stub.gets).toEqual([]);
-    expect(again.units.filter((u) => u.protected).map((u) => u.unitId)).toEqual(
-      first.units.filter((u) => u.protected).map((u) => u.unitId),
-    );
-    const target = again.units.find((u) => !u.protected)!.unitId;
-    await backend.protect([target], 3);
-    expect((await backend.describe()).units.find((u) => u.unitId === target)?.protected).toBe(true);
-    await backend.release([target]);
-    expect((await backend.describe()).units.find((u) => u.unitId === target)?.protected).toBe(false);
     const [fresh] = await runServiceTasks(1);
     stub.gets.length = 0;
-    expect((await backend.describe()).units.some((u) => u.unitId === fresh)).toBe(true);
+    const fleet = await backend.describe();
+    expect(fleet.units.find((u) => u.unitId === fresh)?.protected).toBe(true);
     expect(stub.gets).toEqual([1]);
   });
 
-  it('a failed protection of a running task aborts the retirement before the desired count drops', async () => {
-    const fleet = await backend.describe();
-    const ids = fleet.units.filter((u) => !u.protected).map((u) => u.unitId);
-    const desired = await desiredCount();
-    stub.failFor.add(ids[1]!);
+  it('a task the hold could not protect is protected by retire, and a failure aborts before the count drops', async () => {
+    const [lonely] = await runServiceTasks(1);
+    stub.failFor.add(lonely!);
     try {
-      await expect(backend.retire([ids[0]!])).rejects.toThrow(
+      const fleet = await backend.describe();
+      expect(fleet.units.find((u) => u.unitId === lonely)?.protected).toBe(false);
+      const victim = fleet.units.find((u) => u.unitId !== lonely)!.unitId;
+      const desired = await desiredCount();
+      await expect(backend.retire([victim])).rejects.toThrow(
         /UpdateTaskProtection\(protect\) failed for .*TASK_NOT_VALID/,
       );
+      expect(await desiredCount()).toBe(desired);
+      expect((await lastStatus([victim])).get(victim)).not.toBe('STOPPED');
     } finally {
       stub.failFor.clear();
     }
-    expect(await desiredCount()).toBe(desired);
-    expect((await lastStatus([ids[0]!])).get(ids[0]!)).not.toBe('STOPPED');
+    stub.calls.length = 0;
+    await backend.describe();
+    expect(stub.calls.flatMap((c) => c.tasks)).toEqual([lonely]);
+  });
+
+  it('during a deployment (stubbed: an ACTIVE deployment beside the PRIMARY) the hold pauses and release is honoured', async () => {
+    await runServiceTasks(3);
+    await backend.describe();
+    stub.deploying = true;
+    try {
+      const [fresh] = await runServiceTasks(1);
+      stub.calls.length = 0;
+      const fleet = await backend.describe();
+      // A new task is not held during the rollout, and the actor's release of idle tasks goes through.
+      expect(fleet.units.find((u) => u.unitId === fresh)?.protected).toBe(false);
+      expect(stub.calls).toEqual([]);
+      const idle = fleet.units
+        .filter((u) => u.protected)
+        .map((u) => u.unitId)
+        .slice(0, 2);
+      await backend.release(idle);
+      expect(stub.calls).toEqual([{ cluster, tasks: idle, protectionEnabled: false }]);
+      for (const id of idle) expect(stub.state.get(id)?.enabled).toBe(false);
+      // Retiring protects the unprotected others for the scale-in, then gives that protection back.
+      stub.calls.length = 0;
+      const victim = fleet.units.find((u) => u.protected && !idle.includes(u.unitId))!.unitId;
+      await backend.retire([victim]);
+      await backend.retirementsSettled();
+      const added = [fresh!, ...idle].sort();
+      expect(stub.calls.map((c) => [c.protectionEnabled, [...c.tasks].sort()])).toEqual([
+        [true, added],
+        [false, [victim]],
+        [false, added],
+      ]);
+    } finally {
+      stub.deploying = false;
+    }
+    // Rollout over: the hold protects them again.
+    stub.calls.length = 0;
+    expect((await backend.describe()).units.every((u) => u.protected)).toBe(true);
+  });
+
+  it('during a deployment, retire returns before its protection is released, and the release skips a task protected meanwhile', async () => {
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    const gated = new EcsBackend({ cluster, service, client, sleep: () => gate });
+    stub.deploying = true;
+    try {
+      // Started during the rollout: the hold leaves them unprotected.
+      const [chosen, becameBusy, stayedIdle] = await runServiceTasks(3);
+      const fleet = await gated.describe();
+      for (const id of [chosen, becameBusy, stayedIdle]) {
+        expect(fleet.units.find((u) => u.unitId === id)?.protected).toBe(false);
+      }
+      await gated.retire([chosen!]);
+      // Returned with the release still waiting for the scheduler: both others are protected by retire.
+      expect(stub.state.get(becameBusy!)?.enabled).toBe(true);
+      expect(stub.state.get(stayedIdle!)?.enabled).toBe(true);
+      // Meanwhile the actor protects a task that took work; the release must leave it protected.
+      await gated.protect([becameBusy!], 10);
+      openGate();
+      await gated.retirementsSettled();
+      expect(stub.state.get(becameBusy!)?.enabled).toBe(true);
+      expect(stub.state.get(stayedIdle!)?.enabled).toBe(false);
+    } finally {
+      stub.deploying = false;
+      await gated.close();
+    }
   });
 
   it('rejects an expiry outside 1..2880 minutes and unknown units', async () => {

@@ -82,16 +82,56 @@ const observe = (queue: QueueSource, inspector: WorkerInspector) =>
 
 describe('CeleryObserver demand assembly (in-process stub sources)', () => {
   it('takes ready from the passive declare and unacked as max(workers, management)', async () => {
-    // workers hold 2+1 active and 1 reserved = 4 live; management (lagging) still says 1
+    // workers hold 2+1 active and 1 reserved = 4 live; management (lagging) says 4 (more than the 3 active,
+    // so `reserved` is asked)
+    const sent: Sent[] = [];
     const o = await observe(
-      stubQueue({ ready: 6, consumers: 2 }, { ready: 0, unacked: 1, consumers: 2 }),
-      stubInspector([
-        { host: 'oq@a', active: 2, reserved: 1 },
-        { host: 'oq@b', active: 1, reserved: 0 },
-      ]),
+      stubQueue({ ready: 6, consumers: 2 }, { ready: 0, unacked: 4, consumers: 2 }),
+      stubInspector(
+        [
+          { host: 'oq@a', active: 2, reserved: 1 },
+          { host: 'oq@b', active: 1, reserved: 0 },
+        ],
+        false,
+        sent,
+      ),
     );
     expect(o.queue).toMatchObject({ ready: 6, unacked: 4, consumers: 2, observedAt: NOW });
     expect(o.errors).toEqual([]);
+    // (A fresh observer knows nobody yet, so `stats` goes out beside `active`.)
+    expect(sent.map((b) => b.method).filter((m) => m !== 'stats')).toEqual(['active', 'reserved']);
+  });
+
+  it('asks reserved only when the broker holds more unacked messages than the workers report active', async () => {
+    const sent: Sent[] = [];
+    const workers: Worker[] = [
+      { host: 'oq@a', active: 2, reserved: 0 },
+      { host: 'oq@b', active: 1, reserved: 0 },
+    ];
+    // Every unacked message is an active task: no worker can hold a reserved one, none is asked.
+    const o = await observe(
+      stubQueue({ ready: 0, consumers: 2 }, { ready: 0, unacked: 3, consumers: 2 }),
+      stubInspector(workers, false, sent),
+    );
+    expect(sent.map((b) => b.method).filter((m) => m !== 'stats')).toEqual(['active']);
+    expect(o.workers?.map((w) => [w.hostname, w.active.length, w.reserved])).toEqual([
+      ['oq@a', 2, 0],
+      ['oq@b', 1, 0],
+    ]);
+    expect(o.queue?.unacked).toBe(3);
+    // One more unacked message than active tasks: it may be reserved somewhere, so `reserved` is asked.
+    sent.length = 0;
+    workers[1]!.reserved = 1;
+    const p = await observe(
+      stubQueue({ ready: 0, consumers: 2 }, { ready: 0, unacked: 4, consumers: 2 }),
+      stubInspector(workers, false, sent),
+    );
+    expect(sent.map((b) => b.method).filter((m) => m !== 'stats')).toEqual(['active', 'reserved']);
+    expect(p.workers?.find((w) => w.hostname === 'oq@b')?.reserved).toBe(1);
+    // No management figure: `reserved` is always asked.
+    sent.length = 0;
+    await observe(stubQueue({ ready: 0, consumers: 2 }, 'fail'), stubInspector(workers, false, sent));
+    expect(sent.map((b) => b.method).filter((m) => m !== 'stats')).toEqual(['active', 'reserved']);
   });
 
   it('keeps a stale higher management figure (it can only delay a scale-in)', async () => {
@@ -175,11 +215,11 @@ describe('CeleryObserver demand assembly (in-process stub sources)', () => {
     await observer.observe(); // 2 consumers, 1 worker answered: still listening for the other
     expect(sent.map((b) => [b.method, b.expect])).toEqual([
       ['active', []],
-      ['reserved', []],
       ['stats', []],
+      ['reserved', []],
       ['active', []],
-      ['reserved', []],
       ['stats', []],
+      ['reserved', []],
     ]);
     sent.length = 0;
     const settled = new CeleryObserver({

@@ -1,5 +1,10 @@
 import type { ComputeBackend } from '../compute/compute-backend.ts';
-import type { BroadcastOptions, CeleryRemoteControl } from './celery-remote-control.ts';
+import type {
+  BroadcastOptions,
+  BroadcastReplies,
+  CeleryRemoteControl,
+  TaskInfo,
+} from './celery-remote-control.ts';
 import type {
   ComputeObservation,
   Observation,
@@ -158,12 +163,13 @@ export class CeleryObserver implements Observer {
     const passiveing = queueProbe
       ? settle('queue (passive declare)', () => queueProbe.passive(), t.queueMs)
       : undefined;
+    const managing = queueProbe?.hasManagement
+      ? settle('queue (management API)', () => queueProbe.fromManagement(), t.queueMs)
+      : undefined;
     const [passive, management, answered, fleet, shared] = await Promise.all([
       passiveing,
-      queueProbe?.hasManagement
-        ? settle('queue (management API)', () => queueProbe.fromManagement(), t.queueMs)
-        : undefined,
-      remoteControl ? this.observeWorkers(remoteControl, describing, passiveing) : undefined,
+      managing,
+      remoteControl ? this.observeWorkers(remoteControl, describing, passiveing, managing) : undefined,
       describing,
       sharedDir ? settle('shared dir (EFS)', () => sharedDir.observe(), t.sharedDirMs) : undefined,
     ]);
@@ -332,8 +338,17 @@ export class CeleryObserver implements Observer {
   }
 
   /**
-   * Two rounds of broadcasts. First `active` and `reserved`, every cycle, to the expected workers (see
-   * {@link expectation}); `stats` joins them only while the observer does not know whom to expect. Then,
+   * Two rounds of broadcasts. First `active`, every cycle, to the expected workers (see {@link expectation});
+   * `stats` joins it only while the observer does not know whom to expect. `reserved` follows only when it
+   * can hold something: when the broker's own count of unacknowledged messages (management API) exceeds the
+   * tasks the workers report active, or is unknown, or some expected worker did not answer `active`.
+   * Otherwise every delivered message is an active task and no worker can hold a reserved one, so each
+   * answering worker's reserved list is empty without asking (one broadcast a cycle instead of two, which
+   * halves what observation costs the broker; docs/observe.md). The management figure may lag by its
+   * statistics interval: a message delivered since then and held reserved goes unseen for that long, which
+   * can delay a scale-out by one interval but never make a busy worker look idle, because with `-Ofair` a
+   * worker holds a reserved task only while all its processes are busy, and the drain asks `reserved` again
+   * before it retires anything. Then,
    * at once and addressed to the workers that answered: `stats` only to those whose pool size is not cached
    * yet (cached per hostname until the worker stops answering), and to expected workers that missed the first
    * round, so that a live one is named (celery 4.4 busy: no `active`); `active_queues` only when a drain is
@@ -344,16 +359,34 @@ export class CeleryObserver implements Observer {
     control: WorkerInspector,
     describing?: Promise<Outcome<ComputeObservation>>,
     passiveing?: Promise<Outcome<PassiveFigures>>,
+    managing?: Promise<Outcome<{ unacked: number }>>,
   ): Promise<WorkersOutcome> {
     const expectation = this.expectation(control, describing);
     const options = { ...expectation, timeoutMs: this.timeouts.workersMs };
     const discovering = !expectation.expectFrom && (expectation.expect ?? []).length === 0;
     const limit = this.timeouts.workersMs + 3000;
-    const [active, reserved, broadStats] = await Promise.all([
+    const [active, broadStats] = await Promise.all([
       settle('workers (active)', () => control.active(options), limit),
-      settle('workers (reserved)', () => control.reserved(options), limit),
       discovering ? settle('workers (stats)', () => control.stats(options), limit) : undefined,
     ]);
+    const management = managing ? await managing : undefined;
+    const activeTasks = active.ok ? [...active.value.replies.values()].reduce((n, l) => n + l.length, 0) : 0;
+    const noneReserved =
+      active.ok &&
+      active.value.missing.length === 0 &&
+      active.value.replies.size > 0 &&
+      management?.ok === true &&
+      management.value.unacked <= activeTasks;
+    const reserved: Outcome<BroadcastReplies<TaskInfo[]>> = noneReserved
+      ? {
+          ok: true,
+          value: {
+            replies: new Map([...active.value.replies.keys()].map((h) => [h, []])),
+            missing: [],
+            errors: [],
+          },
+        }
+      : await settle('workers (reserved)', () => control.reserved(options), limit);
     const errors: string[] = [];
     if (!active.ok || !reserved.ok) {
       // Without `active` and `reserved` nothing about the workers' load is known: the whole part is missing.
@@ -390,7 +423,7 @@ export class CeleryObserver implements Observer {
     ]);
     this.commands = [
       'active',
-      'reserved',
+      ...(noneReserved ? [] : ['reserved']),
       ...(discovering ? ['stats (all)'] : []),
       ...(statsFor.length > 0 ? [`stats (${statsFor.length})`] : []),
       ...(askQueues ? [`active_queues (${full.length})`] : []),
