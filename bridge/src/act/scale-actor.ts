@@ -123,8 +123,8 @@ export class ScaleActor {
     const confirmed = drained.filter((d) => d.ok).map((d) => d.unitId);
     const aborted = drained.filter((d) => !d.ok).map((d) => d.unitId);
     if (confirmed.length > 0) {
-      // The ECS backend protects every other task before lowering the desired count. `retire` returns once the
-      // stop is ordered: the workers' warm shutdown goes on in the background (ComputeBackend.retire).
+      // Every other ECS task holds its scale-in protection, so lowering the desired count takes only these.
+      // `retire` returns once the stop is ordered: the workers' warm shutdown goes on in the background.
       await backend.retire(confirmed);
       for (const id of confirmed) this.protectedUntil.delete(id);
     }
