@@ -108,30 +108,49 @@ describe('CeleryObserver demand assembly (in-process stub sources)', () => {
       { host: 'oq@a', active: 2, reserved: 0 },
       { host: 'oq@b', active: 1, reserved: 0 },
     ];
-    // Every unacked message is an active task: no worker can hold a reserved one, none is asked.
-    const o = await observe(
-      stubQueue({ ready: 0, consumers: 2 }, { ready: 0, unacked: 3, consumers: 2 }),
-      stubInspector(workers, false, sent),
-    );
-    expect(sent.map((b) => b.method).filter((m) => m !== 'stats')).toEqual(['active']);
+    const management = { ready: 0, unacked: 3, consumers: 2 };
+    const queue: QueueSource = {
+      ...stubQueue({ ready: 0, consumers: 2 }, management),
+      fromManagement: () => Promise.resolve({ ...management, observedAt: NOW }),
+    };
+    const observer = new CeleryObserver({
+      queueProbe: queue,
+      remoteControl: stubInspector(workers, false, sent),
+      now: () => NOW,
+    });
+    const methods = () => sent.map((b) => b.method).filter((m) => m !== 'stats');
+    // The first cycle knows nothing yet: `reserved` goes out beside `active`.
+    await observer.observe();
+    expect(methods()).toEqual(['active', 'reserved']);
+    // Every unacked message is an active task: no worker can hold a reserved one, and none is asked.
+    sent.length = 0;
+    const o = await observer.observe();
+    expect(methods()).toEqual(['active']);
+    expect(observer.lastCommands).toEqual(['active']);
     expect(o.workers?.map((w) => [w.hostname, w.active.length, w.reserved])).toEqual([
       ['oq@a', 2, 0],
       ['oq@b', 1, 0],
     ]);
     expect(o.queue?.unacked).toBe(3);
-    // One more unacked message than active tasks: it may be reserved somewhere, so `reserved` is asked.
+    // One more unacked message than active tasks: it may be reserved somewhere, so `reserved` is asked (a
+    // second round this cycle, beside `active` the next).
     sent.length = 0;
     workers[1]!.reserved = 1;
-    const p = await observe(
-      stubQueue({ ready: 0, consumers: 2 }, { ready: 0, unacked: 4, consumers: 2 }),
-      stubInspector(workers, false, sent),
-    );
-    expect(sent.map((b) => b.method).filter((m) => m !== 'stats')).toEqual(['active', 'reserved']);
+    management.unacked = 4;
+    const p = await observer.observe();
+    expect(methods()).toEqual(['active', 'reserved']);
     expect(p.workers?.find((w) => w.hostname === 'oq@b')?.reserved).toBe(1);
+    expect(p.queue?.unacked).toBe(4);
     // No management figure: `reserved` is always asked.
     sent.length = 0;
-    await observe(stubQueue({ ready: 0, consumers: 2 }, 'fail'), stubInspector(workers, false, sent));
-    expect(sent.map((b) => b.method).filter((m) => m !== 'stats')).toEqual(['active', 'reserved']);
+    const blind = new CeleryObserver({
+      queueProbe: stubQueue({ ready: 0, consumers: 2 }, 'fail'),
+      remoteControl: stubInspector(workers, false, sent),
+      now: () => NOW,
+    });
+    await blind.observe();
+    await blind.observe();
+    expect(methods()).toEqual(['active', 'reserved', 'active', 'reserved']);
   });
 
   it('keeps a stale higher management figure (it can only delay a scale-in)', async () => {

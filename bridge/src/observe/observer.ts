@@ -136,6 +136,8 @@ export class CeleryObserver implements Observer {
    */
   private discover = false;
   private readonly ghosts: GhostTracker;
+  /** Whether the last cycle could not rule out reserved tasks; `reserved` then joins the first round. */
+  private reservedNeeded = true;
 
   constructor(private readonly options: CeleryObserverOptions) {
     this.ghosts = new GhostTracker(options.ghostAfterMs ?? DEFAULT_GHOST_AFTER_MS);
@@ -365,9 +367,13 @@ export class CeleryObserver implements Observer {
     const options = { ...expectation, timeoutMs: this.timeouts.workersMs };
     const discovering = !expectation.expectFrom && (expectation.expect ?? []).length === 0;
     const limit = this.timeouts.workersMs + 3000;
-    const [active, broadStats] = await Promise.all([
+    // `reserved` goes out beside `active` when the last cycle needed it (or on the first cycle), so that a
+    // cycle that needs it waits one round, not two; otherwise only when this cycle's figures call for it.
+    const askReservedNow = this.reservedNeeded;
+    const [active, broadStats, early] = await Promise.all([
       settle('workers (active)', () => control.active(options), limit),
       discovering ? settle('workers (stats)', () => control.stats(options), limit) : undefined,
+      askReservedNow ? settle('workers (reserved)', () => control.reserved(options), limit) : undefined,
     ]);
     const management = managing ? await managing : undefined;
     const activeTasks = active.ok ? [...active.value.replies.values()].reduce((n, l) => n + l.length, 0) : 0;
@@ -377,16 +383,19 @@ export class CeleryObserver implements Observer {
       active.value.replies.size > 0 &&
       management?.ok === true &&
       management.value.unacked <= activeTasks;
-    const reserved: Outcome<BroadcastReplies<TaskInfo[]>> = noneReserved
-      ? {
-          ok: true,
-          value: {
-            replies: new Map([...active.value.replies.keys()].map((h) => [h, []])),
-            missing: [],
-            errors: [],
-          },
-        }
-      : await settle('workers (reserved)', () => control.reserved(options), limit);
+    this.reservedNeeded = !noneReserved;
+    const reserved: Outcome<BroadcastReplies<TaskInfo[]>> =
+      early ??
+      (noneReserved
+        ? {
+            ok: true,
+            value: {
+              replies: new Map([...active.value.replies.keys()].map((h) => [h, []])),
+              missing: [],
+              errors: [],
+            },
+          }
+        : await settle('workers (reserved)', () => control.reserved(options), limit));
     const errors: string[] = [];
     if (!active.ok || !reserved.ok) {
       // Without `active` and `reserved` nothing about the workers' load is known: the whole part is missing.
@@ -423,7 +432,7 @@ export class CeleryObserver implements Observer {
     ]);
     this.commands = [
       'active',
-      ...(noneReserved ? [] : ['reserved']),
+      ...(early || !noneReserved ? ['reserved'] : []),
       ...(discovering ? ['stats (all)'] : []),
       ...(statsFor.length > 0 ? [`stats (${statsFor.length})`] : []),
       ...(askQueues ? [`active_queues (${full.length})`] : []),
