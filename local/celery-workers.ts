@@ -38,6 +38,10 @@ export interface WorkerSpec {
    * that celery 4.4's `active` carries argument reprs instead of failing on engine task arguments.
    */
   readonly argsreprShim?: boolean;
+  /** Directories put first on the worker's PYTHONPATH (e.g. the image's celery 4 shim). @default none */
+  readonly pythonPath?: readonly string[];
+  /** Extra environment of the worker. @default none */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -65,9 +69,11 @@ export async function startWorker(spec: WorkerSpec, readyTimeoutMs = 30_000): Pr
     shimDir = mkdtempSync(join(tmpdir(), 'oqe-shim-'));
     writeFileSync(join(shimDir, 'sitecustomize.py'), ARGSREPR_SHIM);
   }
+  const pythonPath = [...(spec.pythonPath ?? []), ...(shimDir ? [shimDir] : [])];
   const env = {
     ...process.env,
-    ...(shimDir ? { PYTHONPATH: shimDir } : {}),
+    ...(pythonPath.length > 0 ? { PYTHONPATH: pythonPath.join(':') } : {}),
+    ...spec.env,
     C_FORCE_ROOT: '1',
     OQ_TESTAPP_BROKER: spec.amqpUrl,
     ...(spec.journal ? { OQ_TESTAPP_JOURNAL: spec.journal } : {}),

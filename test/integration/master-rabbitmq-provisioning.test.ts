@@ -7,58 +7,28 @@
  * removed afterwards and consumer_timeout is put back. Deleting `guest` is the one lasting effect (as on the
  * master). The `oqe-test-admin` user is only ever used, never changed.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
 import { connect } from 'amqplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeWithRabbit, MANAGEMENT_URL, managementApi, PYTHON, REPO_ROOT } from '../support/services.ts';
+import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
+import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
+import { type ProvisionedBroker, provisionBroker, rabbitmqctl } from '../support/provisioned-broker.ts';
+import { describeWithRabbit, MANAGEMENT_URL, managementApi, REPO_ROOT } from '../support/services.ts';
 
-const run = promisify(execFile);
-const SCRIPT = `${REPO_ROOT}cdk/assets/master/provision-rabbitmq.sh`;
+const AMQP_PORT = Number(process.env.OQE_AMQP_PORT ?? 5672);
+
 const TESTAPP = `${REPO_ROOT}worker-image/testapp`;
 const CELERY = `${REPO_ROOT}.venv/bin/celery`;
-const AMQP_PORT = Number(process.env.OQE_AMQP_PORT ?? 5672);
-/**
- * rabbitmqctl of the local test node, with the state directory and node name of scripts/services.sh (the wrapper
- * in /usr/sbin would switch HOME and miss the node's Erlang cookie).
- */
-const RABBIT_ENV = {
-  HOME: `${process.env.OQE_SERVICES_DIR ?? `${REPO_ROOT}.services`}/rabbitmq`,
-  RABBITMQ_NODENAME: process.env.OQE_RABBIT_NODENAME ?? 'oqe-test@localhost',
-};
-const RABBITMQCTL = '/usr/lib/rabbitmq/bin/rabbitmqctl';
+const consumerTimeoutMs = 86_400_000 + Number.parseInt(randomBytes(2).toString('hex'), 16);
 
-const suffix = randomBytes(4).toString('hex');
-const vhost = `openquake-mt-${suffix}`;
-const engineUser = `openquake-mt-${suffix}`;
-const bridgeUser = `oq-bridge-mt-${suffix}`;
-const enginePassword = randomBytes(18).toString('hex');
-const bridgePassword = randomBytes(18).toString('hex');
-const consumerTimeoutMs = 86_400_000 + Number.parseInt(suffix.slice(0, 4), 16);
-
-async function rabbitmqctl(...args: string[]): Promise<string> {
-  const { stdout } = await run(RABBITMQCTL, ['-q', ...args], { env: { ...process.env, ...RABBIT_ENV } });
-  return stdout.trim();
-}
-
-async function provision(overrides: Record<string, string> = {}): Promise<string> {
-  const { stdout, stderr } = await run('bash', [SCRIPT], {
-    env: {
-      ...process.env,
-      ...RABBIT_ENV,
-      RABBITMQCTL,
-      OQ_AMQP_USER: engineUser,
-      OQ_BRIDGE_USER: bridgeUser,
-      OQ_AMQP_VHOST: vhost,
-      OQ_AMQP_PASSWORD: enginePassword,
-      OQ_BRIDGE_PASSWORD: bridgePassword,
-      OQ_CONSUMER_TIMEOUT_MS: String(consumerTimeoutMs),
-      ...overrides,
-    },
-  });
-  return stdout + stderr;
-}
+let broker: ProvisionedBroker;
+let vhost = '';
+let engineUser = '';
+let bridgeUser = '';
+let workerUser = '';
+let enginePassword = '';
+let bridgePassword = '';
 
 function amqpUrl(user: string, password: string): string {
   return `amqp://${user}:${password}@127.0.0.1:${AMQP_PORT}/${encodeURIComponent(vhost)}`;
@@ -94,7 +64,7 @@ async function brokerState() {
     tags: string[] | string;
   }>;
   const ours = users
-    .filter((u) => u.name === engineUser || u.name === bridgeUser || u.name === 'guest')
+    .filter((u) => [engineUser, workerUser, bridgeUser, 'guest'].includes(u.name))
     .map((u) => ({ name: u.name, tags: Array.isArray(u.tags) ? u.tags : u.tags.split(',').filter(Boolean) }))
     .sort((a, b) => (a.name < b.name ? -1 : 1));
   const vhosts = ((await (await managementApi('GET', '/api/vhosts')).json()) as Array<{ name: string }>)
@@ -105,7 +75,7 @@ async function brokerState() {
       await managementApi('GET', `/api/vhosts/${encodeURIComponent(vhost)}/permissions`)
     ).json()) as Array<{ user: string; configure: string; write: string; read: string }>
   )
-    .filter((p) => p.user === engineUser || p.user === bridgeUser)
+    .filter((p) => [engineUser, workerUser, bridgeUser].includes(p.user))
     .map(({ user, configure, write, read }) => ({ user, configure, write, read }))
     .sort((a, b) => (a.user < b.user ? -1 : 1));
   return { users: ours, vhosts, permissions };
@@ -119,9 +89,13 @@ describeWithRabbit('master: RabbitMQ provisioning script against the local Rabbi
 
   beforeAll(async () => {
     originalConsumerTimeout = await rabbitmqctl('eval', 'application:get_env(rabbit, consumer_timeout).');
-    outputs.push(await provision());
+    broker = await provisionBroker('mt', { OQ_CONSUMER_TIMEOUT_MS: String(consumerTimeoutMs) });
+    ({ vhost } = broker);
+    [engineUser, workerUser, bridgeUser] = [broker.engine.name, broker.worker.name, broker.bridge.name];
+    [enginePassword, bridgePassword] = [broker.engine.password, broker.bridge.password];
+    outputs.push(broker.firstOutput);
     stateAfterFirst = await brokerState();
-    outputs.push(await provision());
+    outputs.push(await broker.provision());
   });
 
   afterAll(async () => {
@@ -129,9 +103,7 @@ describeWithRabbit('master: RabbitMQ provisioning script against the local Rabbi
       worker.kill('SIGTERM');
       await new Promise((resolve) => worker?.once('exit', resolve));
     }
-    await managementApi('DELETE', `/api/vhosts/${encodeURIComponent(vhost)}`);
-    await managementApi('DELETE', `/api/users/${engineUser}`);
-    await managementApi('DELETE', `/api/users/${bridgeUser}`);
+    await broker?.cleanup();
     const original = /^\{ok,(\d+)\}$/.exec(originalConsumerTimeout);
     await rabbitmqctl(
       'eval',
@@ -142,12 +114,15 @@ describeWithRabbit('master: RabbitMQ provisioning script against the local Rabbi
     outputs = [];
   });
 
-  it('creates the vhost, the engine user with full rights in it and the bridge user, and removes guest', () => {
+  it('creates the vhost, the engine user with full rights in it, the worker and bridge users, and removes guest', () => {
     expect(stateAfterFirst.vhosts).toEqual([vhost]);
-    expect(stateAfterFirst.users).toEqual([
-      { name: engineUser, tags: [] },
-      { name: bridgeUser, tags: ['management'] },
-    ]);
+    expect(stateAfterFirst.users).toEqual(
+      [
+        { name: engineUser, tags: [] },
+        { name: bridgeUser, tags: ['management'] },
+        { name: workerUser, tags: [] },
+      ].sort((a, b) => (a.name < b.name ? -1 : 1)),
+    );
     expect(stateAfterFirst.permissions.find((p) => p.user === engineUser)).toEqual({
       user: engineUser,
       configure: '.*',
@@ -164,6 +139,7 @@ describeWithRabbit('master: RabbitMQ provisioning script against the local Rabbi
     for (const output of outputs) {
       expect(output).not.toContain(enginePassword);
       expect(output).not.toContain(bridgePassword);
+      expect(output).not.toContain(broker.worker.password);
     }
   });
 
@@ -187,7 +163,7 @@ describeWithRabbit('master: RabbitMQ provisioning script against the local Rabbi
         'oq_testapp',
         'worker',
         '-n',
-        `oq@mt-${suffix}`,
+        `oq@mt-${vhost.slice(-8)}`,
         '-c',
         '1',
         '-O',
@@ -201,31 +177,27 @@ describeWithRabbit('master: RabbitMQ provisioning script against the local Rabbi
         stdio: 'ignore',
       },
     );
-    const script = [
-      'import json, oq_testapp',
-      // One expected reply: return as soon as it arrives rather than waiting out the timeout.
-      `i = oq_testapp.app.control.inspect(timeout=5, destination=['oq@mt-${suffix}'], limit=1)`,
-      'import time',
-      'for _ in range(20):',
-      '    ping = i.ping() or {}',
-      '    if ping: break',
-      '    time.sleep(1)',
-      'print(json.dumps({"ping": ping, "stats": list((i.stats() or {}).keys()), "active": i.active()}))',
-    ].join('\n');
-    const { stdout } = await run(PYTHON, ['-c', script], {
-      cwd: TESTAPP,
-      env: { ...process.env, OQ_TESTAPP_BROKER: amqpUrl(bridgeUser, bridgePassword) },
-      timeout: 60_000,
+    // The bridge's own remote-control client (reply queue `oq-bridge-<uuid>.reply.celery.pidbox`), as the
+    // bridge user: celery 5 workers take pickled remote control.
+    const session = new BrokerSession({
+      host: '127.0.0.1',
+      port: AMQP_PORT,
+      vhost,
+      username: bridgeUser,
+      password: bridgePassword,
     });
-    const replies = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as {
-      ping: Record<string, unknown>;
-      stats: string[];
-      active: Record<string, unknown[]> | null;
-    };
-    const name = `oq@mt-${suffix}`;
-    expect(Object.keys(replies.ping)).toEqual([name]);
-    expect(replies.stats).toEqual([name]);
-    expect(replies.active).toEqual({ [name]: [] });
+    const control = new CeleryRemoteControl(session, { serializer: 'pickle', timeoutMs: 5000 });
+    const name = `oq@mt-${vhost.slice(-8)}`;
+    try {
+      let ping = await control.ping({ expect: [name] });
+      for (let i = 0; i < 20 && ping.replies.size === 0; i++) ping = await control.ping({ expect: [name] });
+      expect([...ping.replies.keys()]).toEqual([name]);
+      expect([...(await control.stats({ expect: [name] })).replies.keys()]).toEqual([name]);
+      expect((await control.active({ expect: [name] })).replies.get(name)).toEqual([]);
+    } finally {
+      await control.close();
+      await session.close();
+    }
   });
 
   it('lets the bridge read the celery queue figures through the management API, in its vhost only', async () => {
@@ -307,7 +279,7 @@ describeWithRabbit('master: RabbitMQ provisioning script against the local Rabbi
   });
 
   it('refuses to run without a password, naming the variable and where its value comes from', async () => {
-    const failure = await provision({ OQ_AMQP_PASSWORD: '' }).then(
+    const failure = await broker.provision({ OQ_AMQP_PASSWORD: '' }).then(
       () => undefined,
       (error: { code: number; stderr: string }) => error,
     );
@@ -319,7 +291,7 @@ describeWithRabbit('master: RabbitMQ provisioning script against the local Rabbi
 
   it("takes a rotated secret on the next run: the new password works and the old one doesn't", async () => {
     const rotated = randomBytes(18).toString('hex');
-    const output = await provision({ OQ_AMQP_PASSWORD: rotated });
+    const output = await broker.provision({ OQ_AMQP_PASSWORD: rotated });
     expect(output).not.toContain(rotated);
     const connection = await connect(amqpUrl(engineUser, rotated));
     await connection.close();

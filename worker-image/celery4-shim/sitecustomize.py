@@ -229,3 +229,93 @@ try:
     import oq_elastic_engine_patches  # noqa: F401  (installs itself on import)
 except ImportError:
     pass
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Trust boundary (issue 13): what remote control may make this worker do, and how it consumes the task queue.
+# Kept apart from the engine-behaviour patches above; nothing here changes how a task runs.
+#
+# Remote control reaches every worker from anyone who may publish to the `celery.pidbox` exchange (the bridge,
+# and each worker for its own health check). Two of its commands go beyond scheduling: `add_consumer` with an
+# exchange or routing key of the sender's choosing makes the worker consume (and unpickle, and run) whatever is
+# published there, and `pool_restart` re-imports modules. The worker answers only the bridge's drain protocol:
+# `add_consumer` for its own task queue, named alone; the pool is never resized or restarted from outside.
+
+#: The remote-control commands this worker refuses outright.
+REFUSED_CONTROL_COMMANDS = ("pool_restart", "autoscale", "pool_grow", "pool_shrink")
+
+
+def _task_queue_name():
+    import os
+
+    return os.environ.get("OQ_CELERY_QUEUE", "celery")
+
+
+def _refusal(name):
+    def refuse(state, *args, **kwargs):
+        from celery.utils.log import get_logger
+
+        get_logger("celery.worker.control").warning("refused remote control %r: not allowed on this worker", name)
+        return {"error": "refused: %s is not allowed on this worker" % name}
+
+    refuse.oq_refusal = True
+    return refuse
+
+
+def _guarded_add_consumer(allowed_add_consumer):
+    def add_consumer(state, queue, exchange=None, exchange_type=None, routing_key=None, **options):
+        overrides = dict(options, exchange=exchange, exchange_type=exchange_type, routing_key=routing_key)
+        given = sorted(key for key, value in overrides.items() if value is not None)
+        if queue != _task_queue_name() or given:
+            from celery.utils.log import get_logger
+
+            get_logger("celery.worker.control").warning(
+                "refused remote control add_consumer(%r, %s): only the task queue %r, by name alone",
+                queue, ", ".join(given) or "no options", _task_queue_name())
+            return {"error": "refused: add_consumer accepts only the queue %r with no exchange, routing key or "
+                             "options" % _task_queue_name()}
+        return allowed_add_consumer(state, queue)
+
+    add_consumer.oq_refusal = True
+    return add_consumer
+
+
+def _consume_task_queue_unbound(sender=None, instance=None, **kwargs):
+    """Declares the task queue without binding it to an exchange of its name.
+
+    The engine publishes tasks to the default exchange with the queue's name as routing key (celery 4's
+    send_task_message), which reaches the queue with no binding at all. A bind would need RabbitMQ's write
+    permission on the name `celery`, which also admits publishing to the exchange `celery`: the workers' broker
+    user has no write there, so that a compromised worker cannot publish tasks for the others.
+    """
+    from kombu import Exchange, Queue
+
+    queues = instance.app.amqp.queues
+    name = _task_queue_name()
+    current = queues.get(name)
+    if current is None or not current.exchange or current.exchange.name != name:
+        return
+    queues[name] = Queue(name, Exchange(""), routing_key=name, durable=current.durable,
+                         queue_arguments=current.queue_arguments)
+
+
+def _install_control_limits():
+    try:
+        import celery
+    except ImportError:
+        return
+    if celery.VERSION[0] != 4:
+        return
+    from celery import signals
+    from celery.worker.control import Panel
+
+    if getattr(Panel.data.get("add_consumer"), "oq_refusal", False):
+        return
+    for name in REFUSED_CONTROL_COMMANDS:
+        if name in Panel.data:
+            Panel.data[name] = _refusal(name)
+    Panel.data["add_consumer"] = _guarded_add_consumer(Panel.data["add_consumer"])
+    signals.celeryd_init.connect(_consume_task_queue_unbound, weak=False)
+
+
+_install_control_limits()

@@ -133,6 +133,13 @@ export function parseWorkerStats(value: unknown): WorkerStats {
 }
 
 /**
+ * The prefix of the bridge's reply queues. The master grants the bridge's RabbitMQ user configure/write/read on
+ * `oq-bridge-*.reply.celery.pidbox` only (cdk/assets/master/provision-rabbitmq.sh): any other reply-shaped name
+ * is refused, so the bridge cannot declare an exchange that a worker could be told to consume from.
+ */
+export const BRIDGE_REPLY_QUEUE_PREFIX = 'oq-bridge-';
+
+/**
  * A client for celery's remote control ("pidbox"), speaking to real Python workers over AMQP.
  *
  * A request is published to the fanout exchange `celery.pidbox` with a `ticket` and a `reply_to`; each worker
@@ -202,11 +209,14 @@ export class CeleryRemoteControl {
         // redeclare with PRECONDITION_FAILED when workers declared them first.
         await channel.assertExchange(this.exchange, 'fanout', { durable: false, autoDelete: false });
         await channel.assertExchange(this.replyExchange, 'direct', { durable: false, autoDelete: false });
-        const { queue } = await channel.assertQueue(`oq-bridge-${this.oid}.${this.replyExchange}`, {
-          exclusive: true,
-          durable: false,
-          autoDelete: true,
-        });
+        const { queue } = await channel.assertQueue(
+          `${BRIDGE_REPLY_QUEUE_PREFIX}${this.oid}.${this.replyExchange}`,
+          {
+            exclusive: true,
+            durable: false,
+            autoDelete: true,
+          },
+        );
         await channel.bindQueue(queue, this.replyExchange, this.oid);
         await channel.consume(queue, (message) => this.onReply(message), { noAck: true });
         return channel;
