@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { connect } from 'amqplib';
+import { type ConfirmChannel, connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
@@ -75,7 +75,7 @@ function taskHeaders(): Record<string, unknown> {
 /** Opens a channel as `url`, runs `step`, and returns the broker's channel error (or 'ok'). */
 async function brokerVerdict(
   url: string,
-  step: (channel: import('amqplib').ConfirmChannel) => Promise<unknown>,
+  step: (channel: ConfirmChannel) => Promise<unknown>,
 ): Promise<string> {
   const connection = await connect(url);
   try {
@@ -83,7 +83,8 @@ async function brokerVerdict(
     const closed = new Promise<string>((resolve) => channel.once('error', (e: Error) => resolve(e.message)));
     const done = step(channel).then(
       () => 'ok',
-      async (e: Error) => (await Promise.race([closed, new Promise((r) => setTimeout(r, 200))])) ?? e.message,
+      async (e: Error) =>
+        (await Promise.race([closed, new Promise<undefined>((r) => setTimeout(r, 200))])) ?? e.message,
     );
     return await Promise.race([done, closed]);
   } finally {
