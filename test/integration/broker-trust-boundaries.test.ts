@@ -84,7 +84,8 @@ async function brokerVerdict(
     const done = step(channel).then(
       () => 'ok',
       async (e: Error) =>
-        (await Promise.race([closed, new Promise<undefined>((r) => setTimeout(r, 200))])) ?? e.message,
+        (await Promise.race([closed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 200))])) ??
+        e.message,
     );
     return await Promise.race([done, closed]);
   } finally {
