@@ -7,7 +7,7 @@ import { BridgeService } from './bridge/bridge-service.ts';
 import { PORTS } from '../../contract/cluster-constants.ts';
 import { ClusterDashboard } from './dashboard/cluster-dashboard.ts';
 import { DatabaseBackup } from './master/database-backup.ts';
-import { Master } from './master/master.ts';
+import { Master, type MasterWebUi } from './master/master.ts';
 import { ClusterNetwork } from './network/cluster-network.ts';
 import type { OqElasticClusterProps } from './oq-elastic-cluster-props.ts';
 import { resolveClusterProps, type ResolvedClusterProps } from './props/resolve-cluster-props.ts';
@@ -74,6 +74,7 @@ export class OqElasticStack extends Stack {
     this.sharedDir = new SharedDir(this, 'SharedDir', { vpc, subnets, retain: p.retainSharedDir });
     this.sharedDir.allowNfsFrom(sg.master, 'NFS from the master (read-write)');
     this.sharedDir.allowNfsFrom(sg.workers, 'NFS from the workers (read-only)');
+    sg.workers.addEgressRule(this.sharedDir.securityGroup, ec2.Port.tcp(PORTS.nfs), 'NFS to shared_dir');
 
     this.secrets = new ClusterSecrets(this, 'Secrets');
 
@@ -93,10 +94,12 @@ export class OqElasticStack extends Stack {
       fileSystem: this.sharedDir.fileSystem,
       accessPoint: this.sharedDir.accessPoint,
       brokerSecret: this.secrets.broker,
+      workerBrokerSecret: this.secrets.workerBroker,
       bridgeBrokerSecret: this.secrets.bridgeBroker,
       dbserverAuthkeySecret: this.secrets.dbserverAuthkey,
       numCores: p.numCores,
       webUi: p.webUi,
+      webUiServer: webUiServer(p, this.secrets),
       rabbitmqVolumeGiB: p.rabbitmqVolumeGiB,
       databaseVolumeGiB: p.databaseVolumeGiB,
       metricsClusterName: this.cluster.clusterName,
@@ -125,7 +128,7 @@ export class OqElasticStack extends Stack {
       masterHost,
       fileSystem: this.sharedDir.fileSystem,
       accessPoint: this.sharedDir.accessPoint,
-      brokerSecret: this.secrets.broker,
+      brokerSecret: this.secrets.workerBroker,
       dbserverAuthkeySecret: this.secrets.dbserverAuthkey,
       logRetention,
       image: props.workerImage,
@@ -175,11 +178,23 @@ export class OqElasticStack extends Stack {
       description: 'Open a shell on the master (Session Manager; no SSH)',
     });
     if (p.webUi) {
+      // The WebUI listens on the instance's loopback unless a CIDR is given, then on its private address: the
+      // tunnel forwards to whichever of the two it binds.
+      const target =
+        p.webUiAllowedCidr === undefined
+          ? '--document-name AWS-StartPortForwardingSession --parameters ' +
+            `portNumber=${PORTS.webUi},localPortNumber=${PORTS.webUi}`
+          : '--document-name AWS-StartPortForwardingSessionToRemoteHost --parameters ' +
+            `host=${this.master.instance.instancePrivateIp},portNumber=${PORTS.webUi},localPortNumber=${PORTS.webUi}`;
       new CfnOutput(this, 'WebUiPortForwardCommand', {
-        value:
-          `aws ssm start-session --region ${this.region} --target ${id} --document-name AWS-StartPortForwardingSession ` +
-          `--parameters portNumber=${PORTS.webUi},localPortNumber=${PORTS.webUi}`,
-        description: `Forward the WebUI to http://localhost:${PORTS.webUi}`,
+        value: `aws ssm start-session --region ${this.region} --target ${id} ${target}`,
+        description:
+          `Forward the WebUI to http://localhost:${PORTS.webUi} (log in as admin; the password is in the ` +
+          'WebUiAdmin secret). Anything on your machine can use the tunnel while it is open.',
+      });
+      new CfnOutput(this, 'WebUiAdminSecretArn', {
+        value: this.secrets.webUiAdmin.secretArn,
+        description: 'Secrets Manager secret with the WebUI administrator password',
       });
     }
     new CfnOutput(this, 'DashboardUrl', {
@@ -189,4 +204,9 @@ export class OqElasticStack extends Stack {
     new CfnOutput(this, 'WorkerServiceName', { value: this.workers.service.serviceName });
     new CfnOutput(this, 'ClusterName', { value: this.cluster.clusterName });
   }
+}
+
+/** How the master serves the WebUI: bound to loopback (SSM tunnel only) unless a CIDR may reach it. */
+function webUiServer(p: ResolvedClusterProps, secrets: ClusterSecrets): MasterWebUi {
+  return { bind: p.webUiAllowedCidr === undefined ? 'loopback' : 'private', adminSecret: secrets.webUiAdmin };
 }

@@ -8,7 +8,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as efs from 'aws-cdk-lib/aws-efs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { describe, expect, it } from 'vitest';
-import { Master, type MasterProps } from '../../cdk/lib/master/master.ts';
+import { Master, type MasterProps, SESSION_MANAGER_ACTIONS } from '../../cdk/lib/master/master.ts';
 import { masterAmiParameter } from '../../cdk/lib/master/master-machine-image.ts';
 
 function build(overrides: Partial<MasterProps> = {}): { stack: Stack; master: Master } {
@@ -35,10 +35,10 @@ function build(overrides: Partial<MasterProps> = {}): { stack: Stack; master: Ma
     fileSystem,
     accessPoint,
     brokerSecret: secret('Broker', 'password'),
+    workerBrokerSecret: secret('Worker', 'password'),
     bridgeBrokerSecret: secret('Bridge', 'password'),
     dbserverAuthkeySecret: secret('Authkey', 'authkey'),
     numCores: 64,
-    webUi: false,
     metricsClusterName: 'oq-workers-cluster',
     ...overrides,
   });
@@ -165,25 +165,27 @@ describe('Master construct', () => {
     });
   });
 
-  it('gives the role SSM Session Manager and nothing with a wildcard action', () => {
+  it('gives the role the Session Manager actions only: no AmazonSSMManagedInstanceCore, no ssm:GetParameter', () => {
     template.hasResourceProperties('AWS::IAM::Role', {
       AssumeRolePolicyDocument: Match.objectLike({
         Statement: [Match.objectLike({ Principal: { Service: 'ec2.amazonaws.com' } })],
       }),
-      ManagedPolicyArns: [
-        {
-          'Fn::Join': [
-            '',
-            ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/AmazonSSMManagedInstanceCore'],
-          ],
-        },
-      ],
+      ManagedPolicyArns: Match.absent(),
     });
     const policies = JSON.stringify(template.findResources('AWS::IAM::Policy'));
     expect(policies).not.toMatch(/"Action":"\*"|"[a-z0-9]+:\*"/);
+    expect(policies).not.toMatch(/ssm:GetParameter|ssm:GetDocument|AmazonSSMManagedInstanceCore/);
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (p) =>
+        (p.Properties as { PolicyDocument: { Statement: Array<Record<string, unknown>> } }).PolicyDocument
+          .Statement,
+    );
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Action: [...SESSION_MANAGER_ACTIONS], Effect: 'Allow', Resource: '*' }),
+    );
   });
 
-  it('lets the instance read exactly its three secrets, mount shared_dir read-write and signal its stack', () => {
+  it('lets the instance read exactly its four secrets, mount shared_dir read-write and signal its stack', () => {
     const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
       (p) =>
         (p.Properties as { PolicyDocument: { Statement: Array<Record<string, unknown>> } }).PolicyDocument
@@ -193,7 +195,7 @@ describe('Master construct', () => {
       JSON.stringify(s.Action).includes('secretsmanager:GetSecretValue'),
     );
     expect(secretReads.map((s) => JSON.stringify(s.Resource)).sort()).toEqual(
-      ['Authkey', 'Bridge', 'Broker'].map((id) => expect.stringMatching(new RegExp(`"Ref":"${id}`))),
+      ['Authkey', 'Bridge', 'Broker', 'Worker'].map((id) => expect.stringMatching(new RegExp(`"Ref":"${id}`))),
     );
     expect(statements).toContainEqual(
       expect.objectContaining({

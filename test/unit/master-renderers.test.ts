@@ -30,6 +30,12 @@ import { masterAgentConfig } from '../../cdk/lib/dashboard/master-agent-metrics.
 import { renderOpenquakeCfg } from '../../cdk/lib/master/openquake-cfg.ts';
 import { DEFAULT_CONSUMER_TIMEOUT_MS, renderRabbitmqConf } from '../../cdk/lib/master/rabbitmq-conf.ts';
 import { renderMasterUnits } from '../../cdk/lib/master/systemd-units.ts';
+import { IMDS_GUARD_UNIT_TEXT, renderImdsGuardRules } from '../../cdk/lib/master/imds-guard.ts';
+import {
+  renderWebUiLocalSettings,
+  WEBUI_SERVER_PACKAGE,
+  webUiBindAddress,
+} from '../../cdk/lib/master/webui.ts';
 import { PYTHON, REPO_ROOT, requireServices } from '../support/services.ts';
 
 const run = promisify(execFile);
@@ -48,6 +54,7 @@ const bootOptions: BootScriptOptions = {
   stackName: 'OqElasticClusterProductionStack',
   logicalId: 'ClusterMasterInstanceAbCdEf0123456789',
   brokerSecretArn: `arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:${'B'.repeat(64)}-AbCdEf`,
+  workerBrokerSecretArn: `arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:${'W'.repeat(64)}-AbCdEf`,
   bridgeBrokerSecretArn: `arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:${'R'.repeat(64)}-AbCdEf`,
   dbserverAuthkeySecretArn: `arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:${'D'.repeat(64)}-AbCdEf`,
   fileSystemId: 'fs-0123456789abcdef0',
@@ -55,6 +62,10 @@ const bootOptions: BootScriptOptions = {
   engine: ENGINE_RELEASE,
   settingsParameterName: `/CDK/${'S'.repeat(48)}`,
   dataVolumeIds: { rabbitmq: 'vol-0123456789abcdef0', database: 'vol-0123456789abcdef1' },
+  webUi: {
+    bind: 'loopback',
+    adminSecretArn: `arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:${'A'.repeat(64)}-AbCdEf`,
+  },
   buildFromSource: true,
   metricsClusterName: 'OqElasticClusterProductionStack-ClusterEB0386A7-AbCdEfGh1234',
 };
@@ -146,13 +157,48 @@ describe('master rabbitmq.conf', () => {
 
 describe('master systemd units', () => {
   it('runs the DbServer in the foreground as openquake, and the WebUI only when asked', () => {
-    const withWeb = renderMasterUnits('10.0.3.17');
+    const withWeb = renderMasterUnits('10.0.3.17:8800');
     expect(withWeb['openquake-dbserver.service']).toMatch(/^User=openquake$/m);
     expect(withWeb['openquake-dbserver.service']).toMatch(
       /^ExecStart=\/opt\/openquake\/venv\/bin\/oq dbserver start -f$/m,
     );
-    expect(withWeb['openquake-webui.service']).toMatch(/oq webui start 10\.0\.3\.17:8800 --skip-browser$/m);
+    expect(withWeb['openquake-webui.service']).toMatch(
+      /^ExecStart=\/opt\/openquake\/venv\/bin\/gunicorn --chdir \/etc\/openquake\/webui --bind 10\.0\.3\.17:8800 .*oq_elastic_wsgi:application$/m,
+    );
+    expect(withWeb['openquake-webui.service']).toMatch(/^WorkingDirectory=\/etc\/openquake\/webui$/m);
+    expect(withWeb['openquake-webui.service']).not.toMatch(/oq webui start|runserver/);
     expect(renderMasterUnits()['openquake-webui.service']).toBeUndefined();
+  });
+  it('binds the WebUI to loopback unless a CIDR may reach it', () => {
+    expect(webUiBindAddress('loopback', '@HOST@')).toBe('127.0.0.1:8800');
+    expect(webUiBindAddress('private', '@HOST@')).toBe('@HOST@:8800');
+  });
+});
+
+describe('master WebUI settings (engine 3.11.5 local_settings.py)', () => {
+  const text = renderWebUiLocalSettings('10.0.3.17');
+  it('locks the WebUI down: LOCKDOWN on, DEBUG off, hosts limited, same-site cookies', () => {
+    expect(text).toMatch(/^LOCKDOWN = True$/m);
+    expect(text).toMatch(/^DEBUG = False$/m);
+    expect(text).toMatch(/^ALLOWED_HOSTS = \['localhost', '127\.0\.0\.1', '10\.0\.3\.17'\]$/m);
+    expect(text).toMatch(/^SESSION_COOKIE_SAMESITE = 'Strict'$/m);
+    expect(text).toMatch(/^CSRF_COOKIE_SAMESITE = 'Strict'$/m);
+  });
+  it("reads SECRET_KEY from the file generated on the instance, never the engine's published one", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'oqe-webui-'));
+    try {
+      writeFileSync(join(dir, 'local_settings.py'), text);
+      writeFileSync(join(dir, 'secret_key'), 'generated-on-the-instance\n');
+      const probe = spawnSync(
+        PYTHON,
+        ['-c', 'import local_settings as s; print(s.SECRET_KEY, s.LOCKDOWN, s.DEBUG)'],
+        { cwd: dir, encoding: 'utf8' },
+      );
+      expect(probe.stderr).toBe('');
+      expect(probe.stdout.trim()).toBe('generated-on-the-instance True False');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -254,6 +300,38 @@ describe('master boot script', () => {
     const without = renderBootScript({ ...bootOptions, metricsClusterName: undefined });
     expect(without).not.toContain('oq-calculations-metric');
     expect(without).toContain('amazon-cloudwatch-agent-ctl');
+  });
+
+  it('provisions the workers their own broker user, from its secret', () => {
+    expect(script).toContain(`WORKER_SECRET_ARN='${bootOptions.workerBrokerSecretArn}'`);
+    expect(script).toMatch(/^OQ_WORKER_PASSWORD=\$\(secret "\$WORKER_SECRET_ARN" password\)$/m);
+    expect(script).toMatch(/OQ_WORKER_PASSWORD="\$OQ_WORKER_PASSWORD"/);
+  });
+
+  it('keeps every user but root and the metrics user off IMDS, before any engine unit starts', () => {
+    expect(script).toContain(IMDS_GUARD_UNIT_TEXT.trimEnd());
+    const rules = renderImdsGuardRules('998');
+    expect(rules).toMatch(/ip daddr 169\.254\.169\.254 meta skuid 0 accept/);
+    expect(rules).toMatch(/ip daddr 169\.254\.169\.254 meta skuid 998 accept/);
+    expect(rules).toMatch(/ip daddr 169\.254\.169\.254 counter reject/);
+    expect(IMDS_GUARD_UNIT_TEXT).toMatch(/^Before=.*openquake-dbserver\.service/m);
+    expect(script.indexOf('systemctl restart oq-imds-guard.service')).toBeLessThan(
+      script.indexOf('systemctl restart openquake-dbserver.service'),
+    );
+    const metrics = renderCalculationsMetricUnits({ clusterName: 'c', region: 'r', python: '/p' });
+    expect(metrics['oq-calculations-metric.service']).toMatch(/^User=oq-metrics$/m);
+    expect(metrics['oq-calculations-metric.service']).toMatch(/^SupplementaryGroups=openquake$/m);
+    expect(metrics['oq-calculations-metric.service']).not.toMatch(/^User=openquake$/m);
+  });
+
+  it('runs the WebUI locked down: generated SECRET_KEY, migrated auth tables, admin from its secret', () => {
+    expect(script).toMatch(/secrets\.token_urlsafe\(50\)/);
+    expect(script).toContain('openquake.server.manage migrate --noinput');
+    expect(script).toMatch(/^OQ_WEBUI_ADMIN_PASSWORD=\$\(secret "\$WEBUI_ADMIN_SECRET_ARN" password\)$/m);
+    expect(script).toContain(WEBUI_SERVER_PACKAGE);
+    const without = renderBootScript({ ...bootOptions, webUi: undefined });
+    expect(without).not.toContain('gunicorn');
+    expect(without).not.toContain('WEBUI_ADMIN_SECRET_ARN');
   });
 
   it('holds no secret value: it reads the secrets by ARN at boot', () => {

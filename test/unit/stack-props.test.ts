@@ -30,6 +30,7 @@ describe('resolveClusterProps: defaults', () => {
     expect(p.workerConcurrency).toBe(4);
     expect(p.numCores).toBe(40);
     expect(p.workerSpot).toBe(false);
+    expect(p.webUi).toBe(false);
     expect(p.webUiAllowedCidr).toBeUndefined();
     expect(p.interfaceEndpoints).toBe(true);
   });
@@ -89,20 +90,40 @@ describe('resolveClusterProps: invalid props fail at synth naming the prop, the 
     );
     expectRejected({ workerVcpu: 3 }, 'workerVcpu', '3', /0.25, 0.5, 1, 2, 4, 8, 16/);
   });
-  it('0.0.0.0/0 (or ::/0) for the WebUI', () => {
+  it('a WebUI CIDR wider than /8, however it is spelled (parsed as numbers, not matched as text)', () => {
+    for (const open of ['0.0.0.0/0', '1.2.3.4/0', '0.0.0.0/1', '128.0.0.0/1', '10.0.0.0/7']) {
+      expectRejected({ webUi: true, webUiAllowedCidr: open }, 'webUiAllowedCidr', open, /\/8 or narrower/);
+    }
+    expectRejected({ webUi: true, webUiAllowedCidr: '::/0' }, 'webUiAllowedCidr', '::/0', /IPv4 CIDR/);
     expectRejected(
-      { webUiAllowedCidr: '0.0.0.0/0' },
+      { webUi: true, webUiAllowedCidr: '10.1.2.0/33' },
       'webUiAllowedCidr',
-      '0.0.0.0/0',
-      /never open to the internet/,
+      '10.1.2.0/33',
+      /IPv4 CIDR/,
     );
-    expectRejected({ webUiAllowedCidr: '::/0' }, 'webUiAllowedCidr', '::/0', /never open/);
-    expectRejected({ webUiAllowedCidr: '10.1.2.0/33' }, 'webUiAllowedCidr', '10.1.2.0/33', /IPv4 CIDR/);
+    expectRejected(
+      { webUi: true, webUiAllowedCidr: '010.1.2.0/24' },
+      'webUiAllowedCidr',
+      '010.1.2.0/24',
+      /without leading zeros/,
+    );
+    expectRejected(
+      { webUi: true, webUiAllowedCidr: '203.0.113.7/24' },
+      'webUiAllowedCidr',
+      '203.0.113.7/24',
+      /203\.0\.113\.0\/24: write it that way/,
+    );
     expectRejected(
       { webUi: false, webUiAllowedCidr: '10.1.0.0/16' },
       'webUiAllowedCidr',
       '10.1.0.0/16',
       /webUi=false/,
+    );
+    expect(resolveClusterProps({ webUi: true, webUiAllowedCidr: '10.0.0.0/8' }).webUiAllowedCidr).toBe(
+      '10.0.0.0/8',
+    );
+    expect(resolveClusterProps({ webUi: true, webUiAllowedCidr: '203.0.113.9/32' }).webUiAllowedCidr).toBe(
+      '203.0.113.9/32',
     );
   });
   it('an unknown architecture', () => {

@@ -144,11 +144,50 @@ export class BridgeService extends Construct {
       },
       stack,
     );
+    // UpdateService can also switch the service to another task definition or turn on ECS Exec. The bridge
+    // sends only desiredCount: a task definition, when a request names one, must be of the worker family
+    // (`ecs:task-definition`, present only when the request sets it, hence IfExists), and a request that enables
+    // execute-command is denied outright (Service Authorization Reference, Amazon ECS: UpdateService condition
+    // keys ecs:task-definition and ecs:enable-execute-command).
+    const workerFamily = Arn.format(
+      {
+        service: 'ecs',
+        resource: 'task-definition',
+        resourceName: `${props.workerService.taskDefinition.family}:*`,
+        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+      },
+      stack,
+    );
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'ScaleTheWorkerService',
-        actions: ['ecs:UpdateService', 'ecs:DescribeServices'],
+        actions: ['ecs:UpdateService'],
         resources: [props.workerService.serviceArn],
+        conditions: { ArnLikeIfExists: { 'ecs:task-definition': workerFamily } },
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'DescribeTheWorkerService',
+        actions: ['ecs:DescribeServices'],
+        resources: [props.workerService.serviceArn],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'NeverEnableExecuteCommand',
+        effect: iam.Effect.DENY,
+        actions: ['ecs:UpdateService'],
+        resources: ['*'],
+        conditions: { Bool: { 'ecs:enable-execute-command': 'true' } },
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'NeverExecuteCommand',
+        effect: iam.Effect.DENY,
+        actions: ['ecs:ExecuteCommand'],
+        resources: ['*'],
       }),
     );
     role.addToPrincipalPolicy(

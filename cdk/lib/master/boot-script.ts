@@ -8,6 +8,13 @@ import {
   CALCULATIONS_METRIC_SCRIPT_PATH,
   renderCalculationsMetricUnits,
 } from './calculations-metric.ts';
+import {
+  IMDS_GUARD_RULES,
+  IMDS_GUARD_UNIT,
+  IMDS_GUARD_UNIT_TEXT,
+  METRICS_USER,
+  renderImdsGuardRules,
+} from './imds-guard.ts';
 import { DATABASE_DIR, renderOpenquakeCfg } from './openquake-cfg.ts';
 import {
   APPLY_SETTINGS_SCRIPT,
@@ -16,6 +23,15 @@ import {
 } from './master-settings.ts';
 import { RABBITMQ_ENABLED_PLUGINS, renderRabbitmqConf } from './rabbitmq-conf.ts';
 import { ENGINE_VENV, renderMasterUnits } from './systemd-units.ts';
+import {
+  renderWebUiLocalSettings,
+  WEBUI_ADMIN_COMMAND,
+  WEBUI_DIR,
+  WEBUI_SERVER_PACKAGE,
+  WEBUI_WSGI_MODULE,
+  webUiBindAddress,
+  type WebUiBind,
+} from './webui.ts';
 
 const ASSETS = new URL('../../assets/master/', import.meta.url);
 
@@ -56,6 +72,7 @@ export interface BootScriptOptions {
   /** Logical id of the instance, which carries the CreationPolicy the script signals. */
   readonly logicalId: string;
   readonly brokerSecretArn: string;
+  readonly workerBrokerSecretArn: string;
   readonly bridgeBrokerSecretArn: string;
   readonly dbserverAuthkeySecretArn: string;
   readonly fileSystemId: string;
@@ -65,6 +82,8 @@ export interface BootScriptOptions {
   readonly settingsParameterName: string;
   /** The EBS volumes (separate resources) that the boot attaches to this instance, taking them over if needed. */
   readonly dataVolumeIds: { readonly rabbitmq: string; readonly database: string };
+  /** How the WebUI is served when the settings turn it on: where it listens and its superuser's secret. */
+  readonly webUi: { readonly bind: WebUiBind; readonly adminSecretArn: string };
   /** @default DEFAULT_CONSUMER_TIMEOUT_MS */
   readonly consumerTimeoutMs?: number;
   /** Install compilers and libraries for the dependencies that have no Python 3.8 wheel on this CPU. */
@@ -108,6 +127,44 @@ function shellQuote(value: string): string {
 }
 
 /**
+ * The WebUI's files (local_settings.py, its SECRET_KEY generated once on the instance, the WSGI module) and its
+ * server, gunicorn, in the engine's venv. Runs after openquake.cfg is written, before the units restart.
+ */
+function renderWebUiSetup(): string {
+  return [
+    `install -d -m 0750 -o root -g openquake ${WEBUI_DIR}`,
+    `if [[ ! -s ${WEBUI_DIR}/secret_key ]]; then`,
+    `  (umask 027 && python3 -c 'import secrets; print(secrets.token_urlsafe(50))' >${WEBUI_DIR}/secret_key)`,
+    'fi',
+    `chown root:openquake ${WEBUI_DIR}/secret_key`,
+    `chmod 0640 ${WEBUI_DIR}/secret_key`,
+    writeFile(`${WEBUI_DIR}/local_settings.py.in`, renderWebUiLocalSettings('@OQ_MASTER_HOST@'), '0644'),
+    `fill ${WEBUI_DIR}/local_settings.py.in ${WEBUI_DIR}/local_settings.py 0640`,
+    writeFile(`${WEBUI_DIR}/oq_elastic_wsgi.py`, WEBUI_WSGI_MODULE, '0644'),
+    `"$VENV/bin/python" -c 'import gunicorn' 2>/dev/null ||`,
+    `  "$TOOLS/bin/uv" pip install -q --python "$VENV/bin/python" '${WEBUI_SERVER_PACKAGE}'`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * With LOCKDOWN the WebUI keeps users and sessions in the engine database: migrate it, then create or reset the
+ * superuser from Secrets Manager (the password travels in the environment, never on a command line).
+ */
+function renderWebUiAdmin(): string {
+  return [
+    `(cd ${WEBUI_DIR} && runuser -u openquake -- "$VENV/bin/python" -m openquake.server.manage migrate --noinput)`,
+    'OQ_WEBUI_ADMIN_USER=$(secret_field "$WEBUI_ADMIN_SECRET_ARN" username)',
+    'OQ_WEBUI_ADMIN_PASSWORD=$(secret "$WEBUI_ADMIN_SECRET_ARN" password)',
+    `(cd ${WEBUI_DIR} && OQ_WEBUI_ADMIN_USER="$OQ_WEBUI_ADMIN_USER" OQ_WEBUI_ADMIN_PASSWORD="$OQ_WEBUI_ADMIN_PASSWORD" \\`,
+    `  runuser -u openquake -- "$VENV/bin/python" -m openquake.server.manage shell -c ${shellQuote(WEBUI_ADMIN_COMMAND)})`,
+    // The settings applier starts the WebUI when it is on; a running one picks up a changed password.
+    'systemctl try-restart openquake-webui.service',
+    '',
+  ].join('\n');
+}
+
+/**
  * Renders the master's boot script, as its header (deploy-time values) and body: bash that converges the instance to a working master and signals
  * the result to CloudFormation. It installs itself as a cloud-init per-boot script that re-reads the current
  * user-data, so every boot re-runs it: every step is idempotent (existing file systems, users, fstab lines,
@@ -126,7 +183,7 @@ function renderBootParts(options: BootScriptOptions): { header: string; body: st
     numCores: 1,
   });
   // The WebUI's unit is always written; the settings applier enables or disables it.
-  const units = renderMasterUnits('@OQ_MASTER_HOST@');
+  const units = renderMasterUnits(webUiBindAddress(options.webUi.bind, '@OQ_MASTER_HOST@'));
   const settingsUnits = renderApplySettingsUnits(
     '@OQ_SETTINGS_PARAMETER@',
     '@OQ_REGION@',
@@ -150,7 +207,9 @@ function renderBootParts(options: BootScriptOptions): { header: string; body: st
     STACK_NAME: options.stackName,
     LOGICAL_ID: options.logicalId,
     BROKER_SECRET_ARN: options.brokerSecretArn,
+    WORKER_SECRET_ARN: options.workerBrokerSecretArn,
     BRIDGE_SECRET_ARN: options.bridgeBrokerSecretArn,
+    WEBUI_ADMIN_SECRET_ARN: options.webUi.adminSecretArn,
     AUTHKEY_SECRET_ARN: options.dbserverAuthkeySecretArn,
     FILE_SYSTEM_ID: options.fileSystemId,
     ACCESS_POINT_ID: options.accessPointId,
@@ -225,7 +284,7 @@ sed -i -E '/\\sswap\\s/d' /etc/fstab
 apt_get() { apt-get -o DPkg::Lock::Timeout=900 "$@"; }
 apt_get update -q
 apt_get install -y -q --no-install-recommends python3-venv build-essential git binutils stunnel4 nfs-common \\
-  ca-certificates curl${buildPackages}
+  ca-certificates curl nftables${buildPackages}
 
 if [[ ! -x "$TOOLS/bin/uv" ]]; then
   python3 -m venv "$TOOLS"
@@ -241,6 +300,10 @@ secret() { # arn key: prints one key of a JSON secret; alphanumeric only (it goe
     return 1
   fi
   printf '%s' "$value"
+}
+secret_field() { # arn key: a non-secret field (a user name), letters, digits and dashes
+  "$TOOLS/bin/aws" secretsmanager get-secret-value --secret-id "$1" --query SecretString --output text |
+    python3 -c 'import json, re, sys; v = json.load(sys.stdin)[sys.argv[1]]; assert re.match(r"^[A-Za-z0-9-]+$", v); print(v)' "$2"
 }
 
 # Data volumes: separate EBS volumes that outlive any instance. Attach them to this one; a replacement finds
@@ -289,6 +352,17 @@ id openquake >/dev/null 2>&1 ||
 chown openquake:openquake ${DATABASE_DIR}
 chmod 0750 ${DATABASE_DIR}
 
+# Instance credentials for root only (the SSM and CloudWatch agents, this script) and the metrics timer's user:
+# calculation code runs as openquake and must not reach IMDS. The rule is loaded before any engine unit starts.
+getent passwd ${METRICS_USER} >/dev/null ||
+  useradd --system --user-group -M -d /nonexistent -s /usr/sbin/nologin -G openquake ${METRICS_USER}
+${writeFile(IMDS_GUARD_RULES, renderImdsGuardRules('@OQ_METRICS_UID@'), '0644')}
+sed -i "s/@OQ_METRICS_UID@/$(id -u ${METRICS_USER})/" ${IMDS_GUARD_RULES}
+${writeFile(`/etc/systemd/system/${IMDS_GUARD_UNIT}`, IMDS_GUARD_UNIT_TEXT, '0644')}
+systemctl daemon-reload
+systemctl enable ${IMDS_GUARD_UNIT}
+systemctl restart ${IMDS_GUARD_UNIT}
+
 # RabbitMQ: configured before the package's first start; a fixed node name keeps its data valid on any host.
 getent passwd rabbitmq >/dev/null ||
   useradd --system --user-group -M -d /var/lib/rabbitmq -s /usr/sbin/nologin rabbitmq
@@ -303,9 +377,10 @@ rabbitmqctl -q await_startup
 
 ${writeFile('/usr/local/sbin/oq-provision-rabbitmq', stripComments(PROVISION_RABBITMQ_SCRIPT), '0700')}
 OQ_AMQP_PASSWORD=$(secret "$BROKER_SECRET_ARN" password)
+OQ_WORKER_PASSWORD=$(secret "$WORKER_SECRET_ARN" password)
 OQ_BRIDGE_PASSWORD=$(secret "$BRIDGE_SECRET_ARN" password)
 OQ_DBSERVER_AUTHKEY=$(secret "$AUTHKEY_SECRET_ARN" authkey)
-OQ_AMQP_PASSWORD="$OQ_AMQP_PASSWORD" OQ_BRIDGE_PASSWORD="$OQ_BRIDGE_PASSWORD" \\
+OQ_AMQP_PASSWORD="$OQ_AMQP_PASSWORD" OQ_WORKER_PASSWORD="$OQ_WORKER_PASSWORD" OQ_BRIDGE_PASSWORD="$OQ_BRIDGE_PASSWORD" \\
   OQ_CONSUMER_TIMEOUT_MS="$(sed -n 's/^consumer_timeout = //p' /etc/rabbitmq/rabbitmq.conf)" \\
   /usr/local/sbin/oq-provision-rabbitmq
 
@@ -368,7 +443,7 @@ ${Object.entries(units)
     ].join('\n'),
   )
   .join('\n')}
-
+${renderWebUiSetup()}
 # Run-time settings (num_cores, WebUI) from the settings parameter, now and every minute: a deploy that changes
 # them never touches this user-data (master-settings.ts).
 ${writeFile(APPLY_SETTINGS_SCRIPT_PATH, stripComments(APPLY_SETTINGS_SCRIPT), '0755')}
@@ -390,7 +465,7 @@ for _ in $(seq 60); do
   sleep 2
 done
 runuser -u openquake -- "$VENV/bin/oq" dbserver status | grep -q 'dbserver running'
-
+${renderWebUiAdmin()}
 # Memory and disk of the master for the dashboard (EC2 reports neither): the CloudWatch agent, from AWS's
 # regional bucket (reached through the S3 gateway endpoint).
 CWA=/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { CLUSTER_DIMENSION, METRIC_NAMESPACE, type MetricName } from '../../../contract/metric-names.ts';
+import { METRICS_USER } from './imds-guard.ts';
 import { DATABASE_DIR } from './openquake-cfg.ts';
 
 /** The metric the master publishes: the dashboard's stuck-calculation alarm reads it. */
@@ -54,8 +55,11 @@ export function renderCalculationsMetricUnits(options: CalculationsMetricOptions
     '',
     '[Service]',
     'Type=oneshot',
-    'User=openquake',
-    'Group=openquake',
+    // A user of its own: it needs the instance role (IMDS), which the guard keeps from `openquake`, and only read
+    // access to the engine database (group openquake).
+    `User=${METRICS_USER}`,
+    `Group=${METRICS_USER}`,
+    'SupplementaryGroups=openquake',
     ...Object.entries(environment).map(([name, value]) => `Environment=${name}=${value}`),
     `ExecStart=${options.python} ${CALCULATIONS_METRIC_SCRIPT_PATH}`,
     '',

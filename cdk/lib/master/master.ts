@@ -13,6 +13,31 @@ import { renderMasterUserData } from './boot-script.ts';
 import { masterMachineImage } from './master-machine-image.ts';
 import { renderMasterSettings } from './master-settings.ts';
 
+/** The WebUI/API of the master, when it runs. */
+export interface MasterWebUi {
+  /**
+   * Where it listens: `loopback` (127.0.0.1, reached only through an SSM port-forwarding session) or `private`
+   * (the instance's private address, for a security group rule that admits a user-given CIDR).
+   */
+  readonly bind: 'loopback' | 'private';
+  /** `{"username":"admin","password":...}`: the Django superuser created at boot (LOCKDOWN is on). */
+  readonly adminSecret: secretsmanager.ISecret;
+}
+
+/**
+ * The actions the SSM agent needs for Session Manager and nothing else (Systems Manager user guide, "Create a
+ * custom IAM instance profile for Session Manager"; the same set as the AWS managed policy
+ * AWSCloud9SSMInstanceProfile). AmazonSSMManagedInstanceCore would add ssm:GetParameter(s) on every parameter of
+ * the account, documents, associations and inventory, none of which the master uses.
+ */
+export const SESSION_MANAGER_ACTIONS = [
+  'ssm:UpdateInstanceInformation',
+  'ssmmessages:CreateControlChannel',
+  'ssmmessages:CreateDataChannel',
+  'ssmmessages:OpenControlChannel',
+  'ssmmessages:OpenDataChannel',
+] as const;
+
 /** Props of the {@link Master} construct (the contract fixed by the lead; the stack instantiates it). */
 export interface MasterProps {
   /** The cluster's VPC. */
@@ -31,9 +56,11 @@ export interface MasterProps {
   readonly accessPoint: efs.IAccessPoint;
   /** `{"username":"openquake","password":...}`: the engine's RabbitMQ user. */
   readonly brokerSecret: secretsmanager.ISecret;
+  /** `{"username":"oq-worker","password":...}`: the workers' RabbitMQ user (consume and answer, never publish). */
+  readonly workerBrokerSecret: secretsmanager.ISecret;
   /** `{"username":"oq-bridge","password":...}`: the bridge's least-privileged RabbitMQ user. */
   readonly bridgeBrokerSecret: secretsmanager.ISecret;
-  /** `{"authkey":...}`: the DbServer's authkey. */
+  /** `{"authkey":...}`: written as `[dbserver] authkey`; engine 3.11.5 never reads it (not an access control). */
   readonly dbserverAuthkeySecret: secretsmanager.ISecret;
   /**
    * `[distribution] num_cores` = maxWorkers x worker processes per worker. A run-time setting: it reaches the
@@ -52,6 +79,8 @@ export interface MasterProps {
   readonly imageId?: string;
   /** Keep the RabbitMQ and engine-database volumes when the stack is deleted. @default true */
   readonly retainDataVolumes?: boolean;
+  /** How the WebUI is served when `webUi` turns it on: its bind address and its superuser's secret. */
+  readonly webUiServer: MasterWebUi;
   /** Size of the encrypted EBS volume for /var/lib/rabbitmq. @default 20 */
   readonly rabbitmqVolumeGiB?: number;
   /** Size of the encrypted EBS volume for the engine database (/var/lib/openquake). @default 20 */
@@ -130,10 +159,14 @@ export class Master extends Construct {
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
       description: 'oq-elastic master: SSM sessions, its secrets, shared_dir, its boot signal',
-      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
     });
+    this.role.addToPolicy(
+      new iam.PolicyStatement({ actions: [...SESSION_MANAGER_ACTIONS], resources: ['*'] }),
+    );
     props.brokerSecret.grantRead(this.role);
+    props.workerBrokerSecret.grantRead(this.role);
     props.bridgeBrokerSecret.grantRead(this.role);
+    props.webUiServer.adminSecret.grantRead(this.role);
     props.dbserverAuthkeySecret.grantRead(this.role);
     props.fileSystem.grant(this.role, 'elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite');
     // The boot script maps its EBS device names to NVMe devices through the volume ids; DescribeVolumes
@@ -189,6 +222,7 @@ export class Master extends Construct {
           produce: () => stack.getLogicalId(this.instance.node.defaultChild as CfnElement),
         }),
         brokerSecretArn: props.brokerSecret.secretArn,
+        workerBrokerSecretArn: props.workerBrokerSecret.secretArn,
         bridgeBrokerSecretArn: props.bridgeBrokerSecret.secretArn,
         dbserverAuthkeySecretArn: props.dbserverAuthkeySecret.secretArn,
         fileSystemId: props.fileSystem.fileSystemId,
@@ -199,6 +233,7 @@ export class Master extends Construct {
           rabbitmq: this.dataVolumes.rabbitmq.volumeId,
           database: this.dataVolumes.database.volumeId,
         },
+        webUiServer: { bind: props.webUiServer.bind, adminSecretArn: props.webUiServer.adminSecret.secretArn },
         buildFromSource,
         metricsClusterName: props.metricsClusterName,
       }),
@@ -247,14 +282,6 @@ export class Master extends Construct {
     // The boot mounts shared_dir: the mount targets must exist first.
     this.instance.node.addDependency(props.fileSystem.mountTargetsAvailable);
 
-    acknowledgeNag(this.role, [
-      {
-        id: 'AwsSolutions-IAM4',
-        findings: ['Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore'],
-        reason:
-          'AWS maintains AmazonSSMManagedInstanceCore as the minimum for Session Manager, the only way in (no SSH)',
-      },
-    ]);
     const defaultPolicy = this.role.node.tryFindChild('DefaultPolicy');
     if (defaultPolicy) {
       acknowledgeNag(defaultPolicy, [
@@ -266,6 +293,7 @@ export class Master extends Construct {
             'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*',
           ],
           reason:
+            'The Session Manager actions (ssm:UpdateInstanceInformation, ssmmessages:*Channel), ' +
             'ec2:DescribeVolumes/DescribeInstances (the boot finds its data volumes) and cloudwatch:PutMetricData ' +
             '(scoped by a namespace condition) have no resource-level permissions; the volume takeover is scoped ' +
             "by the oq-elastic:master tag that only this stack's master and volumes carry",

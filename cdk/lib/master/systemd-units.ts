@@ -1,4 +1,4 @@
-import { PORTS } from '../../../contract/cluster-constants.ts';
+import { WEBUI_DIR, webUiExecStart } from './webui.ts';
 
 /** Where the boot script installs the engine's virtual environment (Python from ENGINE_RELEASE.python). */
 export const ENGINE_VENV = '/opt/openquake/venv';
@@ -15,25 +15,32 @@ export interface MasterUnits {
  * and `oq webui` needs write access to the database. `-f` keeps the DbServer in the foreground so that
  * systemd, not the engine's own daemonising, supervises it.
  *
- * @param webUiHost the address the WebUI binds (the master's private IP, filled at boot); omit for no WebUI
+ * @param webUiBindAddress `host:port` the WebUI's gunicorn binds; omit for no WebUI
  */
-export function renderMasterUnits(webUiHost?: string): MasterUnits {
+export function renderMasterUnits(webUiBindAddress?: string): MasterUnits {
   const dbserver = renderEngineUnit(
     'OpenQuake Engine DbServer (oq-elastic master)',
     ['After=network-online.target rabbitmq-server.service', 'Wants=network-online.target'],
     `${ENGINE_VENV}/bin/oq dbserver start -f`,
   );
-  if (webUiHost === undefined) return { 'openquake-dbserver.service': dbserver };
+  if (webUiBindAddress === undefined) return { 'openquake-dbserver.service': dbserver };
+  // gunicorn, not `oq webui start` (Django's development server, which the engine runs with DEBUG on).
   const webui = renderEngineUnit(
     'OpenQuake Engine WebUI and REST API (oq-elastic master)',
     ['After=openquake-dbserver.service', 'Requires=openquake-dbserver.service'],
-    `${ENGINE_VENV}/bin/oq webui start ${webUiHost}:${PORTS.webUi} --skip-browser`,
+    webUiExecStart(ENGINE_VENV, webUiBindAddress),
+    [`WorkingDirectory=${WEBUI_DIR}`],
   );
   return { 'openquake-dbserver.service': dbserver, 'openquake-webui.service': webui };
 }
 
 /** One engine service unit: runs as `openquake`, restarted by systemd whenever it exits. */
-function renderEngineUnit(description: string, ordering: readonly string[], execStart: string): string {
+function renderEngineUnit(
+  description: string,
+  ordering: readonly string[],
+  execStart: string,
+  extra: readonly string[] = [],
+): string {
   return [
     '[Unit]',
     `Description=${description}`,
@@ -42,6 +49,7 @@ function renderEngineUnit(description: string, ordering: readonly string[], exec
     '[Service]',
     'User=openquake',
     'Group=openquake',
+    ...extra,
     `ExecStart=${execStart}`,
     'Restart=always',
     'RestartSec=5',

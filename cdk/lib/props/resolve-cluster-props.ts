@@ -18,6 +18,7 @@ import {
   type PriceTable,
 } from '../../../contract/prices.ts';
 import { describeMemoryOptions, FARGATE_TASK_SIZES, fargateMemoryOptions } from './fargate-task-sizes.ts';
+import { parseIpv4Cidr } from './ipv4-cidr.ts';
 
 /** The cluster props with every default filled in, after validation. */
 export interface ResolvedClusterProps {
@@ -102,14 +103,16 @@ function architecture(prop: string, value: string): CpuArchitecture {
   return value as CpuArchitecture;
 }
 
-const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+/**
+ * The widest block that may reach a port of the master from outside the VPC. A /8 is already 16 million
+ * addresses; anything wider is the internet in all but name.
+ */
+export const MIN_ALLOWED_PREFIX_LENGTH = 8;
 
-function ipv4Cidr(prop: string, value: string): string {
-  const m = CIDR.exec(value);
-  if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32) {
-    throw new ClusterPropsError(prop, value, 'use an IPv4 CIDR such as 10.80.0.0/16.');
-  }
-  return value;
+function ipv4Cidr(prop: string, value: string, minPrefixLength = 0): string {
+  const parsed = parseIpv4Cidr(value, minPrefixLength);
+  if ('problem' in parsed) throw new ClusterPropsError(prop, value, parsed.problem);
+  return parsed.canonical;
 }
 
 /** Graviton instance families carry a `g` right after the generation digit: m7g, c7gn, r8g, t4g. */
@@ -305,17 +308,12 @@ export function resolveClusterProps(props: OqElasticClusterProps = {}): Resolved
       ? undefined
       : integer('databaseVolumeGiB', props.databaseVolumeGiB, 8, 16384);
 
-  const webUi = props.webUi ?? true;
+  // Off unless asked for: the engine's WebUI runs, aborts and deletes calculations for whoever reaches it.
+  const webUi = props.webUi ?? false;
   let webUiAllowedCidr = props.webUiAllowedCidr;
   if (webUiAllowedCidr !== undefined) {
-    if (/^(0\.0\.0\.0\/0|::\/0)$/.test(webUiAllowedCidr.trim())) {
-      throw new ClusterPropsError(
-        'webUiAllowedCidr',
-        webUiAllowedCidr,
-        'the WebUI is never open to the internet; give your office or VPN range (e.g. 203.0.113.0/24), or leave it unset and use the SSM port-forward command.',
-      );
-    }
-    webUiAllowedCidr = ipv4Cidr('webUiAllowedCidr', webUiAllowedCidr);
+    // Parsed as numbers: `1.2.3.4/0` and `0.0.0.0/1` are as open as `0.0.0.0/0`.
+    webUiAllowedCidr = ipv4Cidr('webUiAllowedCidr', webUiAllowedCidr.trim(), MIN_ALLOWED_PREFIX_LENGTH);
     if (!webUi) {
       throw new ClusterPropsError(
         'webUiAllowedCidr',

@@ -11,7 +11,7 @@ import { AMQP_VHOST, CELERY_QUEUE, PORTS, SHARED_DIR } from '../../../contract/c
 import { acknowledgeEcrAuthorizationToken, acknowledgeNag } from '../nag/acknowledge.ts';
 import type { CpuArchitecture } from '../../../contract/prices.ts';
 import { WORKER_IMAGE_DIR } from '../repo-paths.ts';
-import { ENGINE_AMQP_USER } from '../secrets/cluster-secrets.ts';
+import { WORKER_AMQP_USER } from '../secrets/cluster-secrets.ts';
 
 /**
  * The worker container's health check, as the image's HEALTHCHECK (worker-image/Dockerfile): the worker's own
@@ -43,7 +43,9 @@ export interface WorkerServiceProps {
   readonly masterHost: string;
   readonly fileSystem: efs.IFileSystem;
   readonly accessPoint: efs.IAccessPoint;
+  /** `{"username":"oq-worker","password":...}`: the workers' own RabbitMQ user (consume, never publish). */
   readonly brokerSecret: secretsmanager.ISecret;
+  /** The `[dbserver] authkey` value (engine 3.11.5 ignores it; not an access control). */
   readonly dbserverAuthkeySecret: secretsmanager.ISecret;
   readonly logRetention: logs.RetentionDays;
   /** The worker image. @default - built from worker-image/ */
@@ -53,6 +55,10 @@ export interface WorkerServiceProps {
 /** Fargate's longest `stopTimeout` (Amazon ECS container definition parameters: "stopTimeout", max 120 s). */
 export const WORKER_STOP_TIMEOUT_SECONDS = 120;
 const VOLUME = 'shared-dir';
+/** Task-local scratch volumes: the root file system is read-only, these are where celery and the engine write. */
+const SCRATCH_VOLUMES = { 'scratch-tmp': '/tmp', 'scratch-home': '/home/openquake' } as const;
+/** The image's `openquake` user and group (worker-image/Dockerfile, the same ids as on the master and EFS). */
+export const WORKER_CONTAINER_USER = '1200:1200';
 /** The construct id of the singleton function behind every AwsCustomResource (aws-cdk-lib custom-resources). */
 const AWS_CUSTOM_RESOURCE_PROVIDER_ID = 'AWS679f53fac002430cb0da5b7982bd2287';
 
@@ -90,6 +96,8 @@ export class WorkerService extends Construct {
             authorizationConfig: { accessPointId: props.accessPoint.accessPointId, iam: 'ENABLED' },
           },
         },
+        // Fargate ephemeral storage, one per path (a volume with no host and no EFS configuration).
+        ...Object.keys(SCRATCH_VOLUMES).map((name) => ({ name })),
       ],
     });
     // ClientMount only: the workers never write to shared_dir.
@@ -99,7 +107,7 @@ export class WorkerService extends Construct {
     const environment: Record<string, string> = {
       OQ_MASTER_HOST: props.masterHost,
       OQ_AMQP_PORT: String(PORTS.amqp),
-      OQ_AMQP_USER: ENGINE_AMQP_USER,
+      OQ_AMQP_USER: WORKER_AMQP_USER,
       OQ_AMQP_VHOST: AMQP_VHOST,
       OQ_CELERY_QUEUE: CELERY_QUEUE,
       OQ_DBSERVER_PORT: String(PORTS.dbserver),
@@ -119,6 +127,11 @@ export class WorkerService extends Construct {
           platform: props.architecture === 'arm64' ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
         }),
       essential: true,
+      // A compromised task gets no writable image, no root and no capabilities: tasks are pickles from the
+      // broker, so whatever runs them is treated as untrusted once it runs.
+      readonlyRootFilesystem: true,
+      user: WORKER_CONTAINER_USER,
+      linuxParameters: new ecs.LinuxParameters(this, 'LinuxParameters'),
       environment,
       secrets: {
         OQ_AMQP_PASSWORD: ecs.Secret.fromSecretsManager(props.brokerSecret, 'password'),
@@ -137,7 +150,15 @@ export class WorkerService extends Construct {
         retries: 3,
       },
     });
-    this.container.addMountPoints({ sourceVolume: VOLUME, containerPath: SHARED_DIR, readOnly: true });
+    this.container.linuxParameters?.dropCapabilities(ecs.Capability.ALL);
+    this.container.addMountPoints(
+      { sourceVolume: VOLUME, containerPath: SHARED_DIR, readOnly: true },
+      ...Object.entries(SCRATCH_VOLUMES).map(([sourceVolume, containerPath]) => ({
+        sourceVolume,
+        containerPath,
+        readOnly: false,
+      })),
+    );
 
     this.service = new ecs.FargateService(this, 'Service', {
       cluster: props.cluster,
@@ -198,7 +219,7 @@ export class WorkerService extends Construct {
       {
         id: 'AwsSolutions-ECS2',
         reason:
-          'Only non-secret settings (host, ports, vhost, queue, paths) are plain environment; the AMQP password and the DbServer authkey are ECS secrets.',
+          'Only non-secret settings (host, ports, vhost, queue, paths) are plain environment; the AMQP password and the [dbserver] authkey value are ECS secrets.',
       },
     ]);
     acknowledgeEcrAuthorizationToken(this.taskDefinition);

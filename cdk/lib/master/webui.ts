@@ -1,0 +1,71 @@
+import { PORTS } from '../../../contract/cluster-constants.ts';
+
+/**
+ * The master's WebUI/API, locked down. Engine 3.11.5 ships settings for a developer's machine (DEBUG on, a
+ * published SECRET_KEY, LOCKDOWN off, Django's development server) and reads overrides from a `local_settings.py`
+ * in the working directory (openquake/server/settings.py; the engine's doc/installing/server.md). Its packaging
+ * names gunicorn as the production server (`openquake.server.wsgi:application`).
+ */
+export const WEBUI_DIR = '/etc/openquake/webui';
+/** gunicorn 20.1.0 (supports Python 3.5 and later, so the engine's 3.8). */
+export const WEBUI_SERVER_PACKAGE = 'gunicorn==20.1.0';
+/** Where the WebUI listens: loopback (reached through an SSM tunnel) or the private address (a CIDR rule). */
+export type WebUiBind = 'loopback' | 'private';
+
+/**
+ * `local_settings.py`: LOCKDOWN (Django authentication), DEBUG off, a SECRET_KEY generated on the instance at
+ * first boot (never in the template), hosts limited to the bind address, and same-site cookies so that a page
+ * in the operator's browser cannot ride the session into the CSRF-exempt run/abort/remove views.
+ * @param host the private address placeholder the boot fills in
+ */
+export function renderWebUiLocalSettings(host: string): string {
+  return [
+    '# oq-elastic: overrides of openquake/server/settings.py (engine 3.11.5) for a shared server.',
+    'import os',
+    '',
+    'LOCKDOWN = True',
+    'DEBUG = False',
+    `ALLOWED_HOSTS = ['localhost', '127.0.0.1', '${host}']`,
+    "with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'secret_key')) as _key:",
+    '    SECRET_KEY = _key.read().strip()',
+    "SESSION_COOKIE_SAMESITE = 'Strict'",
+    "CSRF_COOKIE_SAMESITE = 'Strict'",
+    'SESSION_COOKIE_HTTPONLY = True',
+    '',
+  ].join('\n');
+}
+
+/**
+ * The WSGI entry point: the engine's application behind Django's static-files handler, which serves the
+ * WebUI's CSS and JavaScript with DEBUG off (gunicorn serves no static files of its own).
+ */
+export const WEBUI_WSGI_MODULE = [
+  'from django.contrib.staticfiles.handlers import StaticFilesHandler',
+  'from openquake.server.wsgi import application as engine_application',
+  '',
+  'application = StaticFilesHandler(engine_application)',
+  '',
+].join('\n');
+
+/** Creates or updates the WebUI superuser from OQ_WEBUI_ADMIN_USER/OQ_WEBUI_ADMIN_PASSWORD (`manage shell -c`). */
+export const WEBUI_ADMIN_COMMAND = [
+  'import os',
+  'from django.contrib.auth import get_user_model',
+  "user, _ = get_user_model().objects.get_or_create(username=os.environ['OQ_WEBUI_ADMIN_USER'])",
+  'user.is_staff = user.is_superuser = True',
+  "user.set_password(os.environ['OQ_WEBUI_ADMIN_PASSWORD'])",
+  'user.save()',
+].join('; ');
+
+/** The address gunicorn binds for `bind`; `host` is the private-address placeholder. */
+export function webUiBindAddress(bind: WebUiBind, host: string): string {
+  return `${bind === 'loopback' ? '127.0.0.1' : host}:${PORTS.webUi}`;
+}
+
+/** gunicorn's command line: the engine's application, from the directory that holds local_settings.py. */
+export function webUiExecStart(venv: string, bindAddress: string): string {
+  return (
+    `${venv}/bin/gunicorn --chdir ${WEBUI_DIR} --bind ${bindAddress} --workers 2 --timeout 300 ` +
+    'oq_elastic_wsgi:application'
+  );
+}
