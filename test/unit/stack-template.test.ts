@@ -68,7 +68,11 @@ describe('stack template (default props, WebUI CIDR given)', () => {
   let ids: Record<string, string>;
 
   beforeAll(() => {
-    ({ stack, template, json, app } = synth({ webUiAllowedCidr: '10.20.0.0/16', maxWorkers: 12 }));
+    ({ stack, template, json, app } = synth({
+      webUi: true,
+      webUiAllowedCidr: '10.20.0.0/16',
+      maxWorkers: 12,
+    }));
     ids = {
       master: logicalId(stack, stack.securityGroups.master),
       workers: logicalId(stack, stack.securityGroups.workers),
@@ -123,6 +127,8 @@ describe('stack template (default props, WebUI CIDR given)', () => {
     const worker = containerOf(json, ids.workerTask);
     expect(worker.MountPoints).toEqual([
       { ContainerPath: SHARED_DIR, ReadOnly: true, SourceVolume: 'shared-dir' },
+      { ContainerPath: '/tmp', ReadOnly: false, SourceVolume: 'scratch-tmp' },
+      { ContainerPath: '/home/openquake', ReadOnly: false, SourceVolume: 'scratch-home' },
     ]);
     const volume = json.Resources[ids.workerTask].Properties.Volumes[0];
     expect(volume.EFSVolumeConfiguration).toMatchObject({
@@ -346,6 +352,59 @@ describe('stack template (default props, WebUI CIDR given)', () => {
     expect(config.clusterName).toBe('test-cluster-a1');
   });
 
+  it('runs workers with a read-only root, as the openquake user, with every capability dropped', () => {
+    const worker = containerOf(json, ids.workerTask);
+    expect(worker.ReadonlyRootFilesystem).toBe(true);
+    expect(worker.User).toBe('1200:1200');
+    expect(worker.LinuxParameters.Capabilities.Drop).toEqual(['ALL']);
+    expect(worker.Privileged).not.toBe(true);
+    const scratch = json.Resources[ids.workerTask].Properties.Volumes.filter((v: Json) =>
+      /^scratch-/.test(v.Name),
+    );
+    expect(scratch).toEqual([{ Name: 'scratch-tmp' }, { Name: 'scratch-home' }]);
+  });
+
+  it('gives workers a broker user of their own, never the engine user', () => {
+    const worker = containerOf(json, ids.workerTask);
+    const env = Object.fromEntries(worker.Environment.map((e: Json) => [e.Name, e.Value]));
+    expect(env.OQ_AMQP_USER).toBe('oq-worker');
+    const password = worker.Secrets.find((x: Json) => x.Name === 'OQ_AMQP_PASSWORD');
+    expect(JSON.stringify(password.ValueFrom)).toContain(logicalId(stack, stack.secrets.workerBroker));
+    expect(JSON.stringify(password.ValueFrom)).not.toContain(`"${logicalId(stack, stack.secrets.broker)}"`);
+  });
+
+  it('limits worker egress to the master, NFS and HTTPS', () => {
+    const workers = json.Resources[ids.workers].Properties;
+    const inline = (workers.SecurityGroupEgress ?? []).map(
+      (r: Json) => `${r.FromPort}-${r.ToPort}->${r.CidrIp}`,
+    );
+    const separate = Object.values<Json>(json.Resources)
+      .filter(
+        (r) =>
+          r.Type === 'AWS::EC2::SecurityGroupEgress' && r.Properties.GroupId['Fn::GetAtt'][0] === ids.workers,
+      )
+      .map(
+        (r) =>
+          `${r.Properties.FromPort}-${r.Properties.ToPort}->${r.Properties.DestinationSecurityGroupId['Fn::GetAtt'][0]}`,
+      );
+    expect([...inline, ...separate].sort()).toEqual(
+      [
+        '443-443->0.0.0.0/0',
+        `5672-5672->${ids.master}`,
+        `1908-1908->${ids.master}`,
+        `1912-1920->${ids.master}`,
+        `2049-2049->${ids.efs}`,
+      ].sort(),
+    );
+  });
+
+  it('forwards the WebUI to the address it binds: the private address when a CIDR is given', () => {
+    const output = JSON.stringify(json.Outputs.WebUiPortForwardCommand.Value);
+    expect(output).toContain('AWS-StartPortForwardingSessionToRemoteHost');
+    expect(output).toContain('PrivateIp');
+    expect(json.Outputs.WebUiAdminSecretArn).toBeDefined();
+  });
+
   it('scopes the bridge IAM to the worker service and the tasks of its cluster', () => {
     const statements = Object.values<Json>(json.Resources)
       .filter(
@@ -355,10 +414,23 @@ describe('stack template (default props, WebUI CIDR given)', () => {
       .flatMap((r) => r.Properties.PolicyDocument.Statement as Json[]);
     const bySid = Object.fromEntries(statements.map((s) => [s.Sid, s]));
     expect(bySid.ScaleTheWorkerService.Resource).toEqual({ Ref: ids.workerService });
-    expect([bySid.ScaleTheWorkerService.Action].flat().sort()).toEqual([
-      'ecs:DescribeServices',
-      'ecs:UpdateService',
-    ]);
+    expect(bySid.ScaleTheWorkerService.Action).toBe('ecs:UpdateService');
+    // Another task definition only of the worker family; the desiredCount-only calls carry no such key.
+    const family = bySid.ScaleTheWorkerService.Condition.ArnLikeIfExists['ecs:task-definition'];
+    expect(JSON.stringify(family)).toMatch(/:task-definition\/.*:\*"/);
+    expect(JSON.stringify(family)).toContain(
+      JSON.stringify(json.Resources[ids.workerTask].Properties.Family).slice(1, -1),
+    );
+    expect(bySid.DescribeTheWorkerService).toMatchObject({
+      Action: 'ecs:DescribeServices',
+      Resource: { Ref: ids.workerService },
+    });
+    expect(bySid.NeverEnableExecuteCommand).toMatchObject({
+      Effect: 'Deny',
+      Action: 'ecs:UpdateService',
+      Condition: { Bool: { 'ecs:enable-execute-command': 'true' } },
+    });
+    expect(bySid.NeverExecuteCommand).toMatchObject({ Effect: 'Deny', Action: 'ecs:ExecuteCommand' });
     const clusterCondition = { ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [ids.cluster, 'Arn'] } } };
     expect(bySid.WorkerTasksOfTheCluster.Condition).toEqual(clusterCondition);
     expect(JSON.stringify(bySid.WorkerTasksOfTheCluster.Resource)).toContain(`:task/`);
@@ -373,7 +445,7 @@ describe('stack template (default props, WebUI CIDR given)', () => {
     // No wildcard action, and a wildcard resource only with a condition.
     for (const s of statements) {
       for (const action of [s.Action].flat()) expect(action).not.toMatch(/\*/);
-      if (s.Resource === '*') expect(s.Condition).toBeDefined();
+      if (s.Resource === '*' && s.Effect === 'Allow') expect(s.Condition).toBeDefined();
     }
   });
 
@@ -492,6 +564,17 @@ describe('stack template variants', () => {
     expect(ingressRules(json).filter((r) => r.ports === '8800')).toEqual([]);
     expect(JSON.stringify(json)).not.toContain('FARGATE_SPOT');
     expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('Fargate Spot'))).toEqual([]);
+    // No WebUI at all by default: no output, no admin secret, no gunicorn in the master's boot.
+    expect(json.Outputs.WebUiPortForwardCommand).toBeUndefined();
+    expect(stack.secrets.webUiAdmin).toBeUndefined();
+  });
+
+  it('with the WebUI and no CIDR, the tunnel forwards to the loopback address the WebUI binds', () => {
+    const { json } = synth({ webUi: true });
+    const output = JSON.stringify(json.Outputs.WebUiPortForwardCommand.Value);
+    expect(output).toContain('--document-name AWS-StartPortForwardingSession --parameters portNumber=8800');
+    expect(output).not.toContain('ToRemoteHost');
+    expect(ingressRules(json).filter((r) => r.ports === '8800')).toEqual([]);
   });
 
   it('Fargate Spot on opt-in only, with a synth-time warning about re-run tasks duplicating partial results', () => {

@@ -39,7 +39,11 @@ export class ClusterSecrets extends Construct {
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
-    this.broker = this.userSecret('Broker', 'AMQP password of the OpenQuake engine on the master', ENGINE_AMQP_USER);
+    this.broker = this.userSecret(
+      'Broker',
+      'AMQP password of the OpenQuake engine on the master',
+      ENGINE_AMQP_USER,
+    );
     this.workerBroker = this.userSecret(
       'WorkerBroker',
       'AMQP password of the celery workers (consume only)',

@@ -52,7 +52,10 @@ export class ClusterSecurityGroups extends Construct {
       ec2.Port.tcp(PORTS.rabbitManagement),
       'RabbitMQ management API from the bridge',
     );
-    fromWorkers(ec2.Port.tcp(PORTS.dbserver), 'DbServer from the workers (unauthenticated: this rule is the gate)');
+    fromWorkers(
+      ec2.Port.tcp(PORTS.dbserver),
+      'DbServer from the workers (unauthenticated: this rule is the gate)',
+    );
     fromWorkers(
       ec2.Port.tcpRange(PORTS.receiverFrom, PORTS.receiverTo),
       'task results (zmq receiver ports) from the workers (unauthenticated: this rule is the gate)',
