@@ -72,8 +72,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   }
 
   // `run` logs to stdout (the awslogs driver ships it); the one-shot commands keep stdout for their output.
+  // The broker password is searched for in every logged string too: an error message may quote it.
+  const known = [config.broker.password];
   const log =
-    command === 'run' ? createJsonLogger() : createJsonLogger((line) => process.stderr.write(`${line}\n`));
+    command === 'run'
+      ? createJsonLogger(undefined, undefined, known)
+      : createJsonLogger((line) => process.stderr.write(`${line}\n`), undefined, known);
   const emit = (document: Record<string, unknown>): void =>
     void process.stdout.write(`${JSON.stringify(document)}\n`);
   let runtime: BridgeRuntime | undefined;

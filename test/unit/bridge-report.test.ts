@@ -194,4 +194,41 @@ describe('JSON logs', () => {
     expect(record.url).toBe('amqp://oq-bridge:***@10.0.0.5:5672/openquake');
     expect(redact({ a: [{ secret: 'x' }] })).toEqual({ a: [{ secret: '***' }] });
   });
+
+  it('redacts by key, by known secret value and at the depth limit (the 8 synthetic secrets of the review)', () => {
+    const known = 'Kn0wnBrokerPassw0rd';
+    let deep: Record<string, unknown> = { note: `deep ${known}`, value: 'DeepS3cretValue' };
+    for (let i = 0; i < 12; i++) deep = { level: deep };
+    const lines: string[] = [];
+    createJsonLogger(
+      (line) => lines.push(line),
+      () => NOW,
+      [known],
+    )('probe', {
+      password: 'S3cretByKey1',
+      headers: { Authorization: 'Basic QWxhZGRpbjpTM2NyZXQy', cookie: 'session=S3cretCookie3' },
+      message: `login refused for oq-bridge with ${known}`,
+      url: 'amqp://:S3cretEmptyUser4@10.0.0.5:5672/openquake',
+      apiKey: 'S3cretApiKey5',
+      deep,
+      list: [[[[[[[[{ token: 'S3cretToken6' }]]]]]]]],
+    });
+    const line = lines[0]!;
+    for (const leaked of [
+      'S3cretByKey1',
+      'QWxhZGRpbjpTM2NyZXQy',
+      'S3cretCookie3',
+      known,
+      'S3cretEmptyUser4',
+      'S3cretApiKey5',
+      'DeepS3cretValue',
+      'S3cretToken6',
+    ]) {
+      expect(line, leaked).not.toContain(leaked);
+    }
+    const record = JSON.parse(line) as Record<string, unknown>;
+    expect(record.message).toBe('login refused for oq-bridge with ***');
+    expect(record.url).toBe('amqp://:***@10.0.0.5:5672/openquake');
+    expect(JSON.stringify(record.deep)).toContain('[redacted: nested too deep]');
+  });
 });

@@ -4,30 +4,58 @@
  */
 export type LogFn = (event: string, fields?: Record<string, unknown>) => void;
 
-const SECRET_KEY = /pass(word)?|secret|authkey|token|credential/i;
-/** `scheme://user:password@` in any string value. */
-const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^:/@\s]+):[^@\s]*@/gi;
+/** Keys whose values are credentials, whatever their type (an `authorization` header, a `sessionToken`...). */
+const SECRET_KEY =
+  /pass(word)?|secret|authkey|authori[sz]ation|token|credential|cookie|api[-_]?key|private[-_]?key/i;
+/** `scheme://user:password@` in any string value, the user possibly empty (`amqp://:pw@host`). */
+const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):[^@\s]*@/gi;
+/** Deeper than this, a value is replaced whole: it is not inspected, so it is not written either. */
+const MAX_DEPTH = 6;
+/** Known secret values shorter than this are not searched for (they would blank ordinary words). */
+const MIN_KNOWN_SECRET_LENGTH = 8;
 
-/** A copy of `value` with secret-named keys replaced and passwords cut out of URLs. */
-export function redact(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return value.replace(URL_CREDENTIALS, '$1:***@');
-  if (depth > 6 || value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * A copy of `value` with secret-named keys replaced, passwords cut out of URLs, every occurrence of a `known`
+ * secret value (e.g. the broker password, which an error message may quote) replaced, and anything nested
+ * deeper than the depth limit replaced whole.
+ */
+export function redact(value: unknown, known: readonly string[] = [], depth = 0): unknown {
+  const values = known.filter((k) => k.length >= MIN_KNOWN_SECRET_LENGTH);
+  const knownPattern = values.length > 0 ? new RegExp(values.map(escapeRegExp).join('|'), 'g') : undefined;
+  return redactWith(value, knownPattern, depth);
+}
+
+function redactWith(value: unknown, known: RegExp | undefined, depth: number): unknown {
+  if (typeof value === 'string') {
+    const cut = value.replace(URL_CREDENTIALS, '$1:***@');
+    return known ? cut.replace(known, '***') : cut;
+  }
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > MAX_DEPTH) return '[redacted: nested too deep]';
+  if (Array.isArray(value)) return value.map((v) => redactWith(v, known, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
-    out[key] = SECRET_KEY.test(key) ? '***' : redact(v, depth + 1);
+    out[key] = SECRET_KEY.test(key) ? '***' : redactWith(v, known, depth + 1);
   }
   return out;
 }
 
-/** A logger that writes `{"time", "level", "event", ...fields}` lines through `write`. */
+/**
+ * A logger that writes `{"time", "level", "event", ...fields}` lines through `write`, redacting every field
+ * (and every occurrence of the `knownSecrets` values).
+ */
 export function createJsonLogger(
   write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
   now: () => number = Date.now,
+  knownSecrets: readonly string[] = [],
 ): LogFn {
   return (event, fields = {}) => {
     const level = /fail|error/i.test(event) ? 'error' : 'info';
-    const record = redact({ time: new Date(now()).toISOString(), level, event, ...fields });
+    const record = redact({ time: new Date(now()).toISOString(), level, event, ...fields }, knownSecrets);
     write(JSON.stringify(record));
   };
 }
