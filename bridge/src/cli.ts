@@ -73,11 +73,11 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
 
   // `run` logs to stdout (the awslogs driver ships it); the one-shot commands keep stdout for their output.
   // The broker password is searched for in every logged string too: an error message may quote it.
-  const known = [config.broker.password];
+  const knownSecrets = [config.broker.password];
   const log =
     command === 'run'
-      ? createJsonLogger(undefined, undefined, known)
-      : createJsonLogger((line) => process.stderr.write(`${line}\n`), undefined, known);
+      ? createJsonLogger(undefined, undefined, knownSecrets)
+      : createJsonLogger((line) => process.stderr.write(`${line}\n`), undefined, knownSecrets);
   const emit = (document: Record<string, unknown>): void =>
     void process.stdout.write(`${JSON.stringify(document)}\n`);
   let runtime: BridgeRuntime | undefined;
@@ -126,17 +126,20 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       const { decision, observation } = cycle;
       process.stdout.write(
         `${JSON.stringify(
-          redact({
-            reason: decision.reason,
-            current: decision.current,
-            target: decision.target,
-            desired: decision.desired,
-            retire: decision.retire,
-            demand: decision.demand,
-            detail: decision.detail,
-            errors: observation.errors,
-            note: 'dry run: nothing was changed; a fresh process has no idle history, so idle workers show IdleGrace',
-          }),
+          redact(
+            {
+              reason: decision.reason,
+              current: decision.current,
+              target: decision.target,
+              desired: decision.desired,
+              retire: decision.retire,
+              demand: decision.demand,
+              detail: decision.detail,
+              errors: observation.errors,
+              note: 'dry run: nothing was changed; a fresh process has no idle history, so idle workers show IdleGrace',
+            },
+            knownSecrets,
+          ),
           null,
           2,
         )}\n`,
