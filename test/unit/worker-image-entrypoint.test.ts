@@ -79,6 +79,31 @@ describe('worker entrypoint: configuration', () => {
     expect(run.out).not.toContain(PASSWORD);
   });
 
+  it('passes no secret to the celery worker: the password and authkey stay in the 0600 files only', () => {
+    for (const app of ['engine', 'testapp']) {
+      const env = { ...baseEnv(), OQ_WORKER_APP: app, PATH: process.env.PATH ?? '/usr/bin:/bin' };
+      const run = spawnSync(
+        PYTHON,
+        [
+          '-c',
+          'import json, os, sys; sys.path.insert(0, sys.argv[1]); import oq_worker_entrypoint as e\n' +
+            'argv, child_env, *_ = e.prepare(dict(os.environ)); print(json.dumps(child_env))',
+          `${REPO_ROOT}worker-image/entrypoint`,
+        ],
+        { env, encoding: 'utf8', timeout: 20_000 },
+      );
+      expect(run.status, run.stderr).toBe(0);
+      const childEnv = JSON.parse(run.stdout) as Record<string, string>;
+      expect(Object.keys(childEnv)).not.toContain('OQ_AMQP_PASSWORD');
+      expect(Object.keys(childEnv)).not.toContain('OQ_DBSERVER_AUTHKEY');
+      expect(JSON.stringify(childEnv), app).not.toContain(PASSWORD);
+      expect(JSON.stringify(childEnv), app).not.toContain(AUTHKEY);
+      if (app === 'testapp') {
+        expect(readFileSync(childEnv.OQ_TESTAPP_BROKER_FILE!, 'utf8')).toContain(PASSWORD);
+      }
+    }
+  });
+
   const required = [
     'OQ_MASTER_HOST',
     'OQ_AMQP_PORT',

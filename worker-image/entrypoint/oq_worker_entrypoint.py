@@ -36,6 +36,10 @@ import urllib.request
 
 # What the engine reads; see openquake/engine/openquake.cfg and openquake/engine/celeryconfig.py of 3.11.
 DEFAULT_CONFIG_FILE = "/tmp/oq-worker/openquake.cfg"
+#: Variables that carry secrets: written into the config file, never passed on to the celery worker.
+SECRET_VARIABLES = ("OQ_AMQP_PASSWORD", "OQ_DBSERVER_AUTHKEY")
+#: The test app's broker URL (with the password), next to the config file.
+TESTAPP_BROKER_FILE_NAME = "testapp-broker-url"
 STATE_FILE_NAME = "worker.json"
 # The engine hard-codes this queue (openquake/baselib/parallel.py: task(safely_call, queue='celery')).
 ENGINE_QUEUE = "celery"
@@ -425,14 +429,19 @@ def prepare(env):
     state = {"hostname": hostname, "app": settings["app"], "concurrency": concurrency}
     state_path = os.path.join(os.path.dirname(settings["config_file"]), STATE_FILE_NAME)
     write_private(state_path, json.dumps(state))
-    child_env = dict(env)
+    # The secrets leave the worker's environment once they are in the 0600 file: celery, its pool children and
+    # every task they run inherit the environment, and a task's code can read it (os.environ, /proc/self/environ).
+    child_env = {name: value for name, value in env.items() if name not in SECRET_VARIABLES}
     child_env["OQ_CONFIG_FILE"] = settings["config_file"]
     child_env["OQ_WORKER_STATE_FILE"] = state_path
     shim_dirs = [d for d in (CELERY4_SHIM_DIR, ENGINE_PATCHES_DIR) if os.path.isdir(d)]
     if shim_dirs:
         child_env["PYTHONPATH"] = os.pathsep.join(p for p in shim_dirs + [env.get("PYTHONPATH")] if p)
     if settings["app"] == "testapp":
-        child_env["OQ_TESTAPP_BROKER"] = broker_url(settings)
+        broker_file = os.path.join(os.path.dirname(settings["config_file"]), TESTAPP_BROKER_FILE_NAME)
+        write_private(broker_file, broker_url(settings))
+        child_env.pop("OQ_TESTAPP_BROKER", None)
+        child_env["OQ_TESTAPP_BROKER_FILE"] = broker_file
     argv = worker_argv(settings, hostname, concurrency, per_child)
     summary = ["warning: " + w for w in warnings] + [
         "hostname %s, concurrency %d, max memory per child %d KiB" % (hostname, concurrency, per_child),

@@ -14,6 +14,8 @@ workers recorded: every task started and ended, none run twice, none lost.
 Works with celery 4.4 (the engine's) and 5.x.
 
 Environment:
+  OQ_TESTAPP_BROKER_FILE  a file holding the broker's AMQP URL (the worker image's entrypoint writes it, so that
+                      the password is not in the worker's environment); else
   OQ_TESTAPP_BROKER   AMQP URL of the broker (default amqp://guest:guest@127.0.0.1:5672/openquake)
   OQ_TESTAPP_JOURNAL  path of the JSON-lines journal (default: no journal)
 """
@@ -24,9 +26,19 @@ import time
 
 from celery import Celery
 
+
+
+def _broker_url():
+    path = os.environ.get("OQ_TESTAPP_BROKER_FILE")
+    if path:
+        with open(path) as f:
+            return f.read().strip()
+    return os.environ.get("OQ_TESTAPP_BROKER", "amqp://guest:guest@127.0.0.1:5672/openquake")
+
+
 app = Celery("oq_testapp")
 app.conf.update(
-    broker_url=os.environ.get("OQ_TESTAPP_BROKER", "amqp://guest:guest@127.0.0.1:5672/openquake"),
+    broker_url=_broker_url(),
     task_serializer="pickle",
     result_serializer="pickle",
     accept_content=["pickle"],
