@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything the demo, the tests and CI need, idempotently: Debian packages (RabbitMQ, podman,
-# debootstrap, shellcheck, gcc), a Python virtual environment in .venv (celery, moto, cfn-lint), the pinned
-# OpenQuake Engine in .engine-venv (Python 3.8, engine-release.json, the master's constraints file) and the npm
-# packages. Each step is skipped when what it installs is already there and unchanged.
+# debootstrap, shellcheck, gcc), a Python virtual environment in .venv (celery, moto, cfn-lint), one for
+# checkov in .venv-checkov, the pinned OpenQuake Engine in .engine-venv (Python 3.8, engine-release.json, the
+# master's constraints file) and the npm packages. Each step is skipped when what it installs is already there
+# and unchanged.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,6 +44,18 @@ if [[ "$(cat .venv/.installed 2>/dev/null)" != "$want" ]]; then
 fi
 
 bash scripts/setup-engine-env.sh
+
+# checkov in an environment of its own: its pins (boto3, packaging) would downgrade what .venv's tools use.
+if [[ ! -x .venv-checkov/bin/python ]]; then
+  echo "setup: creating .venv-checkov"
+  python3 -m venv .venv-checkov
+fi
+want="$(stamp requirements-checkov.txt)"
+if [[ "$(cat .venv-checkov/.installed 2>/dev/null)" != "$want" ]]; then
+  echo "setup: installing checkov into .venv-checkov"
+  .venv-checkov/bin/pip install -q --disable-pip-version-check -r requirements-checkov.txt
+  echo "$want" >.venv-checkov/.installed
+fi
 
 want="$(stamp package.json package-lock.json)"
 if [[ "$(cat node_modules/.installed 2>/dev/null)" != "$want" ]]; then
