@@ -43,6 +43,7 @@ export default tseslint.config(
       'node_modules/',
       'cdk.out/',
       '.venv/',
+      '.venv-checkov/',
       '.engine-venv/',
       '.services/',
       '.cache/',

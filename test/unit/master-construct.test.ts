@@ -195,7 +195,9 @@ describe('Master construct', () => {
       JSON.stringify(s.Action).includes('secretsmanager:GetSecretValue'),
     );
     expect(secretReads.map((s) => JSON.stringify(s.Resource)).sort()).toEqual(
-      ['Authkey', 'Bridge', 'Broker', 'Worker'].map((id) => expect.stringMatching(new RegExp(`"Ref":"${id}`))),
+      ['Authkey', 'Bridge', 'Broker', 'Worker'].map((id) =>
+        expect.stringMatching(new RegExp(`"Ref":"${id}`)),
+      ),
     );
     expect(statements).toContainEqual(
       expect.objectContaining({

@@ -33,7 +33,9 @@ describe('stack: cdk-nag AWS Solutions checks and cfn-lint', () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'oqe-stack-nag-'));
     app = new App({ outdir: join(dir, 'cdk.out') });
-    stack = new OqElasticStack(app, 'NagTest', { cluster: { webUi: true, webUiAllowedCidr: '10.20.0.0/16' } });
+    stack = new OqElasticStack(app, 'NagTest', {
+      cluster: { webUi: true, webUiAllowedCidr: '10.20.0.0/16' },
+    });
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
     let failed = false;
     try {
