@@ -32,6 +32,7 @@ import {
   podman,
   PODMAN,
   PODMAN_RUN_LIMITS,
+  TASK_DEFINITION_RESTRICTIONS,
   waitFor,
   WORKER_IMAGE_PATHS,
 } from '../support/worker-image.ts';
@@ -177,6 +178,8 @@ describe.skipIf(!enabled)(
       // prettier-ignore
       const start = await podman([
       'run', '-d', '--name', worker, '--network', 'host', '--hostname', WORKER_ID, ...PODMAN_RUN_LIMITS,
+      // As on Fargate: read-only root, scratch volumes, user 1200, every capability dropped.
+      ...TASK_DEFINITION_RESTRICTIONS,
       '--health-interval', 'disable',
       '-v', `${join(root, 'shared')}:${WORKER_IMAGE_PATHS.sharedDir}:ro`,
       '-e', `PYTHONPATH=/opt/openquake/app:${WORKER_IMAGE_PATHS.sharedDir}`,
@@ -188,6 +191,15 @@ describe.skipIf(!enabled)(
       image,
     ], env);
       expect(start.code, start.out).toBe(0);
+      // The restrictions hold: the image's root cannot be written, even by the worker's own user.
+      const inspect = await podman([
+        'inspect',
+        '--format',
+        '{{.HostConfig.ReadonlyRootfs}} {{.Config.User}}',
+        worker,
+      ]);
+      expect(inspect.out.trim()).toBe('true 1200:1200');
+      expect((await podman(['exec', worker, 'touch', '/opt/openquake/written'])).code).not.toBe(0);
 
       // Busy with engine tasks, the celery 4.4.7 worker answers `active` (the image's argsrepr shim), with the
       // engine's task and the calculation id from the Monitor's repr.

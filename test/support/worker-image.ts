@@ -17,6 +17,23 @@ export const PODMAN = ['podman', '--runtime', 'runc', '--cgroup-manager=cgroupfs
 /** Limits every container needs here: the defaults are too low for RabbitMQ clients and celery's pool. */
 export const PODMAN_RUN_LIMITS = ['--ulimit', 'nofile=20000:20000', '--ulimit', 'nproc=10000:10000'] as const;
 
+/**
+ * What the stack's worker task definition imposes (cdk/lib/workers/worker-service.ts): a read-only root file
+ * system with writable scratch at /tmp and /home/openquake, the image's user and no capability at all.
+ * podman's `--read-only` keeps /tmp, /var/tmp and /run writable (tmpfs), as Fargate's scratch volume does /tmp.
+ */
+export const TASK_DEFINITION_RESTRICTIONS = [
+  '--read-only',
+  '--tmpfs',
+  '/home/openquake:rw,mode=1777',
+  '--user',
+  '1200:1200',
+  '--cap-drop',
+  'ALL',
+  '--security-opt',
+  'no-new-privileges',
+] as const;
+
 /** Where the image keeps what it mounts or reads. */
 export const WORKER_IMAGE_PATHS = {
   sharedDir: '/opt/openquake/shared',
