@@ -334,7 +334,7 @@ export class PodmanBackend implements ComputeBackend {
     // The worker's whole log stays in the state directory, for an analysis after the run.
     const all = await this.podmanRun(['logs', containerName(unitId)]).catch(() => undefined);
     if (all) appendFileSync(join(this.options.stateDir, `${unitId}.log`), `${all.stdout}${all.stderr}`);
-    await this.podmanRun(['rm', '-f', '-t', '0', containerName(unitId)]).catch(() => undefined);
+    await this.podmanRun(['rm', '-f', '-v', '-t', '0', containerName(unitId)]).catch(() => undefined);
     if (this.seen.delete(unitId) || this.stopping.has(unitId)) {
       this.logEvent({ event: 'exit', unitId, t: Date.now(), exitCode, detail });
     }

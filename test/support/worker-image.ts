@@ -19,13 +19,11 @@ export const PODMAN_RUN_LIMITS = ['--ulimit', 'nofile=20000:20000', '--ulimit', 
 
 /**
  * What the stack's worker task definition imposes (cdk/lib/workers/worker-service.ts): a read-only root file
- * system with writable scratch at /tmp and /home/openquake, the image's user and no capability at all.
- * podman's `--read-only` keeps /tmp, /var/tmp and /run writable (tmpfs), as Fargate's scratch volume does /tmp.
+ * system with writable scratch at /tmp and /home/openquake, the image's user and no capability at all. The
+ * scratch paths are the image's VOLUMEs, which podman (like Fargate's bind mounts) fills from the image.
  */
 export const TASK_DEFINITION_RESTRICTIONS = [
   '--read-only',
-  '--tmpfs',
-  '/home/openquake:rw,mode=1777',
   '--user',
   '1200:1200',
   '--cap-drop',

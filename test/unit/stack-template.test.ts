@@ -362,6 +362,9 @@ describe('stack template (default props, WebUI CIDR given)', () => {
       /^scratch-/.test(v.Name),
     );
     expect(scratch).toEqual([{ Name: 'scratch-tmp' }, { Name: 'scratch-home' }]);
+    // Fargate gives a bind mount the image's ownership only for a path the image declares a VOLUME.
+    const dockerfile = readFileSync(join(REPO_ROOT, 'worker-image/Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/^VOLUME \["\/tmp", "\/home\/openquake"\]$/m);
   });
 
   it('gives workers a broker user of their own, never the engine user', () => {
