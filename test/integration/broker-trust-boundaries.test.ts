@@ -26,7 +26,7 @@ import {
   submitTasks,
   waitFor,
   type StartedWorker,
-} from './observe-celery-workers.ts';
+} from '../../local/celery-workers.ts';
 
 const SHIM_DIR = join(REPO_ROOT, 'worker-image/celery4-shim');
 const HEALTHCHECK = join(REPO_ROOT, 'worker-image/entrypoint/oq_worker_healthcheck.py');
