@@ -207,26 +207,33 @@ describe.skipIf(needs !== undefined)(
     });
 
     describe('finding 3: the workers have a broker user of their own', () => {
-      it('runs engine-like tasks submitted by the engine user, and acks them', async () => {
-        submitTasks(broker.engine.amqpUrl, 7, [0.2, 0.2]);
-        await waitFor(
-          'two tasks to end',
-          async () => {
-            const ends = existsSync(journal)
-              ? readFileSync(journal, 'utf8')
-                  .split('\n')
-                  .filter((l) => l.includes('"end"'))
-              : [];
-            return ends.length >= 2 ? ends : undefined;
-          },
-          30_000,
-        );
-        const queue = await brokerVerdict(broker.engine.amqpUrl, async (channel) => {
-          const q = await channel.checkQueue('celery');
-          if (q.messageCount !== 0) throw new Error(`${q.messageCount} messages left`);
-        });
-        expect(queue).toBe('ok');
-      });
+      it(
+        'runs engine-like tasks submitted by the engine user, and acks them',
+        { timeout: 90_000 },
+        async () => {
+          submitTasks(broker.engine.amqpUrl, 7, [0.2, 0.2]);
+          // A loaded machine can take a while; on a timeout the worker's log says why.
+          await waitFor(
+            'two tasks to end',
+            async () => {
+              const ends = existsSync(journal)
+                ? readFileSync(journal, 'utf8')
+                    .split('\n')
+                    .filter((l) => l.includes('"end"'))
+                : [];
+              return ends.length >= 2 ? ends : undefined;
+            },
+            60_000,
+          ).catch((error: Error) => {
+            throw new Error(`${error.message}; worker log:\n${worker.log().slice(-4000)}`);
+          });
+          const queue = await brokerVerdict(broker.engine.amqpUrl, async (channel) => {
+            const q = await channel.checkQueue('celery');
+            if (q.messageCount !== 0) throw new Error(`${q.messageCount} messages left`);
+          });
+          expect(queue).toBe('ok');
+        },
+      );
 
       it('answers its own health check (the image healthcheck, as the workers user)', () => {
         const state = join(dir, 'worker.json');
