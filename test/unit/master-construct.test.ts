@@ -39,6 +39,8 @@ function build(overrides: Partial<MasterProps> = {}): { stack: Stack; master: Ma
     bridgeBrokerSecret: secret('Bridge', 'password'),
     dbserverAuthkeySecret: secret('Authkey', 'authkey'),
     numCores: 64,
+    webUi: false,
+    webUiServer: { bind: 'loopback', adminSecret: secret('WebUiAdmin', 'password') },
     metricsClusterName: 'oq-workers-cluster',
     ...overrides,
   });
@@ -174,7 +176,7 @@ describe('Master construct', () => {
     });
     const policies = JSON.stringify(template.findResources('AWS::IAM::Policy'));
     expect(policies).not.toMatch(/"Action":"\*"|"[a-z0-9]+:\*"/);
-    expect(policies).not.toMatch(/ssm:GetParameter|ssm:GetDocument|AmazonSSMManagedInstanceCore/);
+    expect(policies).not.toMatch(/ssm:GetDocument|AmazonSSMManagedInstanceCore/);
     const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
       (p) =>
         (p.Properties as { PolicyDocument: { Statement: Array<Record<string, unknown>> } }).PolicyDocument
@@ -185,7 +187,7 @@ describe('Master construct', () => {
     );
   });
 
-  it('lets the instance read exactly its four secrets, mount shared_dir read-write and signal its stack', () => {
+  it('lets the instance read exactly its five secrets, mount shared_dir read-write and signal its stack', () => {
     const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
       (p) =>
         (p.Properties as { PolicyDocument: { Statement: Array<Record<string, unknown>> } }).PolicyDocument
@@ -195,7 +197,7 @@ describe('Master construct', () => {
       JSON.stringify(s.Action).includes('secretsmanager:GetSecretValue'),
     );
     expect(secretReads.map((s) => JSON.stringify(s.Resource)).sort()).toEqual(
-      ['Authkey', 'Bridge', 'Broker', 'Worker'].map((id) =>
+      ['Authkey', 'Bridge', 'Broker', 'WebUiAdmin', 'Worker'].map((id) =>
         expect.stringMatching(new RegExp(`"Ref":"${id}`)),
       ),
     );
@@ -233,7 +235,7 @@ describe('Master construct', () => {
   it('passes the metrics cluster name to the boot, in its header', () => {
     const userData = JSON.stringify(template.findResources('AWS::EC2::Instance'));
     expect(userData).toContain("METRICS_CLUSTER='oq-workers-cluster'");
-    expect(userData).toContain('| gunzip >/run/oq-master-boot-body.sh');
+    expect(userData).toContain("<<'OQ_ELASTIC_EOF' >/run/oq-master-boot-body.sh");
   });
 
   it('puts the secret ARNs, never their values, into the user-data', () => {

@@ -30,7 +30,7 @@ import { masterAgentConfig } from '../../cdk/lib/dashboard/master-agent-metrics.
 import { renderOpenquakeCfg } from '../../cdk/lib/master/openquake-cfg.ts';
 import { DEFAULT_CONSUMER_TIMEOUT_MS, renderRabbitmqConf } from '../../cdk/lib/master/rabbitmq-conf.ts';
 import { renderMasterUnits } from '../../cdk/lib/master/systemd-units.ts';
-import { IMDS_GUARD_UNIT_TEXT, renderImdsGuardRules } from '../../cdk/lib/master/imds-guard.ts';
+import { IMDS_GUARD_RULES, renderImdsGuardRules } from '../../cdk/lib/master/imds-guard.ts';
 import {
   renderWebUiLocalSettings,
   WEBUI_SERVER_PACKAGE,
@@ -54,7 +54,6 @@ const bootOptions: BootScriptOptions = {
   stackName: 'OqElasticClusterProductionStack',
   logicalId: 'ClusterMasterInstanceAbCdEf0123456789',
   brokerSecretArn: `arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:${'B'.repeat(64)}-AbCdEf`,
-  workerBrokerSecretArn: `arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:${'W'.repeat(64)}-AbCdEf`,
   bridgeBrokerSecretArn: `arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:${'R'.repeat(64)}-AbCdEf`,
   dbserverAuthkeySecretArn: `arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:${'D'.repeat(64)}-AbCdEf`,
   fileSystemId: 'fs-0123456789abcdef0',
@@ -62,10 +61,7 @@ const bootOptions: BootScriptOptions = {
   engine: ENGINE_RELEASE,
   settingsParameterName: `/CDK/${'S'.repeat(48)}`,
   dataVolumeIds: { rabbitmq: 'vol-0123456789abcdef0', database: 'vol-0123456789abcdef1' },
-  webUi: {
-    bind: 'loopback',
-    adminSecretArn: `arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:${'A'.repeat(64)}-AbCdEf`,
-  },
+  webUi: { bind: 'loopback' },
   buildFromSource: true,
   metricsClusterName: 'OqElasticClusterProductionStack-ClusterEB0386A7-AbCdEfGh1234',
 };
@@ -176,13 +172,12 @@ describe('master systemd units', () => {
 });
 
 describe('master WebUI settings (engine 3.11.5 local_settings.py)', () => {
-  const text = renderWebUiLocalSettings('10.0.3.17');
+  const text = renderWebUiLocalSettings();
   it('locks the WebUI down: LOCKDOWN on, DEBUG off, hosts limited, same-site cookies', () => {
     expect(text).toMatch(/^LOCKDOWN = True$/m);
     expect(text).toMatch(/^DEBUG = False$/m);
-    expect(text).toMatch(/^ALLOWED_HOSTS = \['localhost', '127\.0\.0\.1', '10\.0\.3\.17'\]$/m);
-    expect(text).toMatch(/^SESSION_COOKIE_SAMESITE = 'Strict'$/m);
-    expect(text).toMatch(/^CSRF_COOKIE_SAMESITE = 'Strict'$/m);
+    expect(text).toMatch(/^ALLOWED_HOSTS = \['localhost', '127\.0\.0\.1', socket\.gethostbyname/m);
+    expect(text).toMatch(/^SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = 'Strict'$/m);
   });
   it("reads SECRET_KEY from the file generated on the instance, never the engine's published one", () => {
     const dir = mkdtempSync(join(tmpdir(), 'oqe-webui-'));
@@ -228,7 +223,7 @@ describe('master boot script', () => {
     expect(check.output).toBe('');
   });
 
-  it('user-data unpacks, with bash, base64 and gunzip, to exactly the body of the plain script', () => {
+  it('user-data unpacks, with bash and python3 (base85, zlib), to exactly the body of the plain script', () => {
     const userData = renderMasterUserData(bootOptions);
     const header = script.slice(0, script.indexOf('shopt -s inherit_errexit'));
     expect(userData.replace('# shellcheck disable=SC2034\n', '').startsWith(header)).toBe(true);
@@ -303,19 +298,18 @@ describe('master boot script', () => {
   });
 
   it('provisions the workers their own broker user, from its secret', () => {
-    expect(script).toContain(`WORKER_SECRET_ARN='${bootOptions.workerBrokerSecretArn}'`);
-    expect(script).toMatch(/^OQ_WORKER_PASSWORD=\$\(secret "\$WORKER_SECRET_ARN" password\)$/m);
+    // By name, derived from the stack name (no ARN in the 16 KB of user-data).
+    expect(script).toMatch(/^OQ_WORKER_PASSWORD=\$\(secret "\$STACK_NAME-oq-worker-broker" password\)$/m);
     expect(script).toMatch(/OQ_WORKER_PASSWORD="\$OQ_WORKER_PASSWORD"/);
   });
 
   it('keeps every user but root and the metrics user off IMDS, before any engine unit starts', () => {
-    expect(script).toContain(IMDS_GUARD_UNIT_TEXT.trimEnd());
+    // Ubuntu's nftables.service loads /etc/nftables.conf at every boot, before the network and the engine units.
+    expect(IMDS_GUARD_RULES).toBe('/etc/nftables.conf');
+    expect(script).toMatch(/^systemctl enable nftables$/m);
     const rules = renderImdsGuardRules('998');
-    expect(rules).toMatch(/ip daddr 169\.254\.169\.254 meta skuid 0 accept/);
-    expect(rules).toMatch(/ip daddr 169\.254\.169\.254 meta skuid 998 accept/);
-    expect(rules).toMatch(/ip daddr 169\.254\.169\.254 counter reject/);
-    expect(IMDS_GUARD_UNIT_TEXT).toMatch(/^Before=.*openquake-dbserver\.service/m);
-    expect(script.indexOf('systemctl restart oq-imds-guard.service')).toBeLessThan(
+    expect(rules).toMatch(/ip daddr 169\.254\.169\.254 meta skuid != 0 meta skuid != 998 counter reject/);
+    expect(script.indexOf('systemctl restart nftables')).toBeLessThan(
       script.indexOf('systemctl restart openquake-dbserver.service'),
     );
     const metrics = renderCalculationsMetricUnits({ clusterName: 'c', region: 'r', python: '/p' });
@@ -327,11 +321,17 @@ describe('master boot script', () => {
   it('runs the WebUI locked down: generated SECRET_KEY, migrated auth tables, admin from its secret', () => {
     expect(script).toMatch(/secrets\.token_urlsafe\(50\)/);
     expect(script).toContain('openquake.server.manage migrate --noinput');
-    expect(script).toMatch(/^OQ_WEBUI_ADMIN_PASSWORD=\$\(secret "\$WEBUI_ADMIN_SECRET_ARN" password\)$/m);
+    expect(script).toMatch(/^OQ_WEBUI_ADMIN_PASSWORD=\$\(secret "\$STACK_NAME-oq-webui-admin" password\)$/m);
     expect(script).toContain(WEBUI_SERVER_PACKAGE);
-    const without = renderBootScript({ ...bootOptions, webUi: undefined });
-    expect(without).not.toContain('gunicorn');
-    expect(without).not.toContain('WEBUI_ADMIN_SECRET_ARN');
+    // The settings applier starts the WebUI when the settings turn it on: the boot never starts it itself.
+    expect(script).toContain('systemctl try-restart openquake-webui.service');
+    expect(script).not.toMatch(/systemctl (restart|start) [^\n]*openquake-webui/);
+    const privateBind = renderBootScript({
+      ...bootOptions,
+      webUi: { ...bootOptions.webUi, bind: 'private' },
+    });
+    expect(privateBind).toMatch(/--bind @OQ_MASTER_HOST@:8800 /);
+    expect(script).toMatch(/--bind 127\.0\.0\.1:8800 /);
   });
 
   it('holds no secret value: it reads the secrets by ARN at boot', () => {

@@ -567,9 +567,10 @@ describe('stack template variants', () => {
     expect(ingressRules(json).filter((r) => r.ports === '8800')).toEqual([]);
     expect(JSON.stringify(json)).not.toContain('FARGATE_SPOT');
     expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('Fargate Spot'))).toEqual([]);
-    // No WebUI at all by default: no output, no admin secret, no gunicorn in the master's boot.
+    // No WebUI by default: the master's settings say so, and there is no tunnel output.
     expect(json.Outputs.WebUiPortForwardCommand).toBeUndefined();
-    expect(stack.secrets.webUiAdmin).toBeUndefined();
+    expect(json.Outputs.WebUiAdminSecretArn).toBeUndefined();
+    expect(JSON.stringify(json)).toContain('\\"webUi\\":false');
   });
 
   it('with the WebUI and no CIDR, the tunnel forwards to the loopback address the WebUI binds', () => {

@@ -67,7 +67,7 @@ reply_exchange='reply\.celery\.pidbox'
 worker_mailbox='oq@[A-Za-z0-9_-]+\.celery\.pidbox'
 # A kombu client's reply queue, `<oid>.reply.celery.pidbox` (oid: a UUID): the worker's health check and its
 # SIGTERM drain ask their own node through remote control.
-client_reply_queue='[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.reply\.celery\.pidbox'
+client_reply_queue='[0-9a-f-]{36}\.reply\.celery\.pidbox'
 # The bridge's reply queues carry a prefix of their own (bridge/src/observe/celery-remote-control.ts).
 bridge_reply_queue='oq-bridge-[A-Za-z0-9_-]+\.reply\.celery\.pidbox'
 

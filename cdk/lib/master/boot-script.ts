@@ -8,13 +8,8 @@ import {
   CALCULATIONS_METRIC_SCRIPT_PATH,
   renderCalculationsMetricUnits,
 } from './calculations-metric.ts';
-import {
-  IMDS_GUARD_RULES,
-  IMDS_GUARD_UNIT,
-  IMDS_GUARD_UNIT_TEXT,
-  METRICS_USER,
-  renderImdsGuardRules,
-} from './imds-guard.ts';
+import { IMDS_GUARD_RULES, METRICS_USER, renderImdsGuardRules } from './imds-guard.ts';
+import { SECRET_NAME_SUFFIX, WEBUI_ADMIN_USER } from '../secrets/cluster-secrets.ts';
 import { DATABASE_DIR, renderOpenquakeCfg } from './openquake-cfg.ts';
 import {
   APPLY_SETTINGS_SCRIPT,
@@ -72,7 +67,6 @@ export interface BootScriptOptions {
   /** Logical id of the instance, which carries the CreationPolicy the script signals. */
   readonly logicalId: string;
   readonly brokerSecretArn: string;
-  readonly workerBrokerSecretArn: string;
   readonly bridgeBrokerSecretArn: string;
   readonly dbserverAuthkeySecretArn: string;
   readonly fileSystemId: string;
@@ -83,7 +77,7 @@ export interface BootScriptOptions {
   /** The EBS volumes (separate resources) that the boot attaches to this instance, taking them over if needed. */
   readonly dataVolumeIds: { readonly rabbitmq: string; readonly database: string };
   /** How the WebUI is served when the settings turn it on: where it listens and its superuser's secret. */
-  readonly webUi: { readonly bind: WebUiBind; readonly adminSecretArn: string };
+  readonly webUi: { readonly bind: WebUiBind };
   /** @default DEFAULT_CONSUMER_TIMEOUT_MS */
   readonly consumerTimeoutMs?: number;
   /** Install compilers and libraries for the dependencies that have no Python 3.8 wheel on this CPU. */
@@ -133,16 +127,10 @@ function shellQuote(value: string): string {
 function renderWebUiSetup(): string {
   return [
     `install -d -m 0750 -o root -g openquake ${WEBUI_DIR}`,
-    `if [[ ! -s ${WEBUI_DIR}/secret_key ]]; then`,
-    `  (umask 027 && python3 -c 'import secrets; print(secrets.token_urlsafe(50))' >${WEBUI_DIR}/secret_key)`,
-    'fi',
-    `chown root:openquake ${WEBUI_DIR}/secret_key`,
-    `chmod 0640 ${WEBUI_DIR}/secret_key`,
-    writeFile(`${WEBUI_DIR}/local_settings.py.in`, renderWebUiLocalSettings('@OQ_MASTER_HOST@'), '0644'),
-    `fill ${WEBUI_DIR}/local_settings.py.in ${WEBUI_DIR}/local_settings.py 0640`,
+    `[[ -s ${WEBUI_DIR}/secret_key ]] || python3 -c 'import secrets; print(secrets.token_urlsafe(50))' >${WEBUI_DIR}/secret_key`,
+    `chown root:openquake ${WEBUI_DIR}/secret_key && chmod 0640 ${WEBUI_DIR}/secret_key`,
+    writeFile(`${WEBUI_DIR}/local_settings.py`, renderWebUiLocalSettings(), '0644'),
     writeFile(`${WEBUI_DIR}/oq_elastic_wsgi.py`, WEBUI_WSGI_MODULE, '0644'),
-    `"$VENV/bin/python" -c 'import gunicorn' 2>/dev/null ||`,
-    `  "$TOOLS/bin/uv" pip install -q --python "$VENV/bin/python" '${WEBUI_SERVER_PACKAGE}'`,
     '',
   ].join('\n');
 }
@@ -154,9 +142,8 @@ function renderWebUiSetup(): string {
 function renderWebUiAdmin(): string {
   return [
     `(cd ${WEBUI_DIR} && runuser -u openquake -- "$VENV/bin/python" -m openquake.server.manage migrate --noinput)`,
-    'OQ_WEBUI_ADMIN_USER=$(secret_field "$WEBUI_ADMIN_SECRET_ARN" username)',
-    'OQ_WEBUI_ADMIN_PASSWORD=$(secret "$WEBUI_ADMIN_SECRET_ARN" password)',
-    `(cd ${WEBUI_DIR} && OQ_WEBUI_ADMIN_USER="$OQ_WEBUI_ADMIN_USER" OQ_WEBUI_ADMIN_PASSWORD="$OQ_WEBUI_ADMIN_PASSWORD" \\`,
+    `OQ_WEBUI_ADMIN_PASSWORD=$(secret "$STACK_NAME${SECRET_NAME_SUFFIX.webUiAdmin}" password)`,
+    `(cd ${WEBUI_DIR} && OQ_WEBUI_ADMIN_USER=${WEBUI_ADMIN_USER} OQ_WEBUI_ADMIN_PASSWORD="$OQ_WEBUI_ADMIN_PASSWORD" \\`,
     `  runuser -u openquake -- "$VENV/bin/python" -m openquake.server.manage shell -c ${shellQuote(WEBUI_ADMIN_COMMAND)})`,
     // The settings applier starts the WebUI when it is on; a running one picks up a changed password.
     'systemctl try-restart openquake-webui.service',
@@ -207,9 +194,7 @@ function renderBootParts(options: BootScriptOptions): { header: string; body: st
     STACK_NAME: options.stackName,
     LOGICAL_ID: options.logicalId,
     BROKER_SECRET_ARN: options.brokerSecretArn,
-    WORKER_SECRET_ARN: options.workerBrokerSecretArn,
     BRIDGE_SECRET_ARN: options.bridgeBrokerSecretArn,
-    WEBUI_ADMIN_SECRET_ARN: options.webUi.adminSecretArn,
     AUTHKEY_SECRET_ARN: options.dbserverAuthkeySecretArn,
     FILE_SYSTEM_ID: options.fileSystemId,
     ACCESS_POINT_ID: options.accessPointId,
@@ -301,10 +286,6 @@ secret() { # arn key: prints one key of a JSON secret; alphanumeric only (it goe
   fi
   printf '%s' "$value"
 }
-secret_field() { # arn key: a non-secret field (a user name), letters, digits and dashes
-  "$TOOLS/bin/aws" secretsmanager get-secret-value --secret-id "$1" --query SecretString --output text |
-    python3 -c 'import json, re, sys; v = json.load(sys.stdin)[sys.argv[1]]; assert re.match(r"^[A-Za-z0-9-]+$", v); print(v)' "$2"
-}
 
 # Data volumes: separate EBS volumes that outlive any instance. Attach them to this one; a replacement finds
 # them on its predecessor, stops it (a clean shutdown of its RabbitMQ and DbServer) and takes them over.
@@ -358,10 +339,8 @@ getent passwd ${METRICS_USER} >/dev/null ||
   useradd --system --user-group -M -d /nonexistent -s /usr/sbin/nologin -G openquake ${METRICS_USER}
 ${writeFile(IMDS_GUARD_RULES, renderImdsGuardRules('@OQ_METRICS_UID@'), '0644')}
 sed -i "s/@OQ_METRICS_UID@/$(id -u ${METRICS_USER})/" ${IMDS_GUARD_RULES}
-${writeFile(`/etc/systemd/system/${IMDS_GUARD_UNIT}`, IMDS_GUARD_UNIT_TEXT, '0644')}
-systemctl daemon-reload
-systemctl enable ${IMDS_GUARD_UNIT}
-systemctl restart ${IMDS_GUARD_UNIT}
+systemctl enable nftables
+systemctl restart nftables
 
 # RabbitMQ: configured before the package's first start; a fixed node name keeps its data valid on any host.
 getent passwd rabbitmq >/dev/null ||
@@ -377,7 +356,7 @@ rabbitmqctl -q await_startup
 
 ${writeFile('/usr/local/sbin/oq-provision-rabbitmq', stripComments(PROVISION_RABBITMQ_SCRIPT), '0700')}
 OQ_AMQP_PASSWORD=$(secret "$BROKER_SECRET_ARN" password)
-OQ_WORKER_PASSWORD=$(secret "$WORKER_SECRET_ARN" password)
+OQ_WORKER_PASSWORD=$(secret "$STACK_NAME${SECRET_NAME_SUFFIX.workerBroker}" password)
 OQ_BRIDGE_PASSWORD=$(secret "$BRIDGE_SECRET_ARN" password)
 OQ_DBSERVER_AUTHKEY=$(secret "$AUTHKEY_SECRET_ARN" authkey)
 OQ_AMQP_PASSWORD="$OQ_AMQP_PASSWORD" OQ_WORKER_PASSWORD="$OQ_WORKER_PASSWORD" OQ_BRIDGE_PASSWORD="$OQ_BRIDGE_PASSWORD" \\
@@ -404,13 +383,13 @@ export UV_PYTHON_INSTALL_DIR=/opt/openquake/python UV_NO_CACHE=1
 venv_python=$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true)
 [[ "$venv_python" == "$PYTHON_VERSION" ]] || rm -rf "$VENV"
 [[ -x "$VENV/bin/python" ]] || "$TOOLS/bin/uv" venv -q --python "$PYTHON_VERSION" "$VENV"
-installed=$("$VENV/bin/python" -c 'import openquake.baselib as b, celery; print(b.__version__, celery.__version__)' \\
+installed=$("$VENV/bin/python" -c 'import openquake.baselib as b, celery, gunicorn; print(b.__version__, celery.__version__)' \\
   2>/dev/null || true)
 if [[ "$installed" != "$ENGINE_VERSION $CELERY_VERSION" ]]; then
 ${writeFile('/opt/openquake/constraints.txt', stripComments(ENGINE_CONSTRAINTS), '0644')}
   # Without the [celery] extra: 3.11.5's metadata says celery<4.4, contract/engine-release.json pins the release we run.
   "$TOOLS/bin/uv" pip install -q --python "$VENV/bin/python" -c /opt/openquake/constraints.txt \\
-    "openquake.engine==$ENGINE_VERSION" "celery==$CELERY_VERSION" setproctitle
+    "openquake.engine==$ENGINE_VERSION" "celery==$CELERY_VERSION" setproctitle ${WEBUI_SERVER_PACKAGE}
 fi
 ln -sf "$VENV/bin/oq" /usr/local/bin/oq
 # The engine fixes of docs/master.md ("Engine traps"), imported by every Python of the venv through a .pth file.
@@ -510,8 +489,35 @@ export function renderBootScript(options: BootScriptOptions): string {
   return header + body;
 }
 
+/** Python's base64.b85encode alphabet (RFC 1924's characters, in Python's order). */
+const BASE85 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~';
+
 /**
- * The master's user-data: the header (the deploy-time values) followed by the body gzipped and base64-encoded,
+ * `bytes` in the encoding of Python's `base64.b85encode(bytes)` (no padding): 5 characters for 4 bytes, where
+ * base64 needs 5.33, which leaves the user-data about 900 bytes more room under its 16 KB.
+ */
+export function base85(bytes: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < bytes.length; i += 4) {
+    const chunk = [0, 1, 2, 3].map((k) => bytes[i + k] ?? 0);
+    let value = ((chunk[0]! << 24) >>> 0) + (chunk[1]! << 16) + (chunk[2]! << 8) + chunk[3]!;
+    const digits: string[] = [];
+    for (let k = 0; k < 5; k++) {
+      digits.unshift(BASE85[value % 85]!);
+      value = Math.floor(value / 85);
+    }
+    out += digits.join('').slice(0, Math.min(4, bytes.length - i) + 1);
+  }
+  return out;
+}
+
+/** Decodes the packed body on the instance: Ubuntu's python3 (cloud-init's own) has base85 and zlib built in. */
+const UNPACK_PYTHON =
+  'import base64, sys, zlib; ' +
+  'sys.stdout.buffer.write(zlib.decompress(base64.b85decode("".join(sys.stdin.read().split())), 31))';
+
+/**
+ * The master's user-data: the header (the deploy-time values) followed by the body gzipped and base85-encoded,
  * unpacked to /run and sourced. EC2 allows 16 KB of user-data (EC2 user guide, "Instance user data"); the body
  * alone is close to that in plain text, and compressed it takes about a third.
  */
@@ -520,13 +526,11 @@ export function renderMasterUserData(options: BootScriptOptions): string {
   if (Token.isUnresolved(body)) {
     throw new Error('the master boot script body holds a deploy-time token: move that value into its header');
   }
-  const packed = gzipSync(Buffer.from(body), { level: 9 })
-    .toString('base64')
-    .replace(/.{1,76}/g, '$&\n');
+  const packed = base85(gzipSync(Buffer.from(body), { level: 9 })).replace(/.{1,76}/g, '$&\n');
   return [
     // The header's variables are used by the sourced body.
     header.replace(/\n/, '\n# shellcheck disable=SC2034\n'),
-    `base64 -d <<'${DELIMITER}' | gunzip >${UNPACKED_BODY}`,
+    `python3 -c ${shellQuote(UNPACK_PYTHON)} <<'${DELIMITER}' >${UNPACKED_BODY}`,
     `${packed}${DELIMITER}`,
     '# shellcheck source=/dev/null',
     `source ${UNPACKED_BODY}`,

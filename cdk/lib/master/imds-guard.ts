@@ -5,53 +5,31 @@
  * the boot script) run as root, and the CalculationsExecuting timer as a user of its own.
  *
  * An nftables owner match on the output hook: it sees the socket's uid, so it holds for every program of a
- * user, whatever address family trick or proxy variable it tries (IMDS answers only on 169.254.169.254 and, on
- * Nitro instances with IPv6 enabled, fd00:ec2::254).
+ * user, whatever proxy variable it tries (IMDS answers on 169.254.169.254; its IPv6 endpoint is not enabled).
  */
 
 /** The system user that runs the CalculationsExecuting timer (in group `openquake` to read the engine DB). */
 export const METRICS_USER = 'oq-metrics';
-/** Where the boot writes the rules. */
-export const IMDS_GUARD_RULES = '/etc/openquake/imds-guard.nft';
-/** The unit that loads them at every boot, before the engine's units. */
-export const IMDS_GUARD_UNIT = 'oq-imds-guard.service';
+/**
+ * Where the boot writes the rules: the ruleset of Ubuntu's nftables.service, which loads it at every boot before
+ * the network is up (so before any engine unit), and which the boot enables. The master has no other rules.
+ */
+export const IMDS_GUARD_RULES = '/etc/nftables.conf';
 
 /** The nftables rules: root and `metricsUid` may reach IMDS; every other uid gets a reject. */
 export function renderImdsGuardRules(metricsUid: string): string {
-  const allow = (family: 'ip' | 'ip6', address: string) => [
-    `    ${family} daddr ${address} meta skuid 0 accept`,
-    `    ${family} daddr ${address} meta skuid ${metricsUid} accept`,
-    `    ${family} daddr ${address} counter reject`,
-  ];
+  // IPv4 only: the instance does not turn on IMDS's IPv6 endpoint (HttpProtocolIpv6 stays disabled).
+  const reject = (family: 'ip', address: string) =>
+    `    ${family} daddr ${address} meta skuid != 0 meta skuid != ${metricsUid} counter reject`;
   return [
-    '# oq-elastic: instance metadata for root and the metrics user only (re-loaded whole at every boot).',
     'table inet oq_imds_guard',
     'delete table inet oq_imds_guard',
     'table inet oq_imds_guard {',
     '  chain output {',
     '    type filter hook output priority filter; policy accept;',
-    ...allow('ip', '169.254.169.254'),
-    ...allow('ip6', 'fd00:ec2::254'),
+    reject('ip', '169.254.169.254'),
     '  }',
     '}',
     '',
   ].join('\n');
 }
-
-/** Loads the rules early at boot: before the network is up and before any engine unit starts. */
-export const IMDS_GUARD_UNIT_TEXT = [
-  '[Unit]',
-  'Description=Instance metadata for root and the metrics user only (oq-elastic)',
-  'DefaultDependencies=no',
-  'Before=network-pre.target openquake-dbserver.service openquake-webui.service',
-  'Wants=network-pre.target',
-  '',
-  '[Service]',
-  'Type=oneshot',
-  'RemainAfterExit=yes',
-  `ExecStart=/usr/sbin/nft -f ${IMDS_GUARD_RULES}`,
-  '',
-  '[Install]',
-  'WantedBy=multi-user.target',
-  '',
-].join('\n');

@@ -16,21 +16,16 @@ export type WebUiBind = 'loopback' | 'private';
  * `local_settings.py`: LOCKDOWN (Django authentication), DEBUG off, a SECRET_KEY generated on the instance at
  * first boot (never in the template), hosts limited to the bind address, and same-site cookies so that a page
  * in the operator's browser cannot ride the session into the CSRF-exempt run/abort/remove views.
- * @param host the private address placeholder the boot fills in
  */
-export function renderWebUiLocalSettings(host: string): string {
+export function renderWebUiLocalSettings(): string {
   return [
-    '# oq-elastic: overrides of openquake/server/settings.py (engine 3.11.5) for a shared server.',
-    'import os',
-    '',
+    'import os, socket',
     'LOCKDOWN = True',
     'DEBUG = False',
-    `ALLOWED_HOSTS = ['localhost', '127.0.0.1', '${host}']`,
-    "with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'secret_key')) as _key:",
-    '    SECRET_KEY = _key.read().strip()',
-    "SESSION_COOKIE_SAMESITE = 'Strict'",
-    "CSRF_COOKIE_SAMESITE = 'Strict'",
-    'SESSION_COOKIE_HTTPONLY = True',
+    // The instance's private address, as the WebUI sees it in Host headers when bound to it.
+    "ALLOWED_HOSTS = ['localhost', '127.0.0.1', socket.gethostbyname(socket.gethostname())]",
+    "SECRET_KEY = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'secret_key')).read().strip()",
+    "SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = 'Strict'",
     '',
   ].join('\n');
 }
@@ -50,11 +45,11 @@ export const WEBUI_WSGI_MODULE = [
 /** Creates or updates the WebUI superuser from OQ_WEBUI_ADMIN_USER/OQ_WEBUI_ADMIN_PASSWORD (`manage shell -c`). */
 export const WEBUI_ADMIN_COMMAND = [
   'import os',
-  'from django.contrib.auth import get_user_model',
-  "user, _ = get_user_model().objects.get_or_create(username=os.environ['OQ_WEBUI_ADMIN_USER'])",
-  'user.is_staff = user.is_superuser = True',
-  "user.set_password(os.environ['OQ_WEBUI_ADMIN_PASSWORD'])",
-  'user.save()',
+  'from django.contrib.auth.models import User',
+  "u = User.objects.get_or_create(username=os.environ['OQ_WEBUI_ADMIN_USER'])[0]",
+  'u.is_staff = u.is_superuser = True',
+  "u.set_password(os.environ['OQ_WEBUI_ADMIN_PASSWORD'])",
+  'u.save()',
 ].join('; ');
 
 /** The address gunicorn binds for `bind`; `host` is the private-address placeholder. */

@@ -1,4 +1,4 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { acknowledgeNag } from '../nag/acknowledge.ts';
@@ -11,6 +11,14 @@ export const WORKER_AMQP_USER = 'oq-worker';
 export const BRIDGE_AMQP_USER = 'oq-bridge';
 /** The WebUI's Django superuser, created at boot when the WebUI is on. */
 export const WEBUI_ADMIN_USER = 'admin';
+/**
+ * Name suffixes of the secrets the master finds by name, `<stack name><suffix>`: the boot derives them from the
+ * stack name it already has, so their ARNs need no room in the master's 16 KB of user-data.
+ */
+export const SECRET_NAME_SUFFIX = {
+  workerBroker: '-oq-worker-broker',
+  webUiAdmin: '-oq-webui-admin',
+} as const;
 
 /**
  * The cluster's generated credentials, kept in Secrets Manager (never in the template): the engine's, the
@@ -44,10 +52,12 @@ export class ClusterSecrets extends Construct {
       'AMQP password of the OpenQuake engine on the master',
       ENGINE_AMQP_USER,
     );
+    const stackName = Stack.of(this).stackName;
     this.workerBroker = this.userSecret(
       'WorkerBroker',
       'AMQP password of the celery workers (consume only)',
       WORKER_AMQP_USER,
+      `${stackName}${SECRET_NAME_SUFFIX.workerBroker}`,
     );
     this.bridgeBroker = this.userSecret(
       'BridgeBroker',
@@ -66,11 +76,22 @@ export class ClusterSecrets extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
     this.acknowledgeNoRotation(this.dbserverAuthkey);
-    this.webUiAdmin = this.userSecret('WebUiAdmin', 'password of the WebUI superuser', WEBUI_ADMIN_USER);
+    this.webUiAdmin = this.userSecret(
+      'WebUiAdmin',
+      'password of the WebUI superuser',
+      WEBUI_ADMIN_USER,
+      `${stackName}${SECRET_NAME_SUFFIX.webUiAdmin}`,
+    );
   }
 
-  private userSecret(id: string, description: string, username: string): secretsmanager.Secret {
+  private userSecret(
+    id: string,
+    description: string,
+    username: string,
+    secretName?: string,
+  ): secretsmanager.Secret {
     const secret = new secretsmanager.Secret(this, id, {
+      secretName,
       description: `oq-elastic: ${description}`,
       generateSecretString: {
         secretStringTemplate: JSON.stringify({ username }),
