@@ -5,7 +5,7 @@
  * same code at synth, so a value the bridge would refuse at start-up (a crash-looping service) stops synth
  * instead, naming the prop.
  */
-import { AMQP_VHOST, CELERY_QUEUE, PORTS } from './cluster-constants.ts';
+import { AMQP_VHOST, CALCULATION_EVENTS_QUEUE, CELERY_QUEUE, PORTS } from './cluster-constants.ts';
 import { DEFAULT_PRICES, fargateTaskHourlyCost } from './prices.ts';
 
 /** Every variable the bridge reads, with its default (`undefined`: required or optional without default). */
@@ -18,6 +18,7 @@ export const BRIDGE_ENVIRONMENT = {
   OQE_BROKER_PASSWORD: undefined,
   OQE_MANAGEMENT_URL: undefined,
   OQE_QUEUE: CELERY_QUEUE,
+  OQE_CALCULATION_EVENTS_QUEUE: CALCULATION_EVENTS_QUEUE,
   OQE_REMOTE_CONTROL_SERIALIZER: 'json',
   OQE_ECS_CLUSTER: undefined,
   OQE_ECS_SERVICE: undefined,
@@ -31,6 +32,8 @@ export const BRIDGE_ENVIRONMENT = {
   OQE_IDLE_GRACE_SECONDS: '120',
   OQE_STALE_AFTER_SECONDS: '30',
   OQE_WORKER_STARTUP_SECONDS: '180',
+  OQE_PREWARM_WORKERS: '2',
+  OQE_CALCULATION_HOLD_SECONDS: '900',
   OQE_MAX_HOURLY_COST: undefined,
   OQE_WORKER_HOURLY_COST: undefined,
   OQE_STORAGE_GB_MONTH_COST: String(DEFAULT_PRICES.efsStandardGbMonth),
@@ -118,6 +121,19 @@ export const NUMERIC_SETTINGS = {
     0,
     3600,
     'seconds a new worker may take to answer before its silence counts',
+  ),
+  // 2: the fewest that met the worker-hour goal on every simulated trace (docs/benchmarks.md, issue 15).
+  OQE_PREWARM_WORKERS: integer(
+    0,
+    500,
+    'workers launched when a calculation starts, before its first task is queued (0: none)',
+    'prewarmWorkers',
+  ),
+  OQE_CALCULATION_HOLD_SECONDS: integer(
+    0,
+    86_400,
+    'seconds idle workers are kept for a calculation that is starting or between phases, at most',
+    'calculationHoldSeconds',
   ),
   OQE_WORKER_HOURLY_COST: price(
     'positive',
@@ -242,6 +258,10 @@ export interface BridgeScalingSettings {
   readonly maxStepOut: number;
   readonly idleGraceSeconds: number;
   readonly pollSeconds: number;
+  /** @default 2 (OQE_PREWARM_WORKERS) */
+  readonly prewarmWorkers?: number;
+  /** @default 900 (OQE_CALCULATION_HOLD_SECONDS) */
+  readonly calculationHoldSeconds?: number;
   /** USD per hour of one worker task (from the price table). */
   readonly workerHourlyCost: number;
   /** USD per GB-month of shared_dir storage (from the price table). */
@@ -263,6 +283,10 @@ export function scalingSettingsEnvironment(
     OQE_WORKER_HOURLY_COST: s.workerHourlyCost.toFixed(6),
     OQE_STORAGE_GB_MONTH_COST: String(s.storageGbMonthCost),
     OQE_POLL_SECONDS: String(s.pollSeconds),
+    ...(s.prewarmWorkers !== undefined ? { OQE_PREWARM_WORKERS: String(s.prewarmWorkers) } : {}),
+    ...(s.calculationHoldSeconds !== undefined
+      ? { OQE_CALCULATION_HOLD_SECONDS: String(s.calculationHoldSeconds) }
+      : {}),
     ...(s.maxHourlyCost !== undefined ? { OQE_MAX_HOURLY_COST: String(s.maxHourlyCost) } : {}),
   };
 }
@@ -280,6 +304,8 @@ export interface NumericSettings extends CrossCheckedSettings {
   readonly activationCheckMs: number;
   readonly workerStartupSeconds: number;
   readonly storageGbMonthCost: number;
+  readonly prewarmWorkers: number;
+  readonly calculationHoldSeconds: number;
 }
 
 /**
@@ -308,6 +334,8 @@ export function parseNumericSettings(
   const activationCheckMs = read('OQE_ACTIVATION_CHECK_MS')!;
   const staleAfterSeconds = read('OQE_STALE_AFTER_SECONDS')!;
   const workerStartupSeconds = read('OQE_WORKER_STARTUP_SECONDS')!;
+  const prewarmWorkers = read('OQE_PREWARM_WORKERS')!;
+  const calculationHoldSeconds = read('OQE_CALCULATION_HOLD_SECONDS')!;
   const workerHourlyCost = read('OQE_WORKER_HOURLY_COST') ?? DEFAULT_WORKER_HOURLY_COST;
   const maxHourlyCost = read('OQE_MAX_HOURLY_COST') ?? Infinity;
   const storageGbMonthCost = read('OQE_STORAGE_GB_MONTH_COST') ?? DEFAULT_PRICES.efsStandardGbMonth;
@@ -330,6 +358,8 @@ export function parseNumericSettings(
       activationCheckMs,
       workerStartupSeconds,
       storageGbMonthCost,
+      prewarmWorkers,
+      calculationHoldSeconds,
     },
     problems,
   };

@@ -27,5 +27,11 @@ export const OPENQUAKE_GID = 1200;
 export const AMQP_VHOST = 'openquake';
 export const CELERY_QUEUE = 'celery';
 
+/**
+ * The queue on the engine's vhost where the master's publisher (oq-calculation-events) puts its calculation
+ * snapshots and the bridge reads them; the bridge's RabbitMQ user may read it and nothing more.
+ */
+export const CALCULATION_EVENTS_QUEUE = 'oq-elastic.calculations';
+
 /** Where shared_dir is mounted, on the master (read-write) and in the workers (read-only). */
 export const SHARED_DIR = '/opt/openquake/shared';

@@ -98,6 +98,19 @@ export interface OqElasticClusterProps {
   readonly maxStepOut?: number;
   /** Seconds a worker must stay idle before the bridge retires it. @default 120 */
   readonly idleGraceSeconds?: number;
+  /**
+   * Workers launched when the master reports a calculation started (pre-processing, nothing queued yet), so
+   * that they are up when its first tasks arrive. 0 turns pre-warming off. Needs the master's calculation events
+   * (docs/bridge.md); without them nothing changes.
+   * @default 2
+   */
+  readonly prewarmWorkers?: number;
+  /**
+   * The longest idle workers are kept for a calculation that is starting or between two phases; past it the
+   * calculation's status counts as unknown and the idle grace applies again.
+   * @default 900
+   */
+  readonly calculationHoldSeconds?: number;
   /** Seconds between two observations of the bridge. @default 5 */
   readonly pollSeconds?: number;
   /** The bridge never scales out beyond this estimated spend per hour (USD). @default - no cap */

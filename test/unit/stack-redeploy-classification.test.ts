@@ -65,6 +65,8 @@ const CHANGES: { readonly [K in Setting]: OqElasticClusterProps } = {
   maxStepOut: { maxStepOut: 5 },
   idleGraceSeconds: { idleGraceSeconds: 300 },
   pollSeconds: { pollSeconds: 10 },
+  prewarmWorkers: { prewarmWorkers: 4 },
+  calculationHoldSeconds: { calculationHoldSeconds: 600 },
   maxHourlyCost: { maxHourlyCost: 5 },
   alarmEmail: { alarmEmail: 'ops@example.org' },
   hourlyBudget: { hourlyBudget: 3 },

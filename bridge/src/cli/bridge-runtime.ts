@@ -9,6 +9,7 @@ import { createBackend } from '../compute/create-backend.ts';
 import type { BridgeConfig } from '../config/bridge-config.ts';
 import { ControlLoop } from '../loop/control-loop.ts';
 import { BrokerSession } from '../observe/broker-session.ts';
+import { CalculationEvents, withCalculationEvents } from '../observe/calculation-events.ts';
 import { CeleryRemoteControl } from '../observe/celery-remote-control.ts';
 import { ManagementApi } from '../observe/management-api.ts';
 import { CeleryObserver } from '../observe/observer.ts';
@@ -70,6 +71,12 @@ export function createBridgeRuntime(config: BridgeConfig, options: BridgeRuntime
     sharedDir,
     queue: config.queue,
   });
+  // The master's calculation events ride on the same connection; without them the loop scales as before.
+  const calculationEvents = new CalculationEvents({
+    session,
+    queue: config.calculationEventsQueue,
+    onProblem: (message) => log('calculationEvents', { message }),
+  });
   const actor = new ScaleActor({
     backend,
     control: new RemoteControlWorkerControl(remoteControl),
@@ -94,7 +101,7 @@ export function createBridgeRuntime(config: BridgeConfig, options: BridgeRuntime
     actor,
     loop: (dryRun = false) =>
       new ControlLoop({
-        observer,
+        observer: withCalculationEvents(observer, calculationEvents),
         actor: dryRun ? undefined : actor,
         policy: config.policy,
         pollSeconds: config.pollSeconds,
@@ -111,6 +118,7 @@ export function createBridgeRuntime(config: BridgeConfig, options: BridgeRuntime
       }),
     close: async () => {
       await remoteControl.close();
+      await calculationEvents.close();
       await queueProbe.close();
       await session.close();
       await backend.close();

@@ -31,6 +31,8 @@ export interface BridgeConfig {
   /** Management API base URL, without credentials (the broker user's are sent as a header). */
   readonly managementUrl: string;
   readonly queue: string;
+  /** The master's calculation snapshots (OQE_CALCULATION_EVENTS_QUEUE); read only, absent means no signal. */
+  readonly calculationEventsQueue: string;
   /**
    * Wire format of celery's remote control: `json` for celery < 5.1 (the engine 3.11's 4.4.7), `pickle` for
    * celery >= 5.1 with a pickle-only app (docs/observe.md).
@@ -192,7 +194,10 @@ export function loadBridgeConfig(env: NodeJS.ProcessEnv = process.env): BridgeCo
       maxHourlyCost: n.maxHourlyCost,
       workerHourlyCost: n.workerHourlyCost,
       workerStartupSeconds: n.workerStartupSeconds,
+      prewarmWorkers: n.prewarmWorkers,
+      calculationHoldSeconds: n.calculationHoldSeconds,
     },
+    calculationEventsQueue: raw('OQE_CALCULATION_EVENTS_QUEUE')!,
     pollSeconds: n.pollSeconds,
     activationCheckMs: n.activationCheckMs,
     clusterName: raw('OQE_CLUSTER_NAME') ?? ecs?.cluster ?? 'local',

@@ -95,17 +95,20 @@ rmq set_permissions -p "$OQ_AMQP_VHOST" "$OQ_WORKER_USER" \
 # connection. The regexes admit celery's remote control and nothing else:
 #   configure: declare the broadcast exchange, the reply exchange and its own reply queues
 #   write:     publish to the broadcast exchange; bind its reply queue (queue.bind checks write on the queue)
-#   read:      bind to the reply exchange (read on the exchange) and consume its reply queue
+#   read:      bind to the reply exchange (read on the exchange) and consume its reply queue; consume the
+#              master's calculation events queue (declared and written by the engine's user only: neither the
+#              bridge nor the workers may write to it or to `amq.default`, so neither can forge a snapshot)
 # Its own reply queues only: a wider pattern (any `*.reply.celery.pidbox`) let the bridge declare an exchange
 # of that shape, have a worker `add_consumer` from it and publish a pickled task there. The celery queue and the
 # engine's exchanges match none of them, so the bridge can neither take nor publish engine tasks. (A passive
 # queue.declare, which reads the live message count, checks no permission.)
+events_queue='oq-elastic\.calculations'
 ensure_user "$OQ_BRIDGE_USER" "$OQ_BRIDGE_PASSWORD"
 rmq set_user_tags "$OQ_BRIDGE_USER" management
 rmq set_permissions -p "$OQ_AMQP_VHOST" "$OQ_BRIDGE_USER" \
   "^($pidbox|$reply_exchange|$bridge_reply_queue)\$" \
   "^($pidbox|$bridge_reply_queue)\$" \
-  "^($reply_exchange|$bridge_reply_queue)\$"
+  "^($reply_exchange|$bridge_reply_queue|$events_queue)\$"
 
 # The default administrator with the well-known password goes.
 if user_exists guest; then

@@ -27,6 +27,11 @@ import {
   webUiBindAddress,
   type WebUiBind,
 } from './webui.ts';
+import {
+  CALCULATION_EVENTS_SCRIPT,
+  CALCULATION_EVENTS_SCRIPT_PATH,
+  renderCalculationEventsUnit,
+} from './calculation-events.ts';
 
 const ASSETS = new URL('../../assets/master/', import.meta.url);
 
@@ -445,6 +450,14 @@ for _ in $(seq 60); do
 done
 runuser -u openquake -- "$VENV/bin/oq" dbserver status | grep -q 'dbserver running'
 ${renderWebUiAdmin()}
+
+# Calculation events for the bridge (started, phase, ended), a snapshot every few seconds over RabbitMQ.
+${writeFile(CALCULATION_EVENTS_SCRIPT_PATH, stripComments(CALCULATION_EVENTS_SCRIPT), '0755')}
+${writeFile('/etc/systemd/system/oq-calculation-events.service', renderCalculationEventsUnit(), '0644')}
+systemctl daemon-reload
+systemctl enable oq-calculation-events.service
+systemctl restart oq-calculation-events.service
+
 # Memory and disk of the master for the dashboard (EC2 reports neither): the CloudWatch agent, from AWS's
 # regional bucket (reached through the S3 gateway endpoint).
 CWA=/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl

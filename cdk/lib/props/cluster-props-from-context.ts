@@ -30,6 +30,8 @@ const CONTEXT_KEYS: { readonly [K in keyof Required<OqElasticClusterProps>]: Kin
   workerSpot: 'boolean',
   maxStepOut: 'number',
   idleGraceSeconds: 'number',
+  prewarmWorkers: 'number',
+  calculationHoldSeconds: 'number',
   pollSeconds: 'number',
   maxHourlyCost: 'number',
   alarmEmail: 'string',

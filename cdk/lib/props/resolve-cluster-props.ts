@@ -5,6 +5,7 @@ import type {
 } from '../oq-elastic-cluster-props.ts';
 import { AMI_ID } from '../master/master-machine-image.ts';
 import {
+  BRIDGE_ENVIRONMENT,
   NUMERIC_SETTINGS,
   parseNumericSettings,
   scalingSettingsEnvironment,
@@ -357,6 +358,16 @@ export function resolveClusterProps(props: OqElasticClusterProps = {}): Resolved
     'OQE_IDLE_GRACE_SECONDS',
   );
   const pollSeconds = bounded('pollSeconds', props.pollSeconds ?? 5, 'OQE_POLL_SECONDS');
+  const prewarmWorkers = bounded(
+    'prewarmWorkers',
+    props.prewarmWorkers ?? Number(BRIDGE_ENVIRONMENT.OQE_PREWARM_WORKERS),
+    'OQE_PREWARM_WORKERS',
+  );
+  const calculationHoldSeconds = bounded(
+    'calculationHoldSeconds',
+    props.calculationHoldSeconds ?? Number(BRIDGE_ENVIRONMENT.OQE_CALCULATION_HOLD_SECONDS),
+    'OQE_CALCULATION_HOLD_SECONDS',
+  );
   const maxHourlyCost = positive('maxHourlyCost', props.maxHourlyCost);
   const prices = resolvePrices(props.prices);
   const bridge = checkedBridgeSettings({
@@ -366,6 +377,8 @@ export function resolveClusterProps(props: OqElasticClusterProps = {}): Resolved
     maxStepOut,
     idleGraceSeconds,
     pollSeconds,
+    prewarmWorkers,
+    calculationHoldSeconds,
     workerHourlyCost: fargateTaskHourlyCost(
       prices,
       workerArchitecture,

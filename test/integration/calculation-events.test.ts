@@ -1,0 +1,297 @@
+/**
+ * The master's calculation events end to end on real parts: an engine database created by engine 3.11.5 itself
+ * (its schema upgrades, then its own `create_job`, `set_status` and `log` actions), the master's publisher
+ * (cdk/assets/master/publish-calculation-events.py, the engine venv's Python and kombu) on a vhost provisioned by
+ * the master's own provision-rabbitmq.sh, and the bridge's consumer logged in as the provisioned bridge user,
+ * which may read the snapshots and can neither publish nor declare there. The control loop then decides on
+ * what it read: pre-warm on a started calculation, idle workers retired at once when it ended.
+ *
+ * The celery side of the loop's observation (queue, workers, compute) is an in-process stub: this test is
+ * about the calculation signal; the queue and worker observers have their own tests on real workers.
+ *
+ * Needs RabbitMQ and the engine's environment (scripts/setup.sh); skipped without them outside CI, failing in
+ * CI. Runtime: about 10 s (three engine-Python runs of about 2 s each, two provisioning runs of rabbitmqctl).
+ */
+import { execFile, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { connect } from 'amqplib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CALCULATION_EVENTS_QUEUE } from '../../contract/cluster-constants.ts';
+import { renderCalculationEventsUnit } from '../../cdk/lib/master/calculation-events.ts';
+import type { ScalingPolicy } from '../../bridge/src/decide/decision.ts';
+import { ControlLoop } from '../../bridge/src/loop/control-loop.ts';
+import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
+import { CalculationEvents, withCalculationEvents } from '../../bridge/src/observe/calculation-events.ts';
+import type { Observation } from '../../bridge/src/observe/observation.ts';
+import { DECIDE_TEST_POLICY } from '../support/decide-test-policy.ts';
+import { ENGINE_PYTHON, engineEnvAvailable } from '../support/engine-worker.ts';
+import { isMissing, managementApi, REPO_ROOT } from '../support/services.ts';
+
+const run = promisify(execFile);
+const inCi = process.env.CI !== undefined;
+const enabled = (!isMissing('rabbitmq') && engineEnvAvailable()) || inCi;
+
+const PUBLISHER = `${REPO_ROOT}cdk/assets/master/publish-calculation-events.py`;
+const PROVISION = `${REPO_ROOT}cdk/assets/master/provision-rabbitmq.sh`;
+const AMQP_PORT = Number(process.env.OQE_AMQP_PORT ?? 5672);
+/** rabbitmqctl of the local test node (as in master-rabbitmq-provisioning.test.ts). */
+const RABBIT_ENV = {
+  HOME: `${process.env.OQE_SERVICES_DIR ?? `${REPO_ROOT}.services`}/rabbitmq`,
+  RABBITMQ_NODENAME: process.env.OQE_RABBIT_NODENAME ?? 'oqe-test@localhost',
+  RABBITMQCTL: '/usr/lib/rabbitmq/bin/rabbitmqctl',
+};
+
+const suffix = randomBytes(4).toString('hex');
+const vhost = `openquake-ev-${suffix}`;
+const engineUser = `openquake-ev-${suffix}`;
+const bridgeUser = `oq-bridge-ev-${suffix}`;
+const enginePassword = randomBytes(18).toString('hex');
+const bridgePassword = randomBytes(18).toString('hex');
+const dir = mkdtempSync(join(tmpdir(), 'oqe-calc-events-'));
+const database = join(dir, 'db.sqlite3');
+
+/**
+ * Engine 3.11.5 builds and changes its own database: `upgrade_db` creates the schema, `create_job`,
+ * `set_status` and `log` are the DbServer's actions the engine calls while a calculation runs. Each argument
+ * is `status:line|line` for one job; `stop` gives the ended ones a stop time as the engine's finish does.
+ */
+function engineWrites(...jobs: string[]): number[] {
+  const script = `
+import sqlite3, sys
+from datetime import datetime
+from openquake.server.db import upgrade_manager, actions
+from openquake.server.dbapi import Db
+conn = sqlite3.connect(sys.argv[1], detect_types=sqlite3.PARSE_DECLTYPES, isolation_level=None)
+upgrade_manager.upgrade_db(conn)
+db = Db(lambda: conn)
+for spec in sys.argv[2:]:
+    head, _, lines = spec.partition(':')
+    job_id, _, status = head.rpartition('=')
+    job_id = int(job_id) if job_id else actions.create_job(db, '${dir}')
+    for line in filter(None, lines.split('|')):
+        actions.log(db, job_id, datetime.utcnow(), 'INFO', 'MainProcess/1', line)
+    if status in ('complete', 'failed', 'aborted'):
+        db('UPDATE job SET stop_time=?x WHERE id=?x', datetime.utcnow(), job_id)
+    actions.set_status(db, job_id, status)
+    print(job_id)
+`;
+  const result = spawnSync(ENGINE_PYTHON, ['-c', script, database, ...jobs], { encoding: 'utf8' });
+  expect(result.stderr).toBe('');
+  return result.stdout.trim().split('\n').map(Number);
+}
+
+/** One publish by the master's publisher, with its unit's environment and the engine's openquake.cfg. */
+function publishOnce(): string {
+  const unitEnv = Object.fromEntries(
+    [...renderCalculationEventsUnit().matchAll(/^Environment=([A-Z_]+)=(.*)$/gm)].map((m) => [
+      m[1] as string,
+      m[2] as string,
+    ]),
+  );
+  const config = join(dir, 'openquake.cfg');
+  writeFileSync(
+    config,
+    `[amqp]\nhost = 127.0.0.1\nport = ${AMQP_PORT}\nuser = ${engineUser}\npassword = ${enginePassword}\nvhost = ${vhost}\n`,
+  );
+  const result = spawnSync(ENGINE_PYTHON, [PUBLISHER], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: {
+      PATH: process.env.PATH,
+      ...unitEnv,
+      OQ_ENGINE_DB: database,
+      OQ_CONFIG_FILE: config,
+      OQ_EVENTS_ONCE: '1',
+    },
+  });
+  expect(result.stderr).toBe('');
+  expect(result.status).toBe(0);
+  return result.stdout;
+}
+
+function bridgeSession(user = bridgeUser, password = bridgePassword): BrokerSession {
+  return new BrokerSession({ host: '127.0.0.1', port: AMQP_PORT, vhost, username: user, password });
+}
+
+const POLICY: ScalingPolicy = { ...DECIDE_TEST_POLICY, prewarmWorkers: 2, calculationHoldSeconds: 900 };
+
+/** Stub of the celery side (see the header): `idle` idle workers, an empty queue, a desired count to match. */
+function celerySide(idle: number): { observe(): Promise<Observation> } {
+  return {
+    observe: async () => {
+      const now = Date.now();
+      const ids = Array.from({ length: idle }, (_, i) => `w${i}`);
+      return {
+        queue: { ready: 0, unacked: 0, consumers: idle, observedAt: now, source: 'stub' },
+        workers: ids.map((id) => ({
+          hostname: `oq@${id}`,
+          poolSize: 2,
+          active: [],
+          reserved: 0,
+          consuming: true,
+          observedAt: now,
+        })),
+        compute: {
+          desired: idle,
+          running: idle,
+          pending: 0,
+          units: ids.map((id) => ({ unitId: id, celeryHostname: `oq@${id}`, state: 'running' as const })),
+          observedAt: now,
+        },
+        errors: [],
+      };
+    },
+  };
+}
+
+describe.skipIf(!enabled)('calculation events: engine database -> master publisher -> bridge', () => {
+  const sessions: BrokerSession[] = [];
+  const problems: string[] = [];
+  let events: CalculationEvents;
+  let ids: number[];
+
+  beforeAll(async () => {
+    await run('bash', [PROVISION], {
+      env: {
+        ...process.env,
+        ...RABBIT_ENV,
+        OQ_AMQP_USER: engineUser,
+        OQ_BRIDGE_USER: bridgeUser,
+        OQ_AMQP_VHOST: vhost,
+        OQ_AMQP_PASSWORD: enginePassword,
+        OQ_BRIDGE_PASSWORD: bridgePassword,
+      },
+    });
+    const session = bridgeSession();
+    sessions.push(session);
+    events = new CalculationEvents({ session, queue: CALCULATION_EVENTS_QUEUE, retryMs: 0 });
+  }, 60_000);
+
+  afterAll(async () => {
+    await events?.close();
+    for (const s of sessions) await s.close();
+    await managementApi('DELETE', `/api/vhosts/${encodeURIComponent(vhost)}`);
+    await managementApi('DELETE', `/api/users/${engineUser}`);
+    await managementApi('DELETE', `/api/users/${bridgeUser}`);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('before the master publishes: no signal, and the problem names the queue and the service', async () => {
+    const missing = new CalculationEvents({
+      session: sessions[0]!,
+      queue: CALCULATION_EVENTS_QUEUE,
+      onProblem: (m) => problems.push(m),
+    });
+    expect(await missing.latest()).toBeUndefined();
+    expect(problems.join('\n')).toMatch(/oq-elastic\.calculations.*NOT_FOUND.*oq-calculation-events/s);
+    await missing.close();
+  });
+
+  it('the bridge reads every status the engine records: started, running with tasks held, between phases, ended', async () => {
+    ids = engineWrites(
+      '=executing:Reading the source model',
+      '=executing:preclassical  50% [10 submitted, 0 queued]|classical  20% [8 submitted, 40 queued]',
+      "=executing:classical  90% [48 submitted, 0 queued]|Received {'tot': '1 MB'} in 12 seconds",
+      '=complete:',
+    );
+    const journal = publishOnce();
+    expect(journal).toContain(`calculation ${ids[1]} running phase=classical held=40`);
+    const before = Date.now();
+    let seen = await events.latest();
+    for (let i = 0; i < 50 && seen === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      seen = await events.latest();
+    }
+    expect(seen?.calculations.map((c) => [c.id, c.status, c.tasksHeldByMaster])).toEqual([
+      [ids[0], 'started', undefined],
+      [ids[1], 'running', 40],
+      [ids[2], 'between-phases', undefined],
+      [ids[3], 'ended', undefined],
+    ]);
+    expect(Math.abs((seen?.observedAt ?? 0) - before)).toBeLessThan(30_000);
+  }, 60_000);
+
+  it('the bridge user can read the snapshots but neither publish to their queue nor declare it', async () => {
+    const connection = await connect({
+      protocol: 'amqp',
+      hostname: '127.0.0.1',
+      port: AMQP_PORT,
+      vhost,
+      username: bridgeUser,
+      password: bridgePassword,
+    });
+    try {
+      const publishing = await connection.createConfirmChannel();
+      const closed = new Promise<string>((resolve) =>
+        publishing.on('error', (e: Error) => resolve(e.message)),
+      );
+      publishing.publish(
+        '',
+        CALCULATION_EVENTS_QUEUE,
+        Buffer.from('{"version":1,"publishedAt":0,"calculations":[]}'),
+      );
+      expect(await closed).toMatch(/ACCESS_REFUSED.*amq\.default/);
+      const declaring = await connection.createChannel();
+      declaring.on('error', () => undefined);
+      await expect(declaring.assertQueue(CALCULATION_EVENTS_QUEUE, { durable: true })).rejects.toThrow(
+        /ACCESS_REFUSED/,
+      );
+    } finally {
+      await connection.close().catch(() => undefined);
+    }
+  });
+
+  it('the loop pre-warms on a started calculation and retires idle workers at once when it has ended', async () => {
+    // Only a fresh start: every other calculation ended.
+    engineWrites(`${ids[0]}=complete:`, `${ids[1]}=complete:`, `${ids[2]}=failed:`);
+    const started = engineWrites('=executing:')[0]!;
+    publishOnce();
+    const waitFor = async (status: string): Promise<void> => {
+      for (let i = 0; i < 50; i++) {
+        const s = await events.latest();
+        if (s?.calculations.find((c) => c.id === started)?.status === status) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`calculation ${started} never read as ${status}`);
+    };
+    await waitFor('started');
+    const cold = new ControlLoop({
+      observer: withCalculationEvents(celerySide(0), events),
+      policy: POLICY,
+      pollSeconds: 5,
+      clusterName: 'test',
+    });
+    const prewarm = await cold.runOnce();
+    expect(prewarm.decision.reason).toBe('PrewarmForCalculation');
+    expect(prewarm.decision.desired).toBe(2);
+
+    // Two idle workers while it pre-processes: kept (within calculationHoldSeconds), not retired by the grace.
+    const warm = new ControlLoop({
+      observer: withCalculationEvents(celerySide(2), events),
+      policy: { ...POLICY, idleGraceSeconds: 0 },
+      pollSeconds: 5,
+      clusterName: 'test',
+    });
+    const held = await warm.runOnce();
+    expect(held.decision.reason).toBe('HoldForCalculation');
+    expect(held.decision.retire).toEqual([]);
+
+    engineWrites(`${started}=complete:`);
+    publishOnce();
+    await waitFor('ended');
+    // The idle grace is 60 s and the workers have just turned idle: only the ended signal retires them now.
+    const after = new ControlLoop({
+      observer: withCalculationEvents(celerySide(2), events),
+      policy: POLICY,
+      pollSeconds: 5,
+      clusterName: 'test',
+    });
+    const ended = await after.runOnce();
+    expect(ended.decision.reason).toBe('CalculationsEnded');
+    expect(ended.decision.retire).toHaveLength(2);
+  }, 60_000);
+});
