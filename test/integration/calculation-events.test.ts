@@ -10,7 +10,7 @@
  * about the calculation signal; the queue and worker observers have their own tests on real workers.
  *
  * Needs RabbitMQ and the engine's environment (scripts/setup.sh); skipped without them outside CI, failing in
- * CI. Runtime: about 10 s (three engine-Python runs of about 2 s each, two provisioning runs of rabbitmqctl).
+ * CI. Runtime: about 15-20 s (engine-Python runs of about 2 s each, one provisioning run of rabbitmqctl).
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -21,7 +21,10 @@ import { promisify } from 'node:util';
 import { connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CALCULATION_EVENTS_QUEUE } from '../../contract/cluster-constants.ts';
-import { renderCalculationEventsUnit } from '../../cdk/lib/master/calculation-events.ts';
+import {
+  calculationEventsPublisherText,
+  renderCalculationEventsUnit,
+} from '../../cdk/lib/master/calculation-events.ts';
 import type { ScalingPolicy } from '../../bridge/src/decide/decision.ts';
 import { ControlLoop } from '../../bridge/src/loop/control-loop.ts';
 import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
@@ -35,7 +38,6 @@ const run = promisify(execFile);
 const inCi = process.env.CI !== undefined;
 const enabled = (!isMissing('rabbitmq') && engineEnvAvailable()) || inCi;
 
-const PUBLISHER = `${REPO_ROOT}cdk/assets/master/publish-calculation-events.py`;
 const PROVISION = `${REPO_ROOT}cdk/assets/master/provision-rabbitmq.sh`;
 const AMQP_PORT = Number(process.env.OQE_AMQP_PORT ?? 5672);
 /** rabbitmqctl of the local test node (as in master-rabbitmq-provisioning.test.ts). */
@@ -84,7 +86,10 @@ for spec in sys.argv[2:]:
   return result.stdout.trim().split('\n').map(Number);
 }
 
-/** One publish by the master's publisher, with its unit's environment and the engine's openquake.cfg. */
+/**
+ * One publish by the master's publisher as the boot installs it (the SSM parameter's text, comments stripped),
+ * with its unit's environment and the engine's openquake.cfg.
+ */
 function publishOnce(): string {
   const unitEnv = Object.fromEntries(
     [...renderCalculationEventsUnit().matchAll(/^Environment=([A-Z_]+)=(.*)$/gm)].map((m) => [
@@ -97,7 +102,9 @@ function publishOnce(): string {
     config,
     `[amqp]\nhost = 127.0.0.1\nport = ${AMQP_PORT}\nuser = ${engineUser}\npassword = ${enginePassword}\nvhost = ${vhost}\n`,
   );
-  const result = spawnSync(ENGINE_PYTHON, [PUBLISHER], {
+  const publisher = join(dir, 'oq-calculation-events');
+  writeFileSync(publisher, calculationEventsPublisherText());
+  const result = spawnSync(ENGINE_PYTHON, [publisher], {
     encoding: 'utf8',
     timeout: 60_000,
     env: {
@@ -199,7 +206,7 @@ describe.skipIf(!enabled)('calculation events: engine database -> master publish
       '=complete:',
     );
     const journal = publishOnce();
-    expect(journal).toContain(`calculation ${ids[1]} running phase=classical held=40`);
+    expect(journal).toContain(`calculation ${ids[1]} running classical held=40`);
     const before = Date.now();
     let seen = await events.latest();
     for (let i = 0; i < 50 && seen === undefined; i++) {

@@ -157,6 +157,24 @@ describe('Master construct', () => {
     expect(userData(other)).toBe(userData(template));
   });
 
+  it('ships the calculation events publisher in an SSM parameter the master may read, and installs it at boot', () => {
+    const parameters = template.findResources('AWS::SSM::Parameter');
+    const [id, publisher] = Object.entries(parameters).find(([, r]) =>
+      String(r.Properties.Value).includes("'x-max-length': 1"),
+    )!;
+    const text = String(publisher.Properties.Value);
+    expect(text).toContain('def snapshot(now)');
+    expect(text).not.toMatch(/^\s*#/m);
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(4096);
+    const policies = JSON.stringify(template.findResources('AWS::IAM::Policy'));
+    expect(policies).toContain(`"${id}"`);
+    expect(policies).toContain('ssm:GetParameter');
+    const userData = JSON.stringify(
+      Object.values(template.findResources('AWS::EC2::Instance'))[0]!.Properties.UserData,
+    );
+    expect(userData).toContain(`{"Ref":"${id}"}`);
+  });
+
   it('has detailed (one-minute) monitoring', () => {
     template.hasResourceProperties('AWS::EC2::Instance', { Monitoring: true });
   });

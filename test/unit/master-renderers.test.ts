@@ -50,6 +50,7 @@ const cfgOptions = {
 
 /** Values the size of the CloudFormation tokens they stand for once resolved (ARNs with long names). */
 const bootOptions: BootScriptOptions = {
+  calculationEventsParameterName: `/CDK/${'E'.repeat(48)}`,
   region: 'ap-southeast-2',
   stackName: 'OqElasticClusterProductionStack',
   logicalId: 'ClusterMasterInstanceAbCdEf0123456789',

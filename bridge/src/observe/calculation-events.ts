@@ -84,6 +84,7 @@ export class CalculationEvents {
     this.clock = options.clock ?? Date.now;
     options.session.onReset(() => {
       this.channel = undefined;
+      this.nextAttemptAt = 0; // a new connection: the queue may be back too
     });
   }
 

@@ -27,11 +27,7 @@ import {
   webUiBindAddress,
   type WebUiBind,
 } from './webui.ts';
-import {
-  CALCULATION_EVENTS_SCRIPT,
-  CALCULATION_EVENTS_SCRIPT_PATH,
-  renderCalculationEventsUnit,
-} from './calculation-events.ts';
+import { CALCULATION_EVENTS_SCRIPT_PATH, renderCalculationEventsUnit } from './calculation-events.ts';
 
 const ASSETS = new URL('../../assets/master/', import.meta.url);
 
@@ -79,6 +75,11 @@ export interface BootScriptOptions {
   readonly engine: { readonly engine: string; readonly python: string; readonly celery: string };
   /** The SSM parameter with the run-time settings (num_cores, WebUI): applied at boot and every minute. */
   readonly settingsParameterName: string;
+  /**
+   * The SSM parameter that carries the calculation events publisher (too big for the 16 KB user-data):
+   * fetched at boot and installed as oq-calculation-events.
+   */
+  readonly calculationEventsParameterName: string;
   /** The EBS volumes (separate resources) that the boot attaches to this instance, taking them over if needed. */
   readonly dataVolumeIds: { readonly rabbitmq: string; readonly database: string };
   /** How the WebUI is served when the settings turn it on: where it listens and its superuser's secret. */
@@ -204,6 +205,7 @@ function renderBootParts(options: BootScriptOptions): { header: string; body: st
     FILE_SYSTEM_ID: options.fileSystemId,
     ACCESS_POINT_ID: options.accessPointId,
     SETTINGS_PARAMETER: options.settingsParameterName,
+    EVENTS_PARAMETER: options.calculationEventsParameterName,
     RABBITMQ_VOLUME_ID: options.dataVolumeIds.rabbitmq,
     DATABASE_VOLUME_ID: options.dataVolumeIds.database,
     ENGINE_VERSION: engine.engine,
@@ -451,8 +453,11 @@ done
 runuser -u openquake -- "$VENV/bin/oq" dbserver status | grep -q 'dbserver running'
 ${renderWebUiAdmin()}
 
-# Calculation events for the bridge (started, phase, ended), a snapshot every few seconds over RabbitMQ.
-${writeFile(CALCULATION_EVENTS_SCRIPT_PATH, stripComments(CALCULATION_EVENTS_SCRIPT), '0755')}
+# Calculation events for the bridge: the publisher comes from its SSM parameter.
+/opt/oq-tools/bin/python -c 'import sys, botocore.session as b
+p = b.get_session().create_client("ssm", region_name=sys.argv[1]).get_parameter(Name=sys.argv[2])
+sys.stdout.write(p["Parameter"]["Value"])' "$REGION" "$EVENTS_PARAMETER" >${CALCULATION_EVENTS_SCRIPT_PATH}
+chmod 0755 ${CALCULATION_EVENTS_SCRIPT_PATH}
 ${writeFile('/etc/systemd/system/oq-calculation-events.service', renderCalculationEventsUnit(), '0644')}
 systemctl daemon-reload
 systemctl enable oq-calculation-events.service

@@ -9,11 +9,27 @@ export const CALCULATION_EVENTS_SCRIPT = readFileSync(
   'utf8',
 );
 
+/** SSM's standard tier holds at most 4 KB a parameter (Systems Manager quotas, "Parameter value size"). */
+const STANDARD_PARAMETER_BYTES = 4096;
+
+/**
+ * The publisher as its SSM parameter carries it: comment lines dropped (the header documents the source, not
+ * the machine). Throws when it outgrows a standard parameter, so that synth, not the boot, says so.
+ */
+export function calculationEventsPublisherText(): string {
+  const text = CALCULATION_EVENTS_SCRIPT.split('\n')
+    .filter((line) => !/^\s*#/.test(line))
+    .join('\n');
+  if (Buffer.byteLength(text) > STANDARD_PARAMETER_BYTES) {
+    throw new Error(
+      `the calculation events publisher is ${Buffer.byteLength(text)} bytes without comments, above SSM's ${STANDARD_PARAMETER_BYTES}: shorten publish-calculation-events.py`,
+    );
+  }
+  return text;
+}
+
 /** Where the boot script installs {@link CALCULATION_EVENTS_SCRIPT}. */
 export const CALCULATION_EVENTS_SCRIPT_PATH = '/usr/local/sbin/oq-calculation-events';
-
-/** Seconds between two snapshots: well inside the bridge's 5 s cycle and 30 s staleness limit. */
-export const CALCULATION_EVENTS_INTERVAL_SECONDS = 3;
 
 /**
  * Renders the long-running publisher of the calculation snapshots the bridge reads (docs/master.md). It runs as
@@ -26,13 +42,11 @@ export function renderCalculationEventsUnit(configFile = '/etc/openquake/openqua
     OQ_ENGINE_DB: ENGINE_DATABASE,
     OQ_CONFIG_FILE: configFile,
     OQ_EVENTS_QUEUE: CALCULATION_EVENTS_QUEUE,
-    OQ_EVENTS_INTERVAL_SECONDS: String(CALCULATION_EVENTS_INTERVAL_SECONDS),
-    PYTHONUNBUFFERED: '1',
   };
   return [
     '[Unit]',
-    'Description=Publish OpenQuake calculation events for the bridge (oq-elastic)',
-    'After=rabbitmq-server.service openquake-dbserver.service network-online.target',
+    'Description=OpenQuake calculation events for the bridge',
+    'After=rabbitmq-server.service openquake-dbserver.service',
     '',
     '[Service]',
     'User=openquake',

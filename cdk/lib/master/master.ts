@@ -10,6 +10,7 @@ import { METRIC_NAMESPACE } from '../../../contract/metric-names.ts';
 import { MASTER_AGENT_NAMESPACE } from '../dashboard/master-agent-metrics.ts';
 import { acknowledgeNag } from '../nag/acknowledge.ts';
 import { renderMasterUserData } from './boot-script.ts';
+import { calculationEventsPublisherText } from './calculation-events.ts';
 import { masterMachineImage } from './master-machine-image.ts';
 import { renderMasterSettings } from './master-settings.ts';
 
@@ -210,6 +211,13 @@ export class Master extends Construct {
       stringValue: renderMasterSettings({ numCores: props.numCores, webUi: props.webUi }),
     });
     this.settingsParameter.grantRead(this.role);
+    // The calculation events publisher does not fit in the 16 KB user-data; an SSM parameter (standard tier,
+    // 4 KB) carries it, and the boot installs it from there.
+    const calculationEvents = new ssm.StringParameter(this, 'CalculationEventsPublisher', {
+      description: 'oq-elastic master: the calculation events publisher (Python), installed at boot',
+      stringValue: calculationEventsPublisherText(),
+    });
+    calculationEvents.grantRead(this.role);
 
     const stack = Stack.of(this);
     const buildFromSource = architecture === 'arm64';
@@ -228,6 +236,7 @@ export class Master extends Construct {
         accessPointId: props.accessPoint.accessPointId,
         engine: ENGINE_RELEASE,
         settingsParameterName: this.settingsParameter.parameterName,
+        calculationEventsParameterName: calculationEvents.parameterName,
         dataVolumeIds: {
           rabbitmq: this.dataVolumes.rabbitmq.volumeId,
           database: this.dataVolumes.database.volumeId,
