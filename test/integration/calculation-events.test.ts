@@ -6,11 +6,12 @@
  * which may read the snapshots and can neither publish nor declare there. The control loop then decides on
  * what it read: pre-warm on a started calculation, idle workers retired at once when it ended.
  *
- * The celery side of the loop's observation (queue, workers, compute) is an in-process stub: this test is
- * about the calculation signal; the queue and worker observers have their own tests on real workers.
+ * One loop test stubs the celery side (queue, workers, compute) to show `CalculationsEnded` beating the idle
+ * grace; the last test runs the bridge as deployed (its runtime, the provisioned bridge user, real celery workers
+ * of the local process backend) through pre-warm, hold and retirement.
  *
  * Needs RabbitMQ and the engine's environment (scripts/setup.sh); skipped without them outside CI, failing in
- * CI. Runtime: about 15-20 s (engine-Python runs of about 2 s each, one provisioning run of rabbitmqctl).
+ * CI. Runtime: about 35 s (engine-Python runs of about 2 s each, rabbitmqctl, two celery worker starts).
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,12 +28,15 @@ import {
 } from '../../cdk/lib/master/calculation-events.ts';
 import type { ScalingPolicy } from '../../bridge/src/decide/decision.ts';
 import { ControlLoop } from '../../bridge/src/loop/control-loop.ts';
+import { createBridgeRuntime } from '../../bridge/src/cli/bridge-runtime.ts';
+import { loadBridgeConfig } from '../../bridge/src/config/bridge-config.ts';
+import { ProcessBackend } from '../../local/fleet/process-backend.ts';
 import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
 import { CalculationEvents, withCalculationEvents } from '../../bridge/src/observe/calculation-events.ts';
 import type { Observation } from '../../bridge/src/observe/observation.ts';
 import { DECIDE_TEST_POLICY } from '../support/decide-test-policy.ts';
 import { ENGINE_PYTHON, engineEnvAvailable } from '../support/engine-worker.ts';
-import { isMissing, managementApi, REPO_ROOT } from '../support/services.ts';
+import { isMissing, MANAGEMENT_URL, managementApi, REPO_ROOT } from '../support/services.ts';
 
 const run = promisify(execFile);
 const inCi = process.env.CI !== undefined;
@@ -301,4 +305,78 @@ describe.skipIf(!enabled)('calculation events: engine database -> master publish
     expect(ended.decision.reason).toBe('CalculationsEnded');
     expect(ended.decision.retire).toHaveLength(2);
   }, 60_000);
+  it('on real celery workers: the bridge launches 2 on a started calculation, holds them idle at a 0 s grace, retires both once it ends', async () => {
+    // One reader of the queue at a time: the bridge below has its own consumer.
+    await events.close();
+    const started = engineWrites('=executing:')[0]!;
+    const backend = new ProcessBackend({
+      brokerUrl: `amqp://${engineUser}:${enginePassword}@127.0.0.1:${AMQP_PORT}/${encodeURIComponent(vhost)}`,
+      stateDir: join(dir, 'fleet'),
+      concurrency: 2,
+      retireTimeoutMs: 30_000,
+    });
+    // The bridge as deployed, logged in as the provisioned bridge user; an idle grace of 0 so that only the
+    // calculation's hold can keep an idle worker.
+    const runtime = createBridgeRuntime(
+      loadBridgeConfig({
+        OQE_BACKEND: 'process',
+        OQE_BROKER_HOST: '127.0.0.1',
+        OQE_BROKER_PORT: String(AMQP_PORT),
+        OQE_BROKER_VHOST: vhost,
+        OQE_BROKER_USER: bridgeUser,
+        OQE_BROKER_PASSWORD: bridgePassword,
+        OQE_MANAGEMENT_URL: MANAGEMENT_URL,
+        OQE_REMOTE_CONTROL_SERIALIZER: 'pickle', // the test app's celery 5 workers
+        OQE_IDLE_GRACE_SECONDS: '0',
+        OQE_PREWARM_WORKERS: '2',
+        OQE_ACTIVATION_CHECK_MS: '0',
+      }),
+      { backend },
+    );
+    const loop = runtime.loop();
+    const reasons: string[] = [];
+    const cycle = async () => {
+      const r = await loop.runOnce();
+      reasons.push(r.decision.reason);
+      return r;
+    };
+    try {
+      // The first cycle subscribes; the snapshot arrives just after it.
+      let first = await cycle();
+      for (let i = 0; i < 10 && first.decision.reason !== 'PrewarmForCalculation'; i++) {
+        publishOnce();
+        await new Promise((r) => setTimeout(r, 200));
+        first = await cycle();
+      }
+      expect(first.decision).toMatchObject({ reason: 'PrewarmForCalculation', desired: 2 });
+      // Until both workers answer, then a few cycles more: idle, held, none retired.
+      let answered = 0;
+      for (let i = 0; i < 60 && answered < 2; i++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        publishOnce();
+        answered = (await cycle()).observation.workers?.length ?? 0;
+      }
+      expect(answered).toBe(2);
+      for (let i = 0; i < 3; i++) {
+        const held = await cycle();
+        expect(held.decision.reason).toBe('HoldForCalculation');
+        expect(held.decision.retire).toEqual([]);
+      }
+      engineWrites(`${started}=complete:`);
+      publishOnce();
+      await new Promise((r) => setTimeout(r, 500));
+      // With a grace of 0 the retirement is plain DrainingIdle (the test above shows CalculationsEnded beating a
+      // grace); here the point is the real drain of both workers once the hold is gone.
+      const ended = await cycle();
+      expect(ended.decision.reason).toBe('DrainingIdle');
+      expect(ended.decision.retire).toHaveLength(2);
+      for (let i = 0; i < 30 && (await backend.describe()).units.length > 0; i++) {
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      expect((await backend.describe()).units).toEqual([]);
+    } finally {
+      await runtime.close();
+      await backend.shutdownAll(30_000);
+    }
+  }, 150_000);
 });
