@@ -55,6 +55,7 @@ const suffix = randomBytes(4).toString('hex');
 const vhost = `openquake-ev-${suffix}`;
 const engineUser = `openquake-ev-${suffix}`;
 const bridgeUser = `oq-bridge-ev-${suffix}`;
+const workerUser = `oq-worker-ev-${suffix}`;
 const enginePassword = randomBytes(18).toString('hex');
 const bridgePassword = randomBytes(18).toString('hex');
 const dir = mkdtempSync(join(tmpdir(), 'oqe-calc-events-'));
@@ -172,6 +173,8 @@ describe.skipIf(!enabled)('calculation events: engine database -> master publish
         ...RABBIT_ENV,
         OQ_AMQP_USER: engineUser,
         OQ_BRIDGE_USER: bridgeUser,
+        OQ_WORKER_USER: workerUser,
+        OQ_WORKER_PASSWORD: randomBytes(18).toString('hex'),
         OQ_AMQP_VHOST: vhost,
         OQ_AMQP_PASSWORD: enginePassword,
         OQ_BRIDGE_PASSWORD: bridgePassword,
@@ -188,6 +191,7 @@ describe.skipIf(!enabled)('calculation events: engine database -> master publish
     await managementApi('DELETE', `/api/vhosts/${encodeURIComponent(vhost)}`);
     await managementApi('DELETE', `/api/users/${engineUser}`);
     await managementApi('DELETE', `/api/users/${bridgeUser}`);
+    await managementApi('DELETE', `/api/users/${workerUser}`);
     rmSync(dir, { recursive: true, force: true });
   });
 
