@@ -65,6 +65,8 @@ export interface BenchRealResults {
   readonly cycle?: CycleCostResult;
   readonly brokerLoad?: readonly BrokerLoadPoint[];
   readonly calibration?: CalibrationResult;
+  /** The same comparison on a real OpenQuake Engine calculation (the demo's engine run). */
+  readonly engineCalibration?: CalibrationResult;
   /** What one observation cycle sends to the workers, in words, for the broker-load paragraph. */
   readonly brokerCycleCommands?: string;
   /** What could not be measured and why. */

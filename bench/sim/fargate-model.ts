@@ -62,3 +62,33 @@ export function drawStartupSeconds(model: FargateModel, prng: Prng): number {
 export function billedSeconds(model: FargateModel, launchedAt: number, stoppedAt: number): number {
   return Math.max(model.billingMinimumSeconds, stoppedAt - launchedAt);
 }
+
+/**
+ * Fargate start-up as a function of the image's size: a fixed part (capacity, the task's network interface,
+ * the container's own start) plus the pull, which Fargate does whole at every launch (no cache). Both figures
+ * are published measurements, cited in docs/benchmarks.md ("Start-up and image size").
+ */
+export interface ImagePullModel {
+  /** Seconds a launch takes whatever the image: the simulator's shortest start-up. */
+  readonly fixedSeconds: number;
+  /** Megabytes of image pulled and unpacked per second. */
+  readonly pullMegabytesPerSecond: number;
+}
+
+/**
+ * Two published pull rates, both with the fixed part at 25 s (`startupMinSeconds`): a 2,700 MB image that
+ * started in 55 s (2,670 MB / 30 s, about 90 MB/s) and a 413 MB image that started in 57 s on average from a
+ * private subnet behind a NAT instance (413 MB / 32 s, about 13 MB/s).
+ */
+export const IMAGE_PULL_MODELS = {
+  fast: { fixedSeconds: 25, pullMegabytesPerSecond: 2700 / (55 - 25) },
+  natInstance: { fixedSeconds: 25, pullMegabytesPerSecond: 413 / (57 - 25) },
+} as const satisfies Record<string, ImagePullModel>;
+
+/** Seconds from launch request to a running container for an image of `imageMegabytes`. */
+export function startupSecondsForImage(model: ImagePullModel, imageMegabytes: number): number {
+  if (!(imageMegabytes >= 0)) {
+    throw new Error(`image size ${imageMegabytes} MB: give the image's size in megabytes, 0 or more`);
+  }
+  return model.fixedSeconds + imageMegabytes / model.pullMegabytesPerSecond;
+}

@@ -27,6 +27,8 @@ export interface EngineDemoOptions {
   readonly image?: string;
   /** A line now and then. */
   readonly progress: (line: string) => void;
+  /** Gets every worker's log at the end of the run (the engine calibration times the tasks from them). */
+  readonly onWorkerLogs?: (logs: Array<{ unitId: string; text: string }>) => void;
 }
 
 /** The job.ini a `--job` value names: a path as given, else a QA job of the engine wheel. */
@@ -60,7 +62,11 @@ export async function runEngineDemo(
       options.backend === 'podman'
         ? enginePodmanBackend(context, { image: options.image ?? '', concurrency: options.slotsPerWorker })
         : engineProcessBackend(context, { concurrency: options.slotsPerWorker }),
-    workerLogs: ({ stateDir }) => unitLogsIn(stateDir),
+    workerLogs: ({ stateDir }) => {
+      const logs = unitLogsIn(stateDir);
+      options.onWorkerLogs?.(logs);
+      return logs;
+    },
     maxWorkers: options.maxWorkers,
     slotsPerWorker: options.slotsPerWorker,
     idleGraceSeconds: options.idleGraceSeconds,

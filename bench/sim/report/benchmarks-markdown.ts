@@ -4,7 +4,7 @@
  * drift apart.
  */
 import type { BenchRealResults } from '../../real/bench-results.ts';
-import type { FargateModel } from '../fargate-model.ts';
+import { IMAGE_PULL_MODELS, startupSecondsForImage, type FargateModel } from '../fargate-model.ts';
 import type { SimResult } from '../fleet-simulator.ts';
 import { busyFloorWorkerHours } from '../oracle.ts';
 import {
@@ -32,6 +32,12 @@ export interface SimulationRun {
   /** Per bridge row, its decisions by reason over all traces. */
   readonly bridgeReasons: ReadonlyMap<string, ReadonlyMap<string, number>>;
 }
+
+/**
+ * The production worker image's uncompressed size in MB before and after issue 15 slimmed it (docs/worker-image.md,
+ * "Size": the slim base plus the venv; the venv measured 434 MB before and 300 MB after in `:3.11.5-local`).
+ */
+const WORKER_IMAGE_MB = { before: 565, after: 431 } as const;
 
 const num = (n: number, digits = 0): string =>
   Number.isFinite(n)
@@ -271,13 +277,16 @@ export function benchmarksMarkdown(run: SimulationRun, real: BenchRealResults | 
         );
       }
     }
-    if (real.calibration) {
-      const c = real.calibration;
+    for (const [what, c] of [
+      ['Calibration', real.calibration],
+      ['Calibration on a real engine calculation', real.engineCalibration],
+    ] as const) {
+      if (!c) continue;
       const dm = Math.abs(c.simMakespanSeconds / c.realMakespanSeconds - 1) * 100;
       const dw = Math.abs(c.simWorkerSeconds / c.realWorkerSeconds - 1) * 100;
       p();
       p(
-        `**Calibration** on ${c.trace}: makespan real ${c.realMakespanSeconds.toFixed(0)} s vs simulated ${c.simMakespanSeconds.toFixed(0)} s (${dm.toFixed(1)} %), worker-seconds real ${c.realWorkerSeconds.toFixed(0)} vs simulated ${c.simWorkerSeconds.toFixed(0)} (${dw.toFixed(1)} %); goal within 15 %: ${dm <= 15 && dw <= 15 ? 'met' : '**missed**'}. ${c.notes}`,
+        `**${what}** on ${c.trace}: makespan real ${c.realMakespanSeconds.toFixed(0)} s vs simulated ${c.simMakespanSeconds.toFixed(0)} s (${dm.toFixed(1)} %), worker-seconds real ${c.realWorkerSeconds.toFixed(0)} vs simulated ${c.simWorkerSeconds.toFixed(0)} (${dw.toFixed(1)} %); goal within 15 %: ${dm <= 15 && dw <= 15 ? 'met' : '**missed**'}. ${c.notes}`,
       );
     }
     for (const n of real.notes) p(`- ${n}`);
@@ -338,6 +347,7 @@ function ASSUMPTIONS(run: SimulationRun): string {
 ### Platform (all policies)
 
 - **Fargate start-up**: log-normal, median ${m.startupMedianSeconds} s, sigma ${m.startupSigma}, clipped to [${m.startupMinSeconds}, ${m.startupMaxSeconds}] s, from the launch request to a consuming celery worker. Typical Fargate starts are 30 to 90 s, dominated by the image pull with no cache (DESIGN.md, AWS facts; AWS Containers blog on SOCI and zstd for Fargate start-up). The same draw sequence (seeded) serves every policy.
+- **Start-up and image size** (\`startupSecondsForImage\` in bench/sim/fargate-model.ts; a what-if, the runs above keep the median): a fixed ${IMAGE_PULL_MODELS.fast.fixedSeconds} s (the shortest start-up above) plus the image over a pull rate. No AWS document gives a rate, only that the pull time is directly correlated to the start time (Amazon ECS Developer Guide, "Linux containers on Fargate container image pull behavior"). Two published measurements give one each: a 2,700 MB image that started in 55 s (Dror Speiser, "My Fargate Startup is Slow", 2026: ${num(IMAGE_PULL_MODELS.fast.pullMegabytesPerSecond, 0)} MB/s) and a 413 MB image that started in 57 s on average from a private subnet behind a NAT instance (ElasticScale, "Reduce AWS Fargate pull times with SOCI", 2024: ${num(IMAGE_PULL_MODELS.natInstance.pullMegabytesPerSecond, 0)} MB/s); neither says whether its size is compressed, so the model takes the uncompressed size, which overstates the pull. The production worker image (docs/worker-image.md, "Size"), before and after issue 15 dropped what a worker never imports: ${WORKER_IMAGE_MB.before} MB starts in ${num(startupSecondsForImage(IMAGE_PULL_MODELS.fast, WORKER_IMAGE_MB.before), 1)} s at the fast rate and ${num(startupSecondsForImage(IMAGE_PULL_MODELS.natInstance, WORKER_IMAGE_MB.before), 1)} s at the NAT-instance rate; ${WORKER_IMAGE_MB.after} MB in ${num(startupSecondsForImage(IMAGE_PULL_MODELS.fast, WORKER_IMAGE_MB.after), 1)} s and ${num(startupSecondsForImage(IMAGE_PULL_MODELS.natInstance, WORKER_IMAGE_MB.after), 1)} s: ${num(startupSecondsForImage(IMAGE_PULL_MODELS.fast, WORKER_IMAGE_MB.before) - startupSecondsForImage(IMAGE_PULL_MODELS.fast, WORKER_IMAGE_MB.after), 1)} to ${num(startupSecondsForImage(IMAGE_PULL_MODELS.natInstance, WORKER_IMAGE_MB.before) - startupSecondsForImage(IMAGE_PULL_MODELS.natInstance, WORKER_IMAGE_MB.after), 1)} s shorter per launch. Where the path to the registry is slow, the image matters; on a fast path the fixed part dominates, and SOCI lazy loading or zstd layers (up to 27 % shorter starts in AWS's tests, AWS Containers blog) do more than a smaller image.
 - **Billing**: per second with a one-minute minimum, from the launch request until the task stops (AWS Fargate pricing page). Fargate starts billing at the image pull, a few seconds after the request: billing the whole start-up is slightly pessimistic, equally for every policy.
 - **Launch limits**: an ECS service launches at most ${m.launchesPerMinute} tasks a minute (Amazon ECS service quotas, "tasks launched per service per minute"); RunTask takes at most 10 tasks a call (ECS API reference, RunTask \`count\`). At ${m.maxWorkers} workers neither limit binds, the simulator enforces the first.
 - **Stopping a busy task**: SIGTERM, celery's warm shutdown lets running tasks finish for \`stopTimeout\` = ${m.stopTimeoutSeconds} s (the ECS default; at most 120 s, ECS container definition reference; Kubernetes' \`terminationGracePeriodSeconds\` default is also 30 s), then SIGKILL. With \`task_acks_late\` the killed tasks' messages return to the queue and run again from the start: their elapsed time is **lost task-s**. For engine tasks a rerun can also deliver partial results twice (DESIGN.md), so lost work is a correctness risk as well as a cost.
