@@ -153,7 +153,8 @@ try {
     }
   }
   const engineCalibration = quick ? undefined : await runEngineCalibration();
-  if (!quick && !engineCalibration) notes.push('Calibration on a real engine calculation not run (see the log).');
+  if (!quick && !engineCalibration)
+    notes.push('Calibration on a real engine calculation not run (see the log).');
   const previous = previousRun(join(docs, 'bench-real.json'));
   if (previous) notes.push(previous);
   const results: BenchRealResults = {

@@ -11,7 +11,7 @@ import { workerTime } from '../../local/cluster/journal-analysis.ts';
 import type { LifecycleEvent } from '../../local/fleet/process-backend.ts';
 import type { WorkerLog } from '../../local/engine/worker-task-log.ts';
 import type { CalibrationResult } from './bench-results.ts';
-import { taskPhases, timedTasks, type TaskPhase } from './engine-task-timeline.ts';
+import { taskPhases, timedTasks, workerReadyTimes, type TaskPhase } from './engine-task-timeline.ts';
 import { DEFAULT_FARGATE_MODEL, type FargateModel } from '../sim/fargate-model.ts';
 import { simulate } from '../sim/fleet-simulator.ts';
 import { BridgePolicy } from '../sim/policies/bridge-policy.ts';
@@ -78,15 +78,24 @@ export function compareWithSimulator(run: RecordedEngineRun): CalibrationResult 
   const phases = taskPhases(tasks);
   const firstReceived = tasks[0]!.receivedAt;
   const lastEnded = Math.max(...tasks.map((t) => t.endedAt));
-  // Start-up: each unit's spawn to the first task it received (the stand-in for Fargate's image pull).
+  // Start-up: each unit's spawn to celery's `ready.` line (the stand-in for Fargate's image pull); the first task
+  // received where a worker did not log it. Every unit counts, also those that never got a task.
   const firstByUnit = new Map<string, number>();
   for (const t of tasks) if (!firstByUnit.has(t.unitId)) firstByUnit.set(t.unitId, t.receivedAt);
+  const readyAt = workerReadyTimes(run.logs);
   const startups = run.lifecycle
-    .filter((e) => e.event === 'spawn' && firstByUnit.has(e.unitId))
-    .map((e) => firstByUnit.get(e.unitId)! - e.t / 1000)
+    .filter((e) => e.event === 'spawn')
+    .map((e) => (readyAt.get(e.unitId) ?? firstByUnit.get(e.unitId) ?? Number.NaN) - e.t / 1000)
     .filter((s) => s > 0);
   const startup = startups.length > 0 ? median(startups) : 5;
   const { workerSeconds } = workerTime(run.lifecycle);
+  // Shutdown: each retired unit's retire request to its exit (celery's warm shutdown), the simulator's
+  // idle-shutdown time; measured, like the start-up, not fitted.
+  const retiredAt = new Map(run.lifecycle.filter((e) => e.event === 'retire').map((e) => [e.unitId, e.t]));
+  const shutdowns = run.lifecycle
+    .filter((e) => e.event === 'exit' && retiredAt.has(e.unitId))
+    .map((e) => (e.t - retiredAt.get(e.unitId)!) / 1000);
+  const shutdown = shutdowns.length > 0 ? median(shutdowns) : DEFAULT_FARGATE_MODEL.idleShutdownSeconds;
 
   const model: FargateModel = {
     ...DEFAULT_FARGATE_MODEL,
@@ -96,7 +105,7 @@ export function compareWithSimulator(run: RecordedEngineRun): CalibrationResult 
     billingMinimumSeconds: 0,
     slotsPerWorker: run.slotsPerWorker,
     maxWorkers: run.maxWorkers,
-    idleShutdownSeconds: 1,
+    idleShutdownSeconds: shutdown,
   };
   const trace = traceOfPhases(phases, run.maxWorkers * run.slotsPerWorker, 'engine-demo');
   const sim = simulate(
@@ -131,7 +140,8 @@ export function compareWithSimulator(run: RecordedEngineRun): CalibrationResult 
       `The simulator was given the ${tasks.length} celery tasks as the workers' logs timed them (Received to succeeded), ` +
       `in ${phases.length} phases of ${phases.map((p) => p.tasks.length).join(', ')} tasks with measured master gaps of ${gaps.join(', ') || 'none'} s ` +
       `(the earlier phases submitted at once, the last windowed by num_cores ${run.maxWorkers * run.slotsPerWorker}), ` +
-      `and the median worker start-up (spawn to first task) of ${startup.toFixed(1)} s over ${startups.length} workers; ` +
+      `the median worker start-up (spawn to celery's ready line) of ${startup.toFixed(1)} s over ${startups.length} workers, ` +
+      `and the median shutdown (retire to exit) of ${shutdown.toFixed(1)} s over ${shutdowns.length} workers; ` +
       `billing minimum off. Worker-seconds are each unit's spawn to exit, from the backend's lifecycle log.`,
   };
 }

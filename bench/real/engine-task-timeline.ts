@@ -72,3 +72,21 @@ export function taskPhases(tasks: readonly TimedTask[], gapSeconds = 0.25): Task
     lastEndedAt: Math.max(...p.map((t) => t.endedAt)),
   }));
 }
+
+// Celery's own line when the worker consumes: `[...: INFO/MainProcess] celery@oq@p1234 ready.` (celery 4.4).
+const READY = /\] \S+ ready\.\s*$/;
+
+/** When each worker logged that it was ready to consume, epoch seconds (units that never got there are absent). */
+export function workerReadyTimes(logs: readonly WorkerLog[]): Map<string, number> {
+  const ready = new Map<string, number>();
+  for (const { unitId, text } of logs) {
+    for (const line of text.split('\n')) {
+      const t = READY.test(line) ? stampSeconds(line) : undefined;
+      if (t !== undefined) {
+        ready.set(unitId, t);
+        break;
+      }
+    }
+  }
+  return ready;
+}
