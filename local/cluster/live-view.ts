@@ -10,6 +10,7 @@ export interface DecisionLine {
   readonly current?: number;
   readonly demand: number;
   readonly detail: string;
+  /** What the bridge did about it, from the cycle's `action` line (scaleOut, scaleIn, none, skipped...). */
   readonly action?: string;
 }
 
@@ -48,7 +49,8 @@ export function renderLiveView(f: LiveFrame): string {
     'last decisions:',
     ...f.decisions.map((d) => {
       const time = new Date(d.t).toISOString().slice(11, 19);
-      return `  ${time} ${d.reason.padEnd(18)} ${d.current ?? '?'} -> ${d.desired}  ${truncate(d.detail, 90)}`;
+      const action = (d.action ?? '?').padEnd(8);
+      return `  ${time} ${d.reason.padEnd(18)} ${d.current ?? '?'} -> ${d.desired}  ${action} ${truncate(d.detail, 80)}`;
     }),
   ];
   return `${lines.join('\n')}\n`;

@@ -5,6 +5,7 @@ import { loadBridgeConfig } from '../../bridge/src/config/bridge-config.ts';
 import type { ScalingPolicy } from '../../bridge/src/decide/decision.ts';
 import type { BrokerEndpoint } from '../../bridge/src/observe/broker-session.ts';
 import { createJsonLogger } from '../../bridge/src/report/json-logger.ts';
+import { decisionLineJoiner } from './decision-lines.ts';
 import type { DecisionLine } from './live-view.ts';
 
 /** What the demo needs to start the bridge on a local backend. */
@@ -22,8 +23,10 @@ export interface LocalBridgeOptions {
    * test app's celery 5.5 with its pickle task serializer. @default 'pickle'
    */
   readonly remoteControlSerializer?: 'json' | 'pickle';
-  /** Called with each cycle's decision, for the live view. */
+  /** Called with each cycle's decision and the action taken on it, for the live view. */
   readonly onDecision?: (decision: DecisionLine) => void;
+  /** File the loop rewrites with its last decisions (OQE_DECISIONS_FILE), for `npm run bridge -- status`. */
+  readonly decisionsFile?: string;
 }
 
 /** A running bridge; `stop` ends its loop after the current cycle and closes its connections. */
@@ -60,21 +63,13 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
     OQE_WORKER_HOURLY_COST: String(policy.workerHourlyCost),
     OQE_POLL_SECONDS: String(options.pollSeconds),
     OQE_CLUSTER_NAME: 'local',
+    ...(options.decisionsFile ? { OQE_DECISIONS_FILE: options.decisionsFile } : {}),
   });
   const writeLog = createJsonLogger((line) => appendFileSync(options.logPath, `${line}\n`));
+  const joinDecision = options.onDecision ? decisionLineJoiner(options.onDecision) : undefined;
   const log = (event: string, fields: Record<string, unknown> = {}): void => {
     writeLog(event, { backend: options.backend.name, ...fields });
-    if (event === 'decision' && options.onDecision) {
-      options.onDecision({
-        t: Date.now(),
-        reason: String(fields.reason),
-        desired: Number(fields.desired),
-        current: typeof fields.current === 'number' ? fields.current : undefined,
-        demand: Number(fields.demand),
-        detail: String(fields.detail ?? ''),
-        action: typeof fields.action === 'string' ? fields.action : undefined,
-      });
-    }
+    joinDecision?.(event, fields);
   };
   const runtime = createBridgeRuntime(config, { backend: options.backend, log });
   const abort = new AbortController();

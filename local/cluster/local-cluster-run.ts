@@ -93,6 +93,8 @@ export interface LocalRunResult {
   readonly fixedFleetWorkerSeconds: number;
   readonly workerHourlyCost: number;
   readonly decisions: readonly DecisionLine[];
+  /** The bridge's last decisions as its loop wrote them (OQE_DECISIONS_FILE), read by `bridge -- status`. */
+  readonly decisionsFile: string;
   /** What the backend did to its units (spawn, retire, kill, exit). */
   readonly lifecycle: readonly LifecycleEvent[];
   /** Everything the workers journaled (the run's temporary directory is gone afterwards). */
@@ -193,6 +195,7 @@ export async function runLocalCluster(options: LocalRunOptions): Promise<LocalRu
     policy,
     pollSeconds: options.pollSeconds,
     logPath: bridgeLog,
+    decisionsFile: join(outDir, 'decisions.json'),
     onDecision: (d: DecisionLine) => {
       decisions.push(d);
     },
@@ -381,6 +384,7 @@ export async function runLocalCluster(options: LocalRunOptions): Promise<LocalRu
     fixedFleetWorkerSeconds: (options.maxWorkers * (fleetAtMinAt - calcStartedAt)) / 1000,
     workerHourlyCost,
     decisions,
+    decisionsFile: join(outDir, 'decisions.json'),
     lifecycle,
     journal,
     samples,

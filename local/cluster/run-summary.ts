@@ -5,6 +5,7 @@ export function formatSummary(r: LocalRunResult, o: LocalRunOptions): string {
   const a = r.analysis;
   const saved = r.fixedFleetWorkerSeconds > 0 ? 1 - a.workerSeconds / r.fixedFleetWorkerSeconds : 0;
   const cost = (seconds: number) => ((seconds / 3600) * r.workerHourlyCost).toFixed(4);
+  const acted = (kind: string) => r.decisions.filter((d) => d.action === kind).length;
   const queue = r.finalQueue ? `${r.finalQueue.ready + r.finalQueue.unacked}` : 'broker not answering';
   return [
     "summary (from the workers' journal, the backend's lifecycle log and the broker):",
@@ -14,6 +15,7 @@ export function formatSummary(r: LocalRunResult, o: LocalRunOptions): string {
     `  fixed fleet of ${o.maxWorkers}:       ${r.fixedFleetWorkerSeconds.toFixed(0)} worker-seconds over the same period, est. ${cost(r.fixedFleetWorkerSeconds)} USD` +
       ` (elastic used ${(100 * (1 - saved)).toFixed(0)}%)`,
     `  utilisation:            ${(100 * (a.workerSeconds > 0 ? a.taskSeconds / (a.workerSeconds * o.slotsPerWorker) : 0)).toFixed(0)}% of the elastic fleet's slots were running tasks (${a.taskSeconds.toFixed(0)} task-seconds)`,
+    `  bridge actions:         ${acted('scaleOut')} scale-out, ${acted('scaleIn')} scale-in over ${r.decisions.length} cycles`,
     `  tasks lost:             ${a.lost.length}`,
     `  tasks run twice:        ${a.runTwice.length}`,
     `  busy workers retired:   ${a.busyRetired.length}`,
@@ -21,6 +23,7 @@ export function formatSummary(r: LocalRunResult, o: LocalRunOptions): string {
     `  fleet back to min (${o.minWorkers}): ${r.returnedToMinAfterSeconds === undefined ? 'NO' : `${r.returnedToMinAfterSeconds.toFixed(1)} s after the last task`}`,
     `  wall time:              ${r.wallSeconds.toFixed(0)} s`,
     `  chart:                  ${r.chartPath}`,
+    `  last decisions:         ${r.decisionsFile} (OQE_DECISIONS_FILE for npm run bridge -- status)`,
   ].join('\n');
 }
 

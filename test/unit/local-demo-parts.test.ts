@@ -3,6 +3,8 @@ import type { LifecycleEvent } from '../../local/fleet/process-backend.ts';
 import { chartSvg } from '../../local/cluster/chart-svg.ts';
 import { analyzeRun, type JournalEntry, workerTime } from '../../local/cluster/journal-analysis.ts';
 import { hazardLikeDurations } from '../../local/cluster/workload.ts';
+import { decisionLineJoiner } from '../../local/cluster/decision-lines.ts';
+import type { DecisionLine } from '../../local/cluster/live-view.ts';
 
 const T0 = 1_700_000_000; // seconds
 function entry(event: JournalEntry['event'], taskNo: number, worker: string, t: number, id = `t${taskNo}`) {
@@ -106,5 +108,36 @@ describe('chart', () => {
     expect(svg).toContain('demo &lt;run&gt;');
     expect(svg).toContain('>30<');
     expect(() => chartSvg([], 'x')).toThrow(/samples is empty/);
+  });
+});
+
+describe("the bridge's decision and action lines, joined for the demo's view", () => {
+  it('reports a decision with the outcome from the action line of the same id, once', () => {
+    const lines: DecisionLine[] = [];
+    const log = decisionLineJoiner(
+      (l) => lines.push(l),
+      () => 42,
+    );
+    log('decision', { id: 'a-1', reason: 'ScaleOut', desired: 3, current: 1, demand: 6, detail: '6 tasks' });
+    expect(lines).toEqual([]); // the decision line carries no outcome yet
+    log('heartbeat', { id: 'a-1' });
+    log('action', { id: 'a-1', reason: 'ScaleOut', action: 'scaleOut', actionDetail: 'desired 1 -> 3' });
+    log('action', { id: 'a-1', action: 'scaleOut' });
+    expect(lines).toEqual([
+      { t: 42, reason: 'ScaleOut', desired: 3, current: 1, demand: 6, detail: '6 tasks', action: 'scaleOut' },
+    ]);
+  });
+
+  it('drops a decision whose action never came, and an action of another cycle', () => {
+    const lines: DecisionLine[] = [];
+    const log = decisionLineJoiner(
+      (l) => lines.push(l),
+      () => 0,
+    );
+    log('decision', { id: 'a-1', reason: 'Steady', desired: 0, demand: 0, detail: '' });
+    log('decision', { id: 'a-2', reason: 'DrainingIdle', desired: 0, current: 1, demand: 0, detail: 'idle' });
+    log('action', { id: 'a-1', action: 'none' });
+    log('action', { id: 'a-2', action: 'scaleIn' });
+    expect(lines.map((l) => [l.reason, l.current, l.action])).toEqual([['DrainingIdle', 1, 'scaleIn']]);
   });
 });
