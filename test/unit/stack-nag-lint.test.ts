@@ -7,7 +7,7 @@ import { App, CfnResource, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OqElasticStack } from '../../cdk/lib/oq-elastic-stack.ts';
-import { REPO_ROOT } from '../support/services.ts';
+import { CFN_LINT, itWithPython } from '../support/python.ts';
 
 const run = promisify(execFile);
 
@@ -93,15 +93,19 @@ describe('stack: cdk-nag AWS Solutions checks and cfn-lint', () => {
     expect(acknowledged.some((a) => a.includes('AwsSolutions-SMG4'))).toBe(true);
   });
 
-  it('passes cfn-lint with no errors', async () => {
-    const cfnLint = join(REPO_ROOT, '.venv/bin/cfn-lint');
-    // Exit codes are a bit mask: 2 = error, 4 = warning, 8 = informational. Only errors fail.
-    const result = await run(cfnLint, ['--format', 'parseable', templateFile]).then(
-      (r) => ({ code: 0, out: r.stdout }),
-      (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
-    );
-    const errors = result.out.split('\n').filter((l) => /:E\d{4}:/.test(l));
-    expect(errors).toEqual([]);
-    expect(result.code & 2).toBe(0);
-  }, 120_000);
+  itWithPython(
+    'passes cfn-lint with no errors',
+    async () => {
+      const cfnLint = CFN_LINT;
+      // Exit codes are a bit mask: 2 = error, 4 = warning, 8 = informational. Only errors fail.
+      const result = await run(cfnLint, ['--format', 'parseable', templateFile]).then(
+        (r) => ({ code: 0, out: r.stdout }),
+        (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
+      );
+      const errors = result.out.split('\n').filter((l) => /:E\d{4}:/.test(l));
+      expect(errors).toEqual([]);
+      expect(result.code & 2).toBe(0);
+    },
+    120_000,
+  );
 });

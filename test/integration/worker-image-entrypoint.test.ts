@@ -6,8 +6,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { PYTHON, REPO_ROOT } from '../support/services.ts';
+import { describeWithPython } from '../support/python.ts';
 
 const ENTRYPOINT = `${REPO_ROOT}worker-image/entrypoint/oq_worker_entrypoint.py`;
 const PASSWORD = 'Pw0rdN0tShown7x';
@@ -40,7 +41,7 @@ function check(env: Record<string, string | undefined>, args: string[] = ['check
   return { code: run.status, out: `${run.stdout}${run.stderr}` };
 }
 
-describe('worker entrypoint: configuration', () => {
+describeWithPython('worker entrypoint: configuration', () => {
   it('accepts the complete environment, names the worker after the hostname, and prints no secret', () => {
     const run = check({ ...baseEnv(), OQ_WORKER_CONCURRENCY: '3', OQ_MAX_MEMORY_PER_CHILD_KB: '2000000' });
     expect(run.code, run.out).toBe(0);

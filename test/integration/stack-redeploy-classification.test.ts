@@ -14,7 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { App } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import type { OqElasticClusterProps } from '../../cdk/lib/oq-elastic-cluster-props.ts';
 import { OqElasticStack } from '../../cdk/lib/oq-elastic-stack.ts';
 import {
@@ -25,6 +25,7 @@ import {
   type ResourceChange,
 } from '../support/cfn-update-behaviour.ts';
 import { REPO_ROOT } from '../support/services.ts';
+import { CFN_LINT, describeWithPython } from '../support/python.ts';
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 type Setting = keyof Required<OqElasticClusterProps>;
@@ -167,74 +168,78 @@ function documentedEffects(): Map<string, string> {
   return rows;
 }
 
-describe('redeploy classification: every setting changed, every changed property classified', () => {
-  let createOnly: CreateOnlyProperties;
-  let base: Json;
-  const results = new Map<Setting, ResourceChange[]>();
-  /** Settings whose template gives the worker service a DesiredCount, which every update would then reset. */
-  const templatedDesiredCount: Setting[] = [];
+describeWithPython(
+  'redeploy classification: every setting changed, every changed property classified',
+  () => {
+    let createOnly: CreateOnlyProperties;
+    let base: Json;
+    const results = new Map<Setting, ResourceChange[]>();
+    /** Settings whose template gives the worker service a DesiredCount, which every update would then reset. */
+    const templatedDesiredCount: Setting[] = [];
 
-  beforeAll(() => {
-    createOnly = loadCreateOnlyProperties(REPO_ROOT);
-    base = synth({});
-    for (const [setting, cluster] of Object.entries(CHANGES) as [Setting, OqElasticClusterProps][]) {
-      const changed = synth(cluster);
-      results.set(setting, classifyUpdate(base, changed, createOnly));
-      if (workerServiceHasDesiredCount(changed)) templatedDesiredCount.push(setting);
-    }
-  }, 300_000);
-
-  it('reads create-only properties from the provider schemas (the source can tell replace from update)', () => {
-    expect(createOnly.get('AWS::EC2::Instance')).toContain('/properties/ImageId');
-    expect(createOnly.get('AWS::EFS::FileSystem')).toContain('/properties/PerformanceMode');
-    // The classifier itself: an ImageId change replaces, a UserData change interrupts, a tag change does not.
-    const instance = (properties: Json) => ({
-      Resources: {
-        M: { Type: 'AWS::EC2::Instance', Properties: { ImageId: 'ami-1', UserData: 'a', ...properties } },
-      },
-    });
-    const effect = (properties: Json) =>
-      classifyUpdate(instance({}), instance(properties), createOnly)[0]?.effect;
-    expect(effect({ ImageId: 'ami-2' })).toBe('replace');
-    expect(effect({ UserData: 'b' })).toBe('interrupt');
-    expect(effect({ Tags: [{ Key: 'k', Value: 'v' }] })).toBe('update');
-  });
-
-  it('changes something for every setting (each case really is another value)', () => {
-    const unchanged = [...results].filter(([, changes]) => changes.length === 0).map(([s]) => s);
-    expect(unchanged).toEqual([]);
-  });
-
-  it('never replaces or interrupts the master, nor replaces EFS, a data volume or a secret, nor resets the desired count', () => {
-    const violations: string[] = [];
-    for (const [setting, changes] of results) {
-      const found = changes.map(protectedResource).filter((v): v is string => v !== undefined);
-      if (found.length > 0 && MAINTENANCE_WINDOW[setting] === undefined) {
-        violations.push(`${setting}: ${[...new Set(found)].join('; ')}\n${describeChanges(changes)}`);
+    beforeAll(() => {
+      createOnly = loadCreateOnlyProperties(REPO_ROOT);
+      base = synth({});
+      for (const [setting, cluster] of Object.entries(CHANGES) as [Setting, OqElasticClusterProps][]) {
+        const changed = synth(cluster);
+        results.set(setting, classifyUpdate(base, changed, createOnly));
+        if (workerServiceHasDesiredCount(changed)) templatedDesiredCount.push(setting);
       }
-    }
-    expect(violations.join('\n\n')).toBe('');
-    expect(workerServiceHasDesiredCount(base)).toBe(false);
-    expect(templatedDesiredCount).toEqual([]);
-  });
+    }, 300_000);
 
-  it('lists in MAINTENANCE_WINDOW only settings that do disturb something protected', () => {
-    const needless = (Object.keys(MAINTENANCE_WINDOW) as Setting[]).filter(
-      (s) => !(results.get(s) ?? []).some((c) => protectedResource(c) !== undefined),
-    );
-    expect(needless).toEqual([]);
-  });
+    it('reads create-only properties from the provider schemas (the source can tell replace from update)', () => {
+      expect(createOnly.get('AWS::EC2::Instance')).toContain('/properties/ImageId');
+      expect(createOnly.get('AWS::EFS::FileSystem')).toContain('/properties/PerformanceMode');
+      // The classifier itself: an ImageId change replaces, a UserData change interrupts, a tag change does not.
+      const instance = (properties: Json) => ({
+        Resources: {
+          M: { Type: 'AWS::EC2::Instance', Properties: { ImageId: 'ami-1', UserData: 'a', ...properties } },
+        },
+      });
+      const effect = (properties: Json) =>
+        classifyUpdate(instance({}), instance(properties), createOnly)[0]?.effect;
+      expect(effect({ ImageId: 'ami-2' })).toBe('replace');
+      expect(effect({ UserData: 'b' })).toBe('interrupt');
+      expect(effect({ Tags: [{ Key: 'k', Value: 'v' }] })).toBe('update');
+    });
 
-  it('a new public image between two deploys of the same template replaces nothing', () => {
-    const moved = deployTimeSsmInputs(base);
-    const changes = classifyUpdate(base, base, createOnly, moved);
-    expect(changes.map(protectedResource).filter(Boolean)).toEqual([]);
-    expect(changes.filter((c) => c.effect === 'replace' || c.effect === 'interrupt')).toEqual([]);
-  });
+    it('changes something for every setting (each case really is another value)', () => {
+      const unchanged = [...results].filter(([, changes]) => changes.length === 0).map(([s]) => s);
+      expect(unchanged).toEqual([]);
+    });
 
-  it('docs/deploy.md says, for every setting, what a redeploy does', () => {
-    const documented = documentedEffects();
-    const expected = new Map([...results].map(([s, changes]) => [s, operatorEffect(s, changes)]));
-    expect(Object.fromEntries(documented)).toEqual(Object.fromEntries(expected));
-  });
-});
+    it('never replaces or interrupts the master, nor replaces EFS, a data volume or a secret, nor resets the desired count', () => {
+      const violations: string[] = [];
+      for (const [setting, changes] of results) {
+        const found = changes.map(protectedResource).filter((v): v is string => v !== undefined);
+        if (found.length > 0 && MAINTENANCE_WINDOW[setting] === undefined) {
+          violations.push(`${setting}: ${[...new Set(found)].join('; ')}\n${describeChanges(changes)}`);
+        }
+      }
+      expect(violations.join('\n\n')).toBe('');
+      expect(workerServiceHasDesiredCount(base)).toBe(false);
+      expect(templatedDesiredCount).toEqual([]);
+    });
+
+    it('lists in MAINTENANCE_WINDOW only settings that do disturb something protected', () => {
+      const needless = (Object.keys(MAINTENANCE_WINDOW) as Setting[]).filter(
+        (s) => !(results.get(s) ?? []).some((c) => protectedResource(c) !== undefined),
+      );
+      expect(needless).toEqual([]);
+    });
+
+    it('a new public image between two deploys of the same template replaces nothing', () => {
+      const moved = deployTimeSsmInputs(base);
+      const changes = classifyUpdate(base, base, createOnly, moved);
+      expect(changes.map(protectedResource).filter(Boolean)).toEqual([]);
+      expect(changes.filter((c) => c.effect === 'replace' || c.effect === 'interrupt')).toEqual([]);
+    });
+
+    it('docs/deploy.md says, for every setting, what a redeploy does', () => {
+      const documented = documentedEffects();
+      const expected = new Map([...results].map(([s, changes]) => [s, operatorEffect(s, changes)]));
+      expect(Object.fromEntries(documented)).toEqual(Object.fromEntries(expected));
+    });
+  },
+  CFN_LINT,
+);

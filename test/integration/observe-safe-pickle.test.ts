@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { decodePickle, encodePickle, PickleError } from '../../bridge/src/observe/safe-pickle.ts';
 import { PYTHON } from '../support/services.ts';
+import { describeWithPython } from '../support/python.ts';
 
 /** Runs a Python snippet in the project's .venv; stdin and stdout are base64 so bytes survive. */
 function python(code: string, input = ''): string {
@@ -33,7 +34,7 @@ const SAMPLE_JS = {
   },
 };
 
-describe('safe pickle codec against CPython (.venv)', () => {
+describeWithPython('safe pickle codec against CPython (.venv)', () => {
   it.each([3, 4, 5])('decodes what pickle.dumps(protocol=%i) writes for celery-like replies', (proto) => {
     // Before protocol 4 a set is written as a call of builtins.set (REDUCE), which the decoder refuses.
     const value = proto < 4 ? SAMPLE_PY.replace("'set': {7}", "'set': [7]") : SAMPLE_PY;

@@ -8,8 +8,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { PYTHON, REPO_ROOT } from '../support/services.ts';
+import { describeWithPython } from '../support/python.ts';
 
 const SHIM_DIR = `${REPO_ROOT}worker-image/celery4-shim`;
 // The celery 4.4.7 virtual environment that the observe tests create (local/celery-workers.ts).
@@ -44,7 +45,7 @@ function probe(python: string, withShim: boolean): Record<string, unknown> {
   return JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
 }
 
-describe('celery 4.x argsrepr shim', () => {
+describeWithPython('celery 4.x argsrepr shim', () => {
   it.skipIf(!existsSync(CELERY44_PYTHON))(
     'makes celery 4.4.7 report the argument reprs (with the calculation id), which JSON can encode',
     () => {
