@@ -6,6 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import { actionResult, type ActionResult } from '../act/action-result.ts';
 import { describeError } from '../act/scale-actor.ts';
+import { unservedDemand } from '../decide/activation.ts';
 import { decide } from '../decide/decide.ts';
 import type { Decision, DecisionHistory, ScalingPolicy } from '../decide/decision.ts';
 import type { Observation } from '../observe/observation.ts';
@@ -321,30 +322,14 @@ export class ControlLoop {
     }
   }
 
-  /**
-   * Why `ready` messages need a cycle now, or undefined. They do when they exceed the free slots of the fleet
-   * the last cycle saw or asked for (no unit running or pending: no slot at all), and more are ready than that
-   * cycle saw, so that its decision did not already answer them (a fleet held by its cost cap is not re-decided
-   * every look), and the fleet is below its maximum.
-   */
+  /** The activation rule (decide/activation.ts) on the last cycle. */
   private unservedDemand(ready: number): string | undefined {
     const last = this.last;
-    if (!last || ready === 0) return undefined;
-    const seenReady = last.observation.queue?.ready ?? 0;
-    if (ready <= seenReady) return undefined;
-    const { compute, workers } = last.observation;
-    const asked = last.action.kind === 'scaleOut' ? last.decision.desired : 0;
-    const fleet = Math.max(compute?.desired ?? 0, (compute?.running ?? 0) + (compute?.pending ?? 0), asked);
-    // At the maximum a cycle could add no worker.
-    if (fleet >= this.options.policy.maxWorkers) return undefined;
-    const pools = (workers ?? []).flatMap((w) => (w.poolSize !== undefined ? [w.poolSize] : []));
-    const slotsPerWorker = pools.length > 0 ? Math.min(...pools) : this.options.policy.slotsPerWorkerFallback;
-    const busy = (workers ?? []).reduce((n, w) => n + w.active.length + w.reserved, 0);
-    const free = Math.max(0, fleet * slotsPerWorker - busy);
-    if (ready <= free) return undefined;
-    return fleet === 0
-      ? `${ready} ready and no worker running or pending`
-      : `${ready} ready above the ${free} free slots of ${fleet} workers (last cycle saw ${seenReady} ready)`;
+    const view = last && {
+      observation: last.observation,
+      askedWorkers: last.action.kind === 'scaleOut' ? last.decision.desired : 0,
+    };
+    return unservedDemand(ready, view, this.options.policy);
   }
 
   private timeToFirstWorker(o: Observation, decision: Decision, now: number): number | undefined {
