@@ -12,6 +12,7 @@ import type {
   SharedDirObservation,
   WorkerObservation,
 } from './observation.ts';
+import { planSecondRound, reservedIsEmpty } from './broadcast-plan.ts';
 import { DEFAULT_GHOST_AFTER_MS, GhostTracker } from './ghost-tasks.ts';
 import type { QueueProbe } from './queue-probe.ts';
 
@@ -377,16 +378,18 @@ export class CeleryObserver implements Observer {
     ]);
     const management = managing ? await managing : undefined;
     const activeTasks = active.ok ? [...active.value.replies.values()].reduce((n, l) => n + l.length, 0) : 0;
-    const noneReserved =
-      active.ok &&
-      active.value.missing.length === 0 &&
-      active.value.replies.size > 0 &&
-      management?.ok === true &&
-      management.value.unacked <= activeTasks;
+    const noneReserved = reservedIsEmpty({
+      activeOk: active.ok,
+      activeRepliers: active.ok ? active.value.replies.size : 0,
+      activeTasks,
+      activeMissing: active.ok ? active.value.missing.length : 0,
+      ...(management?.ok ? { managementUnacked: management.value.unacked } : {}),
+    });
     this.reservedNeeded = !noneReserved;
     const reserved: Outcome<BroadcastReplies<TaskInfo[]>> =
       early ??
-      (noneReserved
+      // (noneReserved implies active.ok; the test repeats it for the type checker)
+      (noneReserved && active.ok
         ? {
             ok: true,
             value: {
@@ -406,15 +409,16 @@ export class CeleryObserver implements Observer {
     const full = [...answered].filter((h) => active.value.replies.has(h) && reserved.value.replies.has(h));
     const missed = new Set([...active.value.missing, ...reserved.value.missing]);
     const heardStats = (h: string) => broadStats?.ok === true && broadStats.value.replies.has(h);
-    const missedNow = [...missed].filter((h) => !answered.has(h) && !heardStats(h));
-    const statsFor = [...[...answered].filter((h) => !this.poolSizes.has(h) && !heardStats(h)), ...missedNow];
     const passive = passiveing ? await passiveing : undefined;
-    const assumedConsuming = full.filter((h) => this.consuming.get(h) !== false).length;
-    const askQueues =
-      full.length > 0 &&
-      (full.some((h) => this.consuming.get(h) === false) ||
-        !passive?.ok ||
-        passive.value.consumers < assumedConsuming);
+    const { statsFor, missedNow, askQueues } = planSecondRound({
+      answered,
+      full,
+      missed,
+      heardStats,
+      poolSizeKnown: (h) => this.poolSizes.has(h),
+      consuming: (h) => this.consuming.get(h),
+      ...(passive?.ok ? { passiveConsumers: passive.value.consumers } : {}),
+    });
     // A silent expected worker has already cost one whole timeout; the check that it is alive gets a short
     // one (a live worker answers `stats` in milliseconds, as the bench's replies show).
     const addressed = (destination: string[], short = false) => ({
