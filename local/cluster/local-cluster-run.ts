@@ -114,87 +114,26 @@ export async function runLocalCluster(options: LocalRunOptions): Promise<LocalRu
   const started = Date.now();
   const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'oqe-demo-'));
   mkdirSync(outDir, { recursive: true });
-  const stateDir = mkdtempSync(join(tmpdir(), `oqe-local-${options.backend}-`));
-  // The workers of the podman backend run as uid 1200: the journal's directory must be writable by them.
-  const journalDir = join(stateDir, 'journal');
-  mkdirSync(journalDir, { recursive: true });
-  chmodSync(journalDir, 0o777);
-  const journalPath = join(journalDir, 'tasks.jsonl');
-  writeFileSync(journalPath, '');
-  chmodSync(journalPath, 0o666);
-  const sharedDir = join(stateDir, 'shared');
-  mkdirSync(sharedDir, { recursive: true });
-  chmodSync(sharedDir, 0o755);
-
+  const dirs = prepareStateDir(options.backend);
+  const { stateDir, journalPath } = dirs;
   const { broker } = options;
-  const vhost = `oqe-demo-${randomBytes(4).toString('hex')}`;
-  const managementUrl = `http://${broker.host}:${broker.managementPort}`;
-  const mgmt = managementClient(managementUrl, broker.adminUser, broker.adminPassword);
-  await mgmt('PUT', `/api/vhosts/${encodeURIComponent(vhost)}`, {});
-  await mgmt('PUT', `/api/permissions/${encodeURIComponent(vhost)}/${encodeURIComponent(broker.adminUser)}`, {
-    configure: '.*',
-    write: '.*',
-    read: '.*',
-  });
-  const amqpUrl = `amqp://${encodeURIComponent(broker.adminUser)}:${encodeURIComponent(broker.adminPassword)}@${broker.host}:${broker.amqpPort}/${encodeURIComponent(vhost)}`;
-
-  const makeBackend = (): ProcessBackend | PodmanBackend =>
-    options.backend === 'process'
-      ? new ProcessBackend({
-          brokerUrl: amqpUrl,
-          stateDir,
-          journalPath,
-          concurrency: options.slotsPerWorker,
-          retireTimeoutMs: 60_000,
-        })
-      : new PodmanBackend({
-          image: options.image ?? 'localhost/oq-elastic-worker:test',
-          broker: {
-            host: broker.host,
-            port: broker.amqpPort,
-            vhost,
-            user: broker.adminUser,
-            password: broker.adminPassword,
-          },
-          stateDir,
-          sharedDir,
-          journalPath,
-          concurrency: options.slotsPerWorker,
-          stopTimeoutSeconds: 60,
-        });
-
-  const workerHourlyCost = fargateTaskHourlyCost(
-    DEFAULT_PRICES,
-    'x86_64',
-    options.slotsPerWorker,
-    2 * options.slotsPerWorker,
-  );
-  const policy: ScalingPolicy = {
-    minWorkers: options.minWorkers,
-    maxWorkers: options.maxWorkers,
-    slotsPerWorkerFallback: options.slotsPerWorker,
-    maxStepOut: options.maxWorkers,
-    idleGraceSeconds: options.idleGraceSeconds,
-    staleAfterSeconds: Math.max(10, 5 * options.pollSeconds),
-    maxHourlyCost: Infinity,
-    workerHourlyCost,
-    workerStartupSeconds: options.backend === 'podman' ? 90 : 30,
-  };
-  const bridgeLog = join(outDir, 'bridge.log');
+  const vhost = await createRunVhost(broker);
+  const makeBackend = backendFactory(options, vhost, dirs);
+  const { policy, workerHourlyCost } = runPolicy(options);
   let backend = makeBackend();
   const decisions: DecisionLine[] = [];
   const bridgeSettings = {
     broker: {
       host: broker.host,
       port: broker.amqpPort,
-      vhost,
+      vhost: vhost.name,
       username: broker.adminUser,
       password: broker.adminPassword,
     },
-    managementUrl,
+    managementUrl: vhost.managementUrl,
     policy,
     pollSeconds: options.pollSeconds,
-    logPath: bridgeLog,
+    logPath: join(outDir, 'bridge.log'),
     decisionsFile: join(outDir, 'decisions.json'),
     onDecision: (d: DecisionLine) => {
       decisions.push(d);
@@ -203,82 +142,35 @@ export async function runLocalCluster(options: LocalRunOptions): Promise<LocalRu
   let bridge: LocalBridge = await startLocalBridge({ ...bridgeSettings, backend });
 
   const sampler = new BrokerSampler({
-    amqpUrl,
-    managementUrl,
+    amqpUrl: vhost.amqpUrl,
+    managementUrl: vhost.managementUrl,
     user: broker.adminUser,
     password: broker.adminPassword,
-    vhost,
+    vhost: vhost.name,
   });
-  const samples: RunSample[] = [];
   const calcId = 1;
   const durations = hazardLikeDurations({ count: options.tasks, meanSeconds: options.meanTaskSeconds });
   const calcStartedAt = Date.now();
   const master = new EngineMaster({
     python: join(REPO_ROOT, '.venv/bin/python'),
-    brokerUrl: amqpUrl,
+    brokerUrl: vhost.amqpUrl,
     journalPath,
     calcId,
     numCores: options.maxWorkers * options.slotsPerWorker,
     durations,
     workDir: stateDir,
   });
-
-  let lastFleet: ComputeObservation = {
-    desired: 0,
-    running: 0,
-    pending: 0,
-    units: [],
-    observedAt: Date.now(),
-  };
-  let lastQueue: BrokerSample | undefined;
-  let samplingStopped = false;
-  let lastLine = 0;
-  const view = options.view ?? 'none';
-  const sampling = (async () => {
-    while (!samplingStopped) {
-      const t = Date.now();
-      lastQueue = await sampler.sample();
-      try {
-        lastFleet = await backend.describe();
-      } catch {
-        // keep the last fleet: podman may be briefly busy
-      }
-      const journal = readJournal(journalPath);
-      const busyHosts = busyWorkers(journal);
-      const sample: RunSample = {
-        t,
-        // The management API's unacked figure lags by seconds; the workers' journal says what runs now.
-        queue: (lastQueue?.ready ?? samples.at(-1)?.ready ?? 0) + inProgress(journal),
-        ready: lastQueue?.ready ?? samples.at(-1)?.ready ?? 0,
-        desired: lastFleet.desired,
-        running: lastFleet.running,
-        busy: busyHosts.size,
-      };
-      samples.push(sample);
-      const billedSeconds = workerSecondsSoFar(backend.lifecycle(), t);
-      const frame = {
-        elapsedSeconds: (t - started) / 1000,
-        backend: options.backend,
-        vhost,
-        progress: master.progress,
-        tasks: options.tasks,
-        queue: lastQueue,
-        fleet: lastFleet,
-        busy: busyHosts.size,
-        slotsPerWorker: options.slotsPerWorker,
-        busySlots: inProgress(journal),
-        costSoFar: (billedSeconds / 3600) * workerHourlyCost,
-        costPerHourNow: lastFleet.units.length * workerHourlyCost,
-        decisions: decisions.slice(-6),
-      };
-      if (view === 'live') process.stdout.write(`\x1b[H\x1b[J${renderLiveView(frame)}`);
-      else if (view === 'lines' && t - lastLine >= 5000) {
-        lastLine = t;
-        process.stdout.write(`${renderLiveView(frame).split('\n').slice(0, 4).join(' | ')}\n`);
-      }
-      await sleep(Math.max(100, 1000 - (Date.now() - t)));
-    }
-  })();
+  const sampling = startSampling({
+    options,
+    started,
+    vhost: vhost.name,
+    sampler,
+    master,
+    journalPath,
+    workerHourlyCost,
+    backend: () => backend,
+    decisions: () => decisions.slice(-6),
+  });
 
   const brokerOutages: Array<{ from: number; to: number }> = [];
   const handle: LocalRunHandle = {
@@ -299,62 +191,34 @@ export async function runLocalCluster(options: LocalRunOptions): Promise<LocalRu
     waitFor: (what, probe, timeoutMs = 60_000) => waitFor(what, probe, timeoutMs),
   };
 
-  const timeoutMs = (options.timeoutSeconds ?? 300) * 1000;
-  let returnedToMinAfterSeconds: number | undefined;
-  let finalFleet = lastFleet;
-  let finalQueue: BrokerSample | undefined;
-  let fleetAtMinAt = Date.now();
+  let ending: RunEnding = { finalFleet: sampling.lastFleet(), fleetAtMinAt: Date.now() };
   let failed = true;
   try {
     const hook = options.during ? options.during(handle) : Promise.resolve();
-    await withTimeout(Promise.all([master.finished, hook]), timeoutMs, 'the calculation to finish');
-    const doneAt = Date.now();
-    // The fleet returns to the minimum once every worker has been idle for the grace, then drained.
-    await waitFor(
-      'the fleet to return to the minimum',
-      async () => {
-        const f = await backend.describe();
-        return f.desired === options.minWorkers && f.units.length === options.minWorkers;
-      },
-      (options.awaitMinSeconds ?? options.idleGraceSeconds + 30 + 10 * options.maxWorkers) * 1000,
-    ).then(
-      () => (returnedToMinAfterSeconds = (Date.now() - doneAt) / 1000),
-      () => undefined,
+    await withTimeout(
+      Promise.all([master.finished, hook]),
+      (options.timeoutSeconds ?? 300) * 1000,
+      'the calculation to finish',
     );
-    fleetAtMinAt = Date.now();
-    finalFleet = await backend.describe();
-    // The management API's unacked figure lags by its statistics interval (5 s by default): wait for it to settle.
-    await waitFor(
-      'the broker to report the queue empty',
-      async () => {
-        finalQueue = await sampler.sample();
-        return finalQueue !== undefined && finalQueue.ready + finalQueue.unacked === 0;
-      },
-      15_000,
-    ).catch(() => undefined);
+    ending = await awaitRunEnd(options, backend, sampler);
     failed = false;
   } finally {
-    samplingStopped = true;
-    await sampling;
+    await sampling.stop();
     master.stop();
     await bridge.stop().catch(() => undefined);
     await sampler.close();
     // Workers are detached on purpose (they outlive a bridge): stop them here, whatever happened.
     await backend.shutdownAll().catch(() => undefined);
     await backend.close();
-    await mgmt('DELETE', `/api/vhosts/${encodeURIComponent(vhost)}`).catch(() => undefined);
-    // Keep the workers' own logs next to the bridge's, for a look after the run.
-    const logsDir = join(outDir, 'worker-logs');
-    mkdirSync(logsDir, { recursive: true });
-    for (const file of readdirSync(stateDir).filter((f) => f.endsWith('.log'))) {
-      copyFileSync(join(stateDir, file), join(logsDir, file));
-    }
+    await vhost.remove().catch(() => undefined);
+    keepWorkerLogs(stateDir, outDir);
     if (failed) rmSync(stateDir, { recursive: true, force: true });
   }
 
   const end = Date.now();
   const lifecycle = backend.lifecycle();
   const journal = readJournal(journalPath);
+  const { fleetAtMinAt } = ending;
   const analysis = analyzeRun({
     calcId,
     taskCount: options.tasks,
@@ -366,7 +230,7 @@ export async function runLocalCluster(options: LocalRunOptions): Promise<LocalRu
 
   const chartPath = join(outDir, 'demo-chart.svg');
   const title = `oq-elastic local run (${options.backend}): ${options.tasks} tasks, 0 to ${options.maxWorkers} workers`;
-  writeFileSync(chartPath, chartSvg(samples, title));
+  writeFileSync(chartPath, chartSvg(sampling.samples, title));
   rmSync(stateDir, { recursive: true, force: true });
   // A run that made its own output directory (the tests) removes it unless something went wrong, so that
   // the bridge's and workers' logs stay for a look; OQE_KEEP_RUN_LOGS=1 keeps them always.
@@ -377,21 +241,271 @@ export async function runLocalCluster(options: LocalRunOptions): Promise<LocalRu
   }
   return {
     analysis,
-    finalQueue,
-    finalFleet,
-    returnedToMinAfterSeconds,
-    peakDesired: Math.max(0, ...samples.map((s) => s.desired)),
+    finalQueue: ending.finalQueue,
+    finalFleet: ending.finalFleet,
+    returnedToMinAfterSeconds: ending.returnedToMinAfterSeconds,
+    peakDesired: Math.max(0, ...sampling.samples.map((s) => s.desired)),
     fixedFleetWorkerSeconds: (options.maxWorkers * (fleetAtMinAt - calcStartedAt)) / 1000,
     workerHourlyCost,
     decisions,
-    decisionsFile: join(outDir, 'decisions.json'),
+    decisionsFile: bridgeSettings.decisionsFile,
     lifecycle,
     journal,
-    samples,
+    samples: sampling.samples,
     chartPath,
     outDir,
     wallSeconds: (end - started) / 1000,
   };
+}
+
+/** The run's private directories: the workers' journal, the shared dir and the backend's state. */
+interface RunDirs {
+  readonly stateDir: string;
+  readonly journalPath: string;
+  readonly sharedDir: string;
+}
+
+function prepareStateDir(backend: LocalRunOptions['backend']): RunDirs {
+  const stateDir = mkdtempSync(join(tmpdir(), `oqe-local-${backend}-`));
+  // The workers of the podman backend run as uid 1200: the journal's directory must be writable by them.
+  const journalDir = join(stateDir, 'journal');
+  mkdirSync(journalDir, { recursive: true });
+  chmodSync(journalDir, 0o777);
+  const journalPath = join(journalDir, 'tasks.jsonl');
+  writeFileSync(journalPath, '');
+  chmodSync(journalPath, 0o666);
+  const sharedDir = join(stateDir, 'shared');
+  mkdirSync(sharedDir, { recursive: true });
+  chmodSync(sharedDir, 0o755);
+  return { stateDir, journalPath, sharedDir };
+}
+
+/** A vhost of the run's own on the local RabbitMQ, with the administrator's rights on it. */
+interface RunVhost {
+  readonly name: string;
+  readonly managementUrl: string;
+  /** The administrator's AMQP URL of the vhost (holds the password: never logged). */
+  readonly amqpUrl: string;
+  remove(): Promise<unknown>;
+}
+
+async function createRunVhost(broker: LocalBroker): Promise<RunVhost> {
+  const name = `oqe-demo-${randomBytes(4).toString('hex')}`;
+  const managementUrl = `http://${broker.host}:${broker.managementPort}`;
+  const mgmt = managementClient(managementUrl, broker.adminUser, broker.adminPassword);
+  await mgmt('PUT', `/api/vhosts/${encodeURIComponent(name)}`, {});
+  await mgmt('PUT', `/api/permissions/${encodeURIComponent(name)}/${encodeURIComponent(broker.adminUser)}`, {
+    configure: '.*',
+    write: '.*',
+    read: '.*',
+  });
+  const amqpUrl = `amqp://${encodeURIComponent(broker.adminUser)}:${encodeURIComponent(broker.adminPassword)}@${broker.host}:${broker.amqpPort}/${encodeURIComponent(name)}`;
+  return {
+    name,
+    managementUrl,
+    amqpUrl,
+    remove: () => mgmt('DELETE', `/api/vhosts/${encodeURIComponent(name)}`),
+  };
+}
+
+/** Makes the run's backend; called again on a bridge restart (a new backend object on the same fleet). */
+function backendFactory(
+  options: LocalRunOptions,
+  vhost: RunVhost,
+  dirs: RunDirs,
+): () => ProcessBackend | PodmanBackend {
+  const { broker } = options;
+  return () =>
+    options.backend === 'process'
+      ? new ProcessBackend({
+          brokerUrl: vhost.amqpUrl,
+          stateDir: dirs.stateDir,
+          journalPath: dirs.journalPath,
+          concurrency: options.slotsPerWorker,
+          retireTimeoutMs: 60_000,
+        })
+      : new PodmanBackend({
+          image: options.image ?? 'localhost/oq-elastic-worker:test',
+          broker: {
+            host: broker.host,
+            port: broker.amqpPort,
+            vhost: vhost.name,
+            user: broker.adminUser,
+            password: broker.adminPassword,
+          },
+          stateDir: dirs.stateDir,
+          sharedDir: dirs.sharedDir,
+          journalPath: dirs.journalPath,
+          concurrency: options.slotsPerWorker,
+          stopTimeoutSeconds: 60,
+        });
+}
+
+/** The bridge's policy for the run, and the Fargate price of one worker of its size. */
+function runPolicy(options: LocalRunOptions): { policy: ScalingPolicy; workerHourlyCost: number } {
+  const workerHourlyCost = fargateTaskHourlyCost(
+    DEFAULT_PRICES,
+    'x86_64',
+    options.slotsPerWorker,
+    2 * options.slotsPerWorker,
+  );
+  const policy: ScalingPolicy = {
+    minWorkers: options.minWorkers,
+    maxWorkers: options.maxWorkers,
+    slotsPerWorkerFallback: options.slotsPerWorker,
+    maxStepOut: options.maxWorkers,
+    idleGraceSeconds: options.idleGraceSeconds,
+    staleAfterSeconds: Math.max(10, 5 * options.pollSeconds),
+    maxHourlyCost: Infinity,
+    workerHourlyCost,
+    workerStartupSeconds: options.backend === 'podman' ? 90 : 30,
+  };
+  return { policy, workerHourlyCost };
+}
+
+/** What the sampling loop reads each second. */
+interface SamplingInputs {
+  readonly options: LocalRunOptions;
+  readonly started: number;
+  readonly vhost: string;
+  readonly sampler: BrokerSampler;
+  readonly master: EngineMaster;
+  readonly journalPath: string;
+  readonly workerHourlyCost: number;
+  /** The current backend (a bridge restart replaces it). */
+  readonly backend: () => ProcessBackend | PodmanBackend;
+  /** The decisions the view shows. */
+  readonly decisions: () => readonly DecisionLine[];
+}
+
+/** The running sampling loop: the chart's samples, the last fleet seen, and its stop. */
+interface Sampling {
+  readonly samples: RunSample[];
+  lastFleet(): ComputeObservation;
+  stop(): Promise<void>;
+}
+
+/** Samples the broker, the fleet and the journal every second, for the chart and the live view. */
+function startSampling(inputs: SamplingInputs): Sampling {
+  const { options, sampler, master, journalPath, workerHourlyCost } = inputs;
+  const samples: RunSample[] = [];
+  let lastFleet: ComputeObservation = {
+    desired: 0,
+    running: 0,
+    pending: 0,
+    units: [],
+    observedAt: Date.now(),
+  };
+  let lastQueue: BrokerSample | undefined;
+  let stopped = false;
+  let lastLine = 0;
+  const view = options.view ?? 'none';
+  const loop = (async () => {
+    while (!stopped) {
+      const t = Date.now();
+      lastQueue = await sampler.sample();
+      try {
+        lastFleet = await inputs.backend().describe();
+      } catch {
+        // keep the last fleet: podman may be briefly busy
+      }
+      const journal = readJournal(journalPath);
+      const busyHosts = busyWorkers(journal);
+      const sample: RunSample = {
+        t,
+        // The management API's unacked figure lags by seconds; the workers' journal says what runs now.
+        queue: (lastQueue?.ready ?? samples.at(-1)?.ready ?? 0) + inProgress(journal),
+        ready: lastQueue?.ready ?? samples.at(-1)?.ready ?? 0,
+        desired: lastFleet.desired,
+        running: lastFleet.running,
+        busy: busyHosts.size,
+      };
+      samples.push(sample);
+      const billedSeconds = workerSecondsSoFar(inputs.backend().lifecycle(), t);
+      const frame = {
+        elapsedSeconds: (t - inputs.started) / 1000,
+        backend: options.backend,
+        vhost: inputs.vhost,
+        progress: master.progress,
+        tasks: options.tasks,
+        queue: lastQueue,
+        fleet: lastFleet,
+        busy: busyHosts.size,
+        slotsPerWorker: options.slotsPerWorker,
+        busySlots: inProgress(journal),
+        costSoFar: (billedSeconds / 3600) * workerHourlyCost,
+        costPerHourNow: lastFleet.units.length * workerHourlyCost,
+        decisions: inputs.decisions(),
+      };
+      if (view === 'live') process.stdout.write(`\x1b[H\x1b[J${renderLiveView(frame)}`);
+      else if (view === 'lines' && t - lastLine >= 5000) {
+        lastLine = t;
+        process.stdout.write(`${renderLiveView(frame).split('\n').slice(0, 4).join(' | ')}\n`);
+      }
+      await sleep(Math.max(100, 1000 - (Date.now() - t)));
+    }
+  })();
+  return {
+    samples,
+    lastFleet: () => lastFleet,
+    stop: async () => {
+      stopped = true;
+      await loop;
+    },
+  };
+}
+
+/** How the run ended: the fleet back at the minimum (when), the last fleet and queue. */
+interface RunEnding {
+  readonly returnedToMinAfterSeconds?: number;
+  readonly finalFleet: ComputeObservation;
+  readonly finalQueue?: BrokerSample;
+  /** When the fleet was back at the minimum (or the wait gave up): the end of the cost window. */
+  readonly fleetAtMinAt: number;
+}
+
+/** After the last task: waits for the fleet to return to the minimum and the broker to report the queue empty. */
+async function awaitRunEnd(
+  options: LocalRunOptions,
+  backend: ProcessBackend | PodmanBackend,
+  sampler: BrokerSampler,
+): Promise<RunEnding> {
+  const doneAt = Date.now();
+  let returnedToMinAfterSeconds: number | undefined;
+  // The fleet returns to the minimum once every worker has been idle for the grace, then drained.
+  await waitFor(
+    'the fleet to return to the minimum',
+    async () => {
+      const f = await backend.describe();
+      return f.desired === options.minWorkers && f.units.length === options.minWorkers;
+    },
+    (options.awaitMinSeconds ?? options.idleGraceSeconds + 30 + 10 * options.maxWorkers) * 1000,
+  ).then(
+    () => (returnedToMinAfterSeconds = (Date.now() - doneAt) / 1000),
+    () => undefined,
+  );
+  const fleetAtMinAt = Date.now();
+  const finalFleet = await backend.describe();
+  let finalQueue: BrokerSample | undefined;
+  // The management API's unacked figure lags by its statistics interval (5 s by default): wait for it to settle.
+  await waitFor(
+    'the broker to report the queue empty',
+    async () => {
+      finalQueue = await sampler.sample();
+      return finalQueue !== undefined && finalQueue.ready + finalQueue.unacked === 0;
+    },
+    15_000,
+  ).catch(() => undefined);
+  return { returnedToMinAfterSeconds, finalFleet, finalQueue, fleetAtMinAt };
+}
+
+/** Keeps the workers' own logs next to the bridge's, for a look after the run. */
+function keepWorkerLogs(stateDir: string, outDir: string): void {
+  const logsDir = join(outDir, 'worker-logs');
+  mkdirSync(logsDir, { recursive: true });
+  for (const file of readdirSync(stateDir).filter((f) => f.endsWith('.log'))) {
+    copyFileSync(join(stateDir, file), join(logsDir, file));
+  }
 }
 
 /** Workers running a task now, from the journal: started and not yet ended (or interrupted). */
