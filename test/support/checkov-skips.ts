@@ -1,5 +1,5 @@
 /**
- * The checkov checks that the cluster's template does not pass, each with why (test/unit/stack-checkov.test.ts
+ * The checkov checks that the cluster's template does not pass, each with why (test/integration/stack-checkov.test.ts
  * fails on any other finding, and on a skip that matches none).
  */
 export const CHECKOV_SKIPS: Readonly<Record<string, string>> = {

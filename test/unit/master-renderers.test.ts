@@ -181,22 +181,25 @@ describe('master WebUI settings (engine 3.11.5 local_settings.py)', () => {
     expect(text).toMatch(/^ALLOWED_HOSTS = \['localhost', '127\.0\.0\.1', socket\.gethostbyname/m);
     expect(text).toMatch(/^SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = 'Strict'$/m);
   });
-  it("reads SECRET_KEY from the file generated on the instance, never the engine's published one", () => {
-    const dir = mkdtempSync(join(tmpdir(), 'oqe-webui-'));
-    try {
-      writeFileSync(join(dir, 'local_settings.py'), text);
-      writeFileSync(join(dir, 'secret_key'), 'generated-on-the-instance\n');
-      const probe = spawnSync(
-        PYTHON,
-        ['-c', 'import local_settings as s; print(s.SECRET_KEY, s.LOCKDOWN, s.DEBUG)'],
-        { cwd: dir, encoding: 'utf8' },
-      );
-      expect(probe.stderr).toBe('');
-      expect(probe.stdout.trim()).toBe('generated-on-the-instance True False');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  itWithPython(
+    "reads SECRET_KEY from the file generated on the instance, never the engine's published one",
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'oqe-webui-'));
+      try {
+        writeFileSync(join(dir, 'local_settings.py'), text);
+        writeFileSync(join(dir, 'secret_key'), 'generated-on-the-instance\n');
+        const probe = spawnSync(
+          PYTHON,
+          ['-c', 'import local_settings as s; print(s.SECRET_KEY, s.LOCKDOWN, s.DEBUG)'],
+          { cwd: dir, encoding: 'utf8' },
+        );
+        expect(probe.stderr).toBe('');
+        expect(probe.stdout.trim()).toBe('generated-on-the-instance True False');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
 
 describe('master boot script', () => {
