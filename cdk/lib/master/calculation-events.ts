@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { CALCULATION_EVENTS_QUEUE } from '../../../contract/cluster-constants.ts';
 import { ENGINE_DATABASE } from './calculations-metric.ts';
-import { ENGINE_VENV } from './systemd-units.ts';
+import { ENGINE_VENV, renderEngineUnit } from './systemd-units.ts';
 
 /** The calculation events publisher (Python, kombu from the engine venv), embedded in the boot script. */
 export const CALCULATION_EVENTS_SCRIPT = readFileSync(
@@ -43,21 +43,10 @@ export function renderCalculationEventsUnit(configFile = '/etc/openquake/openqua
     OQ_CONFIG_FILE: configFile,
     OQ_EVENTS_QUEUE: CALCULATION_EVENTS_QUEUE,
   };
-  return [
-    '[Unit]',
-    'Description=OpenQuake calculation events for the bridge',
-    'After=rabbitmq-server.service openquake-dbserver.service',
-    '',
-    '[Service]',
-    'User=openquake',
-    'Group=openquake',
-    ...Object.entries(environment).map(([name, value]) => `Environment=${name}=${value}`),
-    `ExecStart=${ENGINE_VENV}/bin/python ${CALCULATION_EVENTS_SCRIPT_PATH}`,
-    'Restart=always',
-    'RestartSec=5',
-    '',
-    '[Install]',
-    'WantedBy=multi-user.target',
-    '',
-  ].join('\n');
+  return renderEngineUnit(
+    'OpenQuake calculation events for the bridge',
+    ['After=rabbitmq-server.service openquake-dbserver.service'],
+    `${ENGINE_VENV}/bin/python ${CALCULATION_EVENTS_SCRIPT_PATH}`,
+    Object.entries(environment).map(([name, value]) => `Environment=${name}=${value}`),
+  );
 }

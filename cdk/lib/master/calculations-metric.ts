@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { CLUSTER_DIMENSION, METRIC_NAMESPACE, type MetricName } from '../../../contract/metric-names.ts';
 import { METRICS_USER } from './imds-guard.ts';
 import { DATABASE_DIR } from './openquake-cfg.ts';
+import { renderMinuteTimer } from './minute-timer.ts';
 
 /** The metric the master publishes: the dashboard's stuck-calculation alarm reads it. */
 export const CALCULATIONS_METRIC: MetricName = 'CalculationsExecuting';
@@ -64,18 +65,8 @@ export function renderCalculationsMetricUnits(options: CalculationsMetricOptions
     `ExecStart=${options.python} ${CALCULATIONS_METRIC_SCRIPT_PATH}`,
     '',
   ].join('\n');
-  const timer = [
-    '[Unit]',
-    'Description=Every minute: executing OpenQuake calculations to CloudWatch (oq-elastic)',
-    '',
-    '[Timer]',
-    'OnBootSec=60',
-    'OnUnitActiveSec=60',
-    'AccuracySec=5',
-    '',
-    '[Install]',
-    'WantedBy=timers.target',
-    '',
-  ].join('\n');
+  const timer = renderMinuteTimer(
+    'Every minute: executing OpenQuake calculations to CloudWatch (oq-elastic)',
+  );
   return { 'oq-calculations-metric.service': service, 'oq-calculations-metric.timer': timer };
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { renderMinuteTimer } from './minute-timer.ts';
 
 /**
  * The master's run-time settings: what the master needs from `cdk deploy -c ...` while it runs. They travel in
@@ -64,18 +65,6 @@ export function renderApplySettingsUnits(
     `ExecStart=${python} ${APPLY_SETTINGS_SCRIPT_PATH}`,
     '',
   ].join('\n');
-  const timer = [
-    '[Unit]',
-    'Description=Every minute: apply the oq-elastic master run-time settings',
-    '',
-    '[Timer]',
-    'OnBootSec=60',
-    'OnUnitActiveSec=60',
-    'AccuracySec=5',
-    '',
-    '[Install]',
-    'WantedBy=timers.target',
-    '',
-  ].join('\n');
+  const timer = renderMinuteTimer('Every minute: apply the oq-elastic master run-time settings');
   return { 'oq-master-settings.service': service, 'oq-master-settings.timer': timer };
 }

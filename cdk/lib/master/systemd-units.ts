@@ -35,7 +35,7 @@ export function renderMasterUnits(webUiBindAddress?: string): MasterUnits {
 }
 
 /** One engine service unit: runs as `openquake`, restarted by systemd whenever it exits. */
-function renderEngineUnit(
+export function renderEngineUnit(
   description: string,
   ordering: readonly string[],
   execStart: string,
