@@ -69,21 +69,22 @@ describeWithRabbit('QueueProbe against the local RabbitMQ', () => {
     const channel = await admin.createChannel();
     const start = Date.now();
     for (let i = 0; i < 50; i++) channel.sendToQueue('celery', Buffer.from(String(i)));
+    // How fast is a benchmark figure (npm run bench); here only that the passive declare sees the whole burst
+    // (the deadline is generous for loaded CI machines).
     let seen = await probe.passive();
-    while (seen.ready < 50 && Date.now() - start < 1000) seen = await probe.passive();
+    while (seen.ready < 50 && Date.now() - start < 10_000) seen = await probe.passive();
     expect(seen.ready).toBe(50);
-    expect(Date.now() - start).toBeLessThan(1000);
 
     // Held unacked by a consumer: the passive declare shows 0 ready and 1 consumer, never the 50 in flight.
     const consumer = await admin.createChannel();
     await consumer.prefetch(50);
     await consumer.consume('celery', () => undefined, { noAck: false });
     let held = await probe.passive();
-    while (held.ready > 0 && Date.now() - start < 3000) held = await probe.passive();
+    while (held.ready > 0 && Date.now() - start < 12_000) held = await probe.passive();
     expect(held).toMatchObject({ ready: 0, consumers: 1 });
     // The management API does report them, once its statistics catch up (5 s interval by default).
     let mgmt = await probe.fromManagement();
-    while (mgmt.unacked < 50 && Date.now() - start < 15_000) {
+    while (mgmt.unacked < 50 && Date.now() - start < 30_000) {
       await new Promise((r) => setTimeout(r, 250));
       mgmt = await probe.fromManagement();
     }
