@@ -65,9 +65,9 @@ export function benchPolicy(): ScalingPolicy {
 
 /** Scale-out never drains; the drain half of the actor is never reached in this benchmark. */
 const NO_DRAIN: WorkerControl = {
-  cancelConsumer: async () => false,
-  addConsumer: async () => false,
-  inspect: async () => undefined,
+  cancelConsumer: async () => new Set(),
+  addConsumer: async () => new Set(),
+  inspect: async () => new Map(),
 };
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

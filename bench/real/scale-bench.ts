@@ -140,6 +140,9 @@ export async function measureAtScale(o: ScaleBenchOptions): Promise<ScalePoint> 
     act: async (...args: Parameters<ScaleActor['act']>) => {
       const before = fleet.proxy.total();
       const result = await actor.act(...args);
+      // Drain-phase actions, one line each, so that a slow or stuck drain shows why.
+      if (desiredTarget === Number.POSITIVE_INFINITY && result.kind !== 'none')
+        log(`drain action: ${result.kind} ${result.detail.slice(0, 160)}`);
       if (result.kind === 'scaleIn') {
         scaleIns++;
         scaleInCalls += fleet.proxy.total() - before;

@@ -254,4 +254,95 @@ describeWithRabbit('scale-in with real celery workers: never a busy worker, neve
     },
     (SUBMIT_SECONDS + 120) * 1000,
   );
+  it('a batched drain retires exactly the idle workers and keeps the one that took a task between the looks', async () => {
+    // Four idle workers, all chosen for retirement in one decision; a task then reaches one of them before the
+    // drain starts (a stale observation, as at any idle grace). The drain is one cancel_consumer, one look and
+    // one add_consumer for the whole batch: counted on the real client.
+    await backend.scaleTo(4);
+    let observation = await observe();
+    for (
+      let i = 0;
+      i < 60 && !(observation.workers?.length === 4 && observation.workers.every((w) => w.consuming));
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 500));
+      observation = await observe();
+    }
+    expect(observation.workers?.map((w) => w.active.length + w.reserved)).toEqual([0, 0, 0, 0]);
+    const decision = decide(observation, { ...POLICY, maxStepIn: undefined }, { idleSince: {} }, Date.now());
+    expect(decision.retire).toHaveLength(4);
+
+    const taskId = await submitOne(12);
+    let taker: string | undefined;
+    for (let i = 0; i < 40 && !taker; i++) {
+      const active = await rc.active({
+        expect: observation.workers!.map((w) => w.hostname),
+        timeoutMs: 1500,
+      });
+      taker = [...active.replies].find(([, tasks]) => tasks.some((t) => t.id === taskId))?.[0];
+      if (!taker) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(taker, 'no worker took the task').toBeDefined();
+
+    const sent: { method: string; destination: readonly string[] }[] = [];
+    const broadcast = rc.broadcast.bind(rc);
+    rc.broadcast = (method, args, options) => {
+      sent.push({ method, destination: options?.destination ?? [] });
+      return broadcast(method, args, options);
+    };
+    try {
+      const actor = new ScaleActor({
+        backend,
+        control: new RemoteControlWorkerControl(rc, 1500),
+        queue: 'celery',
+      });
+      const result = await actor.act(decision, observation);
+      const takerUnit = taker!.slice('oq@'.length);
+      expect(result.aborted).toEqual([takerUnit]);
+      expect([...result.retired].sort()).toEqual(decision.retire.filter((id) => id !== takerUnit).sort());
+    } finally {
+      rc.broadcast = broadcast;
+    }
+    const batch = decision.retire.map((id) => `oq@${id}`).sort();
+    expect(sent.filter((b) => b.method === 'cancel_consumer').map((b) => [...b.destination].sort())).toEqual([
+      batch,
+    ]);
+    expect(sent.filter((b) => b.method === 'add_consumer').map((b) => b.destination)).toEqual([[taker]]);
+    // Each look is one active, one reserved and one active_queues to the batch (a second only while a cancel
+    // has not yet taken effect), never one per worker.
+    const looks = sent.filter((b) => b.method === 'active');
+    expect(looks.length).toBeGreaterThanOrEqual(1);
+    expect(looks.length).toBeLessThanOrEqual(3);
+    expect([...looks[0]!.destination].sort()).toEqual(batch);
+
+    // The one that took the task still runs it, consumes again and is not retired; the others are gone.
+    const after = await observe();
+    const kept = after.workers?.find((w) => w.hostname === taker);
+    expect(kept?.active.map((t) => t.id)).toEqual([taskId]);
+    expect(kept?.consuming).toBe(true);
+    expect(after.compute!.units.filter((u) => u.state === 'running').map((u) => u.celeryHostname)).toEqual([
+      taker,
+    ]);
+    expect(
+      backend
+        .lifecycle()
+        .filter((e) => e.event === 'retire')
+        .slice(-3)
+        .map((e) => `oq@${e.unitId}`)
+        .sort(),
+    ).toEqual(batch.filter((h) => h !== taker));
+  }, 90_000);
+
+  /** Submits one engine-like task of `seconds` from a Python client; resolves with its celery task id. */
+  async function submitOne(seconds: number): Promise<string> {
+    const client = spawn(PYTHON, ['-c', `import oq_testapp; print(oq_testapp.submit(8, 0, ${seconds}).id)`], {
+      cwd: TESTAPP_DIR,
+      env: { ...process.env, OQ_TESTAPP_BROKER: vhost.amqpUrl },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    client.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+    await new Promise<void>((resolve) => client.once('exit', () => resolve()));
+    return out.trim();
+  }
 });

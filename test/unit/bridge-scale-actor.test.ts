@@ -77,21 +77,21 @@ class ScriptedBackend implements ComputeBackend {
   async close(): Promise<void> {}
 }
 
-/** Worker control whose second look is scripted per hostname. */
+/** Worker control whose second look is scripted per hostname; each call is logged with its batch. */
 class ScriptedControl implements WorkerControl {
   readonly calls: string[] = [];
   constructor(private readonly secondLook: Record<string, WorkerObservation | undefined>) {}
-  async cancelConsumer(h: string): Promise<boolean> {
-    this.calls.push(`cancel ${h}`);
-    return true;
+  async cancelConsumer(hs: readonly string[]): Promise<ReadonlySet<string>> {
+    this.calls.push(`cancel ${hs.join(',')}`);
+    return new Set(hs);
   }
-  async addConsumer(h: string): Promise<boolean> {
-    this.calls.push(`add ${h}`);
-    return true;
+  async addConsumer(hs: readonly string[]): Promise<ReadonlySet<string>> {
+    this.calls.push(`add ${hs.join(',')}`);
+    return new Set(hs);
   }
-  async inspect(h: string): Promise<WorkerObservation | undefined> {
-    this.calls.push(`inspect ${h}`);
-    return this.secondLook[h];
+  async inspect(hs: readonly string[]): Promise<ReadonlyMap<string, WorkerObservation>> {
+    this.calls.push(`inspect ${hs.join(',')}`);
+    return new Map(hs.flatMap((h) => (this.secondLook[h] ? [[h, this.secondLook[h]] as const] : [])));
   }
 }
 
@@ -130,6 +130,38 @@ describe('ScaleActor (scripted worker control and backend stubs)', () => {
     expect(r.aborted).toEqual(['a']);
     expect(control.calls).toContain('add oq@a');
     expect(backend.calls).toEqual(['retire b']);
+  });
+
+  it('drains a batch with one cancel, one look at exactly those workers and one give-back for the aborted', async () => {
+    // Four idle workers to retire: b stays idle, c took a task between the looks, d is silent at the second look,
+    // e still consumes at the first look (the cancel not yet done) and is looked at again alone.
+    const o = fleet([w('a', 1), w('b'), w('c'), w('d'), w('e')]);
+    const d = decide(o, POLICY, { idleSince: {} }, NOW);
+    expect([...d.retire].sort()).toEqual(['b', 'c', 'd', 'e']);
+    const backend = new ScriptedBackend();
+    const looks: Record<string, WorkerObservation>[] = [
+      { 'oq@b': w('b', 0, false), 'oq@c': w('c', 1, false), 'oq@e': w('e', 0, true) },
+      { 'oq@e': w('e', 0, false) },
+    ];
+    const control = new ScriptedControl({});
+    control.inspect = async (hs) => {
+      control.calls.push(`inspect ${hs.join(',')}`);
+      const look: Record<string, WorkerObservation> = looks.shift() ?? {};
+      return new Map(hs.flatMap((h) => (look[h] ? [[h, look[h]] as const] : [])));
+    };
+    const r = await actor(backend, control).act(d, o);
+    expect([...r.retired!].sort()).toEqual(['b', 'e']);
+    expect([...r.aborted!].sort()).toEqual(['c', 'd']);
+    const batch = d.retire.map((id) => `oq@${id}`);
+    expect(control.calls).toEqual([
+      `cancel ${batch.join(',')}`,
+      `inspect ${batch.join(',')}`,
+      'inspect oq@e',
+      `add ${batch.filter((h) => h === 'oq@c' || h === 'oq@d').join(',')}`,
+    ]);
+    expect(backend.calls.filter((c) => c.startsWith('retire'))).toEqual([
+      `retire ${d.retire.filter((id) => id === 'b' || id === 'e').join(',')}`,
+    ]);
   });
 
   it('looks again while the cancel has not taken effect, and aborts if it never does', async () => {

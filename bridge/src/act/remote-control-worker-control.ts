@@ -1,15 +1,15 @@
 /**
- * WorkerControl over CeleryRemoteControl: every command goes to one named worker
- * (a destination list of one) and waits for that worker's reply only.
+ * WorkerControl over CeleryRemoteControl: each command is one broadcast whose destination is the batch of
+ * workers named, and it waits for exactly their replies (or the timeout).
  */
-import type { CeleryRemoteControl, ControlAck } from '../observe/celery-remote-control.ts';
+import type { BroadcastReplies, CeleryRemoteControl, ControlAck } from '../observe/celery-remote-control.ts';
 import type { WorkerObservation } from '../observe/observation.ts';
 import type { WorkerControl } from './worker-control.ts';
 
 export class RemoteControlWorkerControl implements WorkerControl {
   /**
    * @param control the shared remote-control client
-   * @param timeoutMs how long to wait for the one worker's reply @default 2000
+   * @param timeoutMs how long to wait for the named workers' replies @default 2000
    * @param now clock for `observedAt`
    */
   constructor(
@@ -18,37 +18,45 @@ export class RemoteControlWorkerControl implements WorkerControl {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async cancelConsumer(hostname: string, queue: string): Promise<boolean> {
-    const result = await this.control.cancelConsumer(queue, [hostname], this.timeoutMs);
-    return acknowledged(result.replies.get(hostname));
+  async cancelConsumer(hostnames: readonly string[], queue: string): Promise<ReadonlySet<string>> {
+    if (hostnames.length === 0) return new Set();
+    return acknowledged(await this.control.cancelConsumer(queue, hostnames, this.timeoutMs));
   }
 
-  async addConsumer(hostname: string, queue: string): Promise<boolean> {
-    const result = await this.control.addConsumer(queue, [hostname], this.timeoutMs);
-    return acknowledged(result.replies.get(hostname));
+  async addConsumer(hostnames: readonly string[], queue: string): Promise<ReadonlySet<string>> {
+    if (hostnames.length === 0) return new Set();
+    return acknowledged(await this.control.addConsumer(queue, hostnames, this.timeoutMs));
   }
 
-  async inspect(hostname: string): Promise<WorkerObservation | undefined> {
-    const options = { destination: [hostname], timeoutMs: this.timeoutMs };
+  async inspect(hostnames: readonly string[]): Promise<ReadonlyMap<string, WorkerObservation>> {
+    const looks = new Map<string, WorkerObservation>();
+    if (hostnames.length === 0) return looks;
+    const options = { destination: hostnames, timeoutMs: this.timeoutMs };
     const [active, reserved, queues] = await Promise.all([
       this.control.active(options),
       this.control.reserved(options),
       this.control.activeQueues(options),
     ]);
-    const running = active.replies.get(hostname);
-    const waiting = reserved.replies.get(hostname);
-    // Idleness must be proven by both replies: a worker that answered only one of them is not known idle.
-    if (running === undefined || waiting === undefined) return undefined;
-    return {
-      hostname,
-      active: running,
-      reserved: waiting.length,
-      consuming: (queues.replies.get(hostname) ?? []).length > 0,
-      observedAt: this.now(),
-    };
+    const observedAt = this.now();
+    for (const hostname of hostnames) {
+      const running = active.replies.get(hostname);
+      const waiting = reserved.replies.get(hostname);
+      // Idleness must be proven by both replies: a worker that answered only one of them is not known idle.
+      if (running === undefined || waiting === undefined) continue;
+      looks.set(hostname, {
+        hostname,
+        active: running,
+        reserved: waiting.length,
+        // A worker that did not list its queues has not shown that the cancel took effect: it counts as consuming.
+        consuming: queues.replies.get(hostname)?.length !== 0,
+        observedAt,
+      });
+    }
+    return looks;
   }
 }
 
-function acknowledged(reply: ControlAck | undefined): boolean {
-  return reply !== undefined && reply.error === undefined;
+/** The hostnames whose reply is an `ok` (celery answers `{error: ...}` when it could not act). */
+function acknowledged(result: BroadcastReplies<ControlAck>): Set<string> {
+  return new Set([...result.replies].filter(([, reply]) => reply.error === undefined).map(([h]) => h));
 }

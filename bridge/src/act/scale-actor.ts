@@ -1,7 +1,8 @@
 /**
  * Carries out a decision: scale out at once; scale in only through the drain protocol (cancel the chosen idle
- * worker's consumer, look again, retire exactly that unit if it is still idle, else give its consumer back);
- * keep busy units protected from scale-in and release idle ones. One action at a time.
+ * workers' consumers in one command, look again at exactly them, retire exactly the units still idle, give the
+ * others their consumer back); keep busy units protected from scale-in and release idle ones. One action at a
+ * time.
  */
 import type { ComputeBackend } from '../compute/compute-backend.ts';
 import { isIdle } from '../decide/decide.ts';
@@ -88,14 +89,27 @@ export class ScaleActor {
     const retiring = new Set(decision.retire);
 
     // A drained worker that is not being retired (left over from before a restart, or kept by a changed
-    // decision) gets its consumer back.
-    const restored: string[] = [];
-    for (const unit of running.values()) {
+    // decision) gets its consumer back: one command for all of them.
+    const toRestore = [...running.values()].filter((unit) => {
       const w = workerOf.get(unit.celeryHostname);
-      if (w && !w.consuming && !retiring.has(unit.unitId)) {
-        if (await control.addConsumer(w.hostname, queue)) restored.push(unit.unitId);
-        this.log('consumer-restored', { unit: unit.unitId, hostname: w.hostname });
-      }
+      return w !== undefined && !w.consuming && !retiring.has(unit.unitId);
+    });
+    const restoredHosts =
+      toRestore.length > 0
+        ? await control
+            .addConsumer(
+              toRestore.map((u) => u.celeryHostname),
+              queue,
+            )
+            .catch(() => new Set<string>())
+        : new Set<string>();
+    const restored = toRestore.filter((u) => restoredHosts.has(u.celeryHostname)).map((u) => u.unitId);
+    for (const unit of toRestore) {
+      this.log('consumer-restored', {
+        unit: unit.unitId,
+        hostname: unit.celeryHostname,
+        confirmed: restoredHosts.has(unit.celeryHostname),
+      });
     }
 
     await this.upkeepProtection(decision, observation, workerOf);
@@ -111,15 +125,20 @@ export class ScaleActor {
     }
     if (decision.retire.length === 0) return actionResult('none', 'no change', { restored });
 
-    // The drains run side by side: each is a cancel, a 500 ms settle and a second look at one worker, so the
-    // cycle takes one drain's time however many workers retire.
-    const drained = await Promise.all(
-      decision.retire.map(async (unitId) => {
-        const unit = running.get(unitId);
-        const ghosts = new Set((workerOf.get(unit?.celeryHostname ?? '')?.ghosts ?? []).map((t) => t.id));
-        return { unitId, ok: unit !== undefined && (await this.drain(unit.celeryHostname, ghosts)) };
-      }),
-    );
+    // The decision's drains run as one batch: one cancel_consumer, one settle and one look (active, reserved,
+    // active_queues) with the whole list as destination, so a scale-in costs a handful of broadcasts however
+    // many workers it retires (each broadcast reaches every worker's control queue).
+    const targets = decision.retire.flatMap((unitId) => {
+      const unit = running.get(unitId);
+      if (!unit) return [];
+      const ghosts = (workerOf.get(unit.celeryHostname)?.ghosts ?? []).map((t) => t.id);
+      return [{ unitId, hostname: unit.celeryHostname, ghosts: new Set(ghosts) }];
+    });
+    const idle = await this.drain(targets);
+    const drained = decision.retire.map((unitId) => ({
+      unitId,
+      ok: idle.has(running.get(unitId)?.celeryHostname ?? ''),
+    }));
     const confirmed = drained.filter((d) => d.ok).map((d) => d.unitId);
     const aborted = drained.filter((d) => !d.ok).map((d) => d.unitId);
     if (confirmed.length > 0) {
@@ -137,44 +156,65 @@ export class ScaleActor {
   }
 
   /**
-   * The drain protocol for one worker: cancel its consumer, wait for anything in flight to land, look again.
-   * True when it is confirmed idle and consumes nothing; otherwise its consumer is given back. `ghosts` are
-   * the ids of `active` claims the observation proved hold no message (ghost-tasks.ts).
+   * The drain protocol for a batch of workers: cancel their consumers, wait for anything in flight to land,
+   * look again at exactly them. Resolves with the hostnames confirmed idle that consume nothing; every other
+   * one (busy, silent, or its cancel never took effect) gets its consumer back. `ghosts` are the ids of `active`
+   * claims the observation proved hold no message (ghost-tasks.ts).
    */
-  private async drain(hostname: string, ghosts: ReadonlySet<string>): Promise<boolean> {
+  private async drain(
+    targets: readonly { hostname: string; ghosts: ReadonlySet<string> }[],
+  ): Promise<Set<string>> {
     const { control, queue } = this.options;
-    const cancelled = await control.cancelConsumer(hostname, queue).catch(() => false);
-    let fresh: WorkerObservation | undefined;
-    if (cancelled) {
-      // Celery acknowledges cancel_consumer before doing it: the control command only schedules the cancel
-      // with `consumer.call_soon` (celery/worker/control.py, `cancel_consumer`, the same in 4.4.7 and 5.5), so
-      // the second look also checks that the queue is really gone from the worker.
-      for (let look = 0; look < 3; look++) {
-        await this.sleep(this.settleMs);
-        fresh = await control.inspect(hostname).catch(() => undefined);
+    const confirmed = new Set<string>();
+    if (targets.length === 0) return confirmed;
+    const cancelled = await control
+      .cancelConsumer(
+        targets.map((t) => t.hostname),
+        queue,
+      )
+      .catch(() => new Set<string>());
+    const lastLook = new Map<string, WorkerObservation | undefined>();
+    // Celery acknowledges cancel_consumer before doing it: the control command only schedules the cancel with
+    // `consumer.call_soon` (celery/worker/control.py, `cancel_consumer`, the same in 4.4.7 and 5.5), so the
+    // second look also checks that the queue is really gone; a worker still consuming is looked at again.
+    let looking = targets.filter((t) => cancelled.has(t.hostname));
+    for (let look = 0; look < 3 && looking.length > 0; look++) {
+      await this.sleep(this.settleMs);
+      const fresh = await control
+        .inspect(looking.map((t) => t.hostname))
+        .catch(() => new Map<string, WorkerObservation>());
+      const again: typeof looking = [];
+      for (const target of looking) {
+        let seen = fresh.get(target.hostname);
         // Claims the observation found to be ghosts (the broker holds no message for them) stay ghosts; any
         // other task, a new one included, makes the worker busy.
-        if (fresh && ghosts.size > 0)
-          fresh = { ...fresh, active: fresh.active.filter((t) => !ghosts.has(t.id)) };
-        if (!fresh || !isIdle(fresh) || !fresh.consuming) break;
+        if (seen && target.ghosts.size > 0)
+          seen = { ...seen, active: seen.active.filter((t) => !target.ghosts.has(t.id)) };
+        lastLook.set(target.hostname, seen);
+        if (seen && isIdle(seen) && !seen.consuming) confirmed.add(target.hostname);
+        else if (seen && isIdle(seen)) again.push(target);
+      }
+      looking = again;
+    }
+    for (const hostname of confirmed) this.log('drain-confirmed', { hostname });
+    // Not confirmed idle (took a task, did not answer, still consuming): each keeps working and consuming.
+    const aborted = targets.map((t) => t.hostname).filter((h) => !confirmed.has(h));
+    if (aborted.length > 0) {
+      const restored = await control.addConsumer(aborted, queue).catch(() => new Set<string>());
+      for (const hostname of aborted) {
+        const fresh = lastLook.get(hostname);
+        this.log('drain-aborted', {
+          hostname,
+          cancelled: cancelled.has(hostname),
+          answered: fresh !== undefined,
+          active: fresh?.active.length,
+          reserved: fresh?.reserved,
+          stillConsuming: fresh?.consuming,
+          consumerRestored: restored.has(hostname),
+        });
       }
     }
-    if (cancelled && fresh && isIdle(fresh) && !fresh.consuming) {
-      this.log('drain-confirmed', { hostname });
-      return true;
-    }
-    // Not confirmed idle (took a task, did not answer): it keeps working and consuming.
-    const restoredOk = await control.addConsumer(hostname, queue).catch(() => false);
-    this.log('drain-aborted', {
-      hostname,
-      cancelled,
-      answered: fresh !== undefined,
-      active: fresh?.active.length,
-      reserved: fresh?.reserved,
-      stillConsuming: fresh?.consuming,
-      consumerRestored: restoredOk,
-    });
-    return false;
+    return confirmed;
   }
 
   /** Protect busy units (renewed at half their expiry) and, unless told not to, release units idle for a while. */
