@@ -275,11 +275,15 @@ class Worker:
                     "max_priority": None,
                 }
             ]
+        # Like celery (worker/control.py schedules both with consumer.call_soon), the reply comes first and the
+        # consumer changes afterwards, from the group's loop: basic_cancel/basic_consume wait for the broker's
+        # answer, and waiting inside this callback nests one wait per worker when a batch names many workers of
+        # the connection, which stalled every reply of the batch.
         if method == "cancel_consumer":
-            self.cancel()
+            self.group.at(time.monotonic(), self.cancel)
             return {"ok": "no longer consuming from %s" % arguments.get("queue", opts.queue)}
         if method == "add_consumer":
-            self.consume()
+            self.group.at(time.monotonic(), self.consume)
             return {"ok": "add consumer %s" % arguments.get("queue", opts.queue)}
         return {"error": "No such control command: %s" % method}
 

@@ -132,7 +132,17 @@ export async function measureAtScale(o: ScaleBenchOptions): Promise<ScalePoint> 
     queue,
     managementUrl: o.managementUrl,
   });
-  const actor = new ScaleActor({ backend, control: new RemoteControlWorkerControl(control), queue });
+  let abortsLogged = 0;
+  const actor = new ScaleActor({
+    backend,
+    control: new RemoteControlWorkerControl(control),
+    queue,
+    // The first few aborted drains in full: an aborted drain is what keeps a scale-in from happening.
+    log: (event, fields) => {
+      if (event === 'drain-aborted' && abortsLogged++ < 3) log(`drain aborted: ${JSON.stringify(fields)}`);
+    },
+  });
+  let lastDrainLine = '';
   const countingActor = {
     get inFlight() {
       return actor.inFlight;
@@ -140,9 +150,9 @@ export async function measureAtScale(o: ScaleBenchOptions): Promise<ScalePoint> 
     act: async (...args: Parameters<ScaleActor['act']>) => {
       const before = fleet.proxy.total();
       const result = await actor.act(...args);
-      // Drain-phase actions, one line each, so that a slow or stuck drain shows why.
-      if (desiredTarget === Number.POSITIVE_INFINITY && result.kind !== 'none')
-        log(`drain action: ${result.kind} ${result.detail.slice(0, 160)}`);
+      // Drain-phase decisions and actions, one line each time they change, so that a slow or stuck drain shows why.
+      const line = `drain cycle: ${args[0].detail.slice(0, 200)} -> ${result.kind} ${result.detail.slice(0, 120)}`;
+      if (desiredTarget === Number.POSITIVE_INFINITY && line !== lastDrainLine) log((lastDrainLine = line));
       if (result.kind === 'scaleIn') {
         scaleIns++;
         scaleInCalls += fleet.proxy.total() - before;
