@@ -316,7 +316,12 @@ describeWithRabbit('scale-in with real celery workers: never a busy worker, neve
     expect([...looks[0]!.destination].sort()).toEqual(batch);
 
     // The one that took the task still runs it, consumes again and is not retired; the others are gone.
-    const after = await observe();
+    // Celery acknowledges add_consumer before it acts on it (call_soon), so the consumer comes back shortly after.
+    let after = await observe();
+    for (let i = 0; i < 20 && !after.workers?.find((w) => w.hostname === taker)?.consuming; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      after = await observe();
+    }
     const kept = after.workers?.find((w) => w.hostname === taker);
     expect(kept?.active.map((t) => t.id)).toEqual([taskId]);
     expect(kept?.consuming).toBe(true);
