@@ -24,8 +24,6 @@ import {
   WEBUI_DIR,
   WEBUI_SERVER_PACKAGE,
   WEBUI_WSGI_MODULE,
-  webUiBindAddress,
-  type WebUiBind,
 } from './webui.ts';
 import { CALCULATION_EVENTS_SCRIPT_PATH, renderCalculationEventsUnit } from './calculation-events.ts';
 
@@ -82,8 +80,6 @@ export interface BootScriptOptions {
   readonly calculationEventsParameterName: string;
   /** The EBS volumes (separate resources) that the boot attaches to this instance, taking them over if needed. */
   readonly dataVolumeIds: { readonly rabbitmq: string; readonly database: string };
-  /** How the WebUI is served when the settings turn it on: where it listens and its superuser's secret. */
-  readonly webUi: { readonly bind: WebUiBind };
   /** @default DEFAULT_CONSUMER_TIMEOUT_MS */
   readonly consumerTimeoutMs?: number;
   /** Install compilers and libraries for the dependencies that have no Python 3.8 wheel on this CPU. */
@@ -176,7 +172,7 @@ function renderBootParts(options: BootScriptOptions): { header: string; body: st
     numCores: 1,
   });
   // The WebUI's unit is always written; the settings applier enables or disables it.
-  const units = renderMasterUnits(webUiBindAddress(options.webUi.bind, '@OQ_MASTER_HOST@'));
+  const units = renderMasterUnits();
   const settingsUnits = renderApplySettingsUnits(
     '@OQ_SETTINGS_PARAMETER@',
     '@OQ_REGION@',
