@@ -157,10 +157,7 @@ describeWithMoto('master run-time settings applier (moto SSM; systemctl is a rec
     expect(apply().stdout).toBe('WebUI enabled and started\n');
     putSettings(renderMasterSettings({ numCores: 160, webUi: false, webUiBind: 'loopback' }));
     expect(apply().stdout).toBe('WebUI disabled (still running until it is stopped or the master reboots)\n');
-    expect(actions()).toEqual([
-      'enable --now openquake-webui.service',
-      'disable openquake-webui.service',
-    ]);
+    expect(actions()).toEqual(['enable --now openquake-webui.service', 'disable openquake-webui.service']);
   });
 
   it('moves a running WebUI to the new bind, restarting it only while no calculation is executing', () => {

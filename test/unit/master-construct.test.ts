@@ -8,7 +8,12 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as efs from 'aws-cdk-lib/aws-efs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { describe, expect, it } from 'vitest';
-import { Master, type MasterProps, type MasterWebUi, SESSION_MANAGER_ACTIONS } from '../../cdk/lib/master/master.ts';
+import {
+  Master,
+  type MasterProps,
+  type MasterWebUi,
+  SESSION_MANAGER_ACTIONS,
+} from '../../cdk/lib/master/master.ts';
 import { masterAmiParameter } from '../../cdk/lib/master/master-machine-image.ts';
 
 function build(
