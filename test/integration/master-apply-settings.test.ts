@@ -171,15 +171,13 @@ describeWithMoto('master run-time settings applier (moto SSM; systemctl is a rec
     putSettings(renderMasterSettings({ numCores: 1, webUi: true, webUiBind: 'private' }));
     const busy = apply();
     expect(busy.stderr).toBe('');
-    expect(busy.stdout).toBe(
-      'WebUI bind 127.0.0.1 -> 10.0.0.5 pending: 1 calculation(s) executing, retried every minute\n',
-    );
+    expect(busy.stdout).toBe('WebUI bind 10.0.0.5 pending: calculations are executing\n');
     // A restart would SIGTERM the calculation the WebUI runs: nothing restarted, the file still says what runs.
     expect(readFileSync(envPath, 'utf8')).toBe('OQ_WEBUI_HOST=127.0.0.1\n');
     expect(actions()).toEqual([]);
 
     engineDatabase('complete');
-    expect(apply().stdout).toBe('WebUI restarted: bind 127.0.0.1 -> 10.0.0.5\n');
+    expect(apply().stdout).toBe('WebUI restarted, bound to 10.0.0.5\n');
     expect(readFileSync(envPath, 'utf8')).toBe('OQ_WEBUI_HOST=10.0.0.5\n');
     expect(actions()).toEqual(['restart openquake-webui.service']);
     // Done: the next run changes nothing.

@@ -13,7 +13,6 @@
 #   broadcasts a celery `shutdown` to every worker (workers_stop), disturbing the other calculations too. Until
 #   then the change stays pending (the file is not rewritten) and the next run, a minute later, tries again.
 # Names come from the environment that the systemd unit sets; botocore from the boot's tools venv.
-import configparser
 import json
 import os
 import re
@@ -25,7 +24,6 @@ import botocore.session
 
 NUM_CORES_LINE = re.compile(r'^num_cores = .*$', re.MULTILINE)
 WEBUI_UNIT = 'openquake-webui.service'
-WEBUI_BINDS = ('loopback', 'private')
 
 
 # The settings from the parameter's JSON; a clear error naming the key and the value otherwise.
@@ -41,7 +39,7 @@ def parse_settings(text, source):
     if not isinstance(web_ui, bool):
         raise SystemExit('%s: webUi=%r is invalid: it must be true or false' % (source, web_ui))
     web_ui_bind = settings.get('webUiBind')
-    if web_ui_bind not in WEBUI_BINDS:
+    if web_ui_bind not in ('loopback', 'private'):
         raise SystemExit('%s: webUiBind=%r is invalid: it must be loopback or private' % (source, web_ui_bind))
     return num_cores, web_ui, web_ui_bind
 
@@ -78,13 +76,15 @@ def apply_web_ui(systemctl, unit, web_ui):
     return None
 
 
-# Calculations in status 'executing' (engine 3.11.5's job table), read-only.
-def executing_calculations(db_path):
+# Calculations in status 'executing' (engine 3.11.5's job table), read-only: the same query as the
+# CalculationsExecuting publisher (publish-calculations-executing.py), which is not importable from here.
+def count_executing(db_path):
     if not os.path.exists(db_path):
         return 0
     conn = sqlite3.connect('file:%s?mode=ro' % db_path, uri=True, timeout=30)
     try:
-        return conn.execute("SELECT count(*) FROM job WHERE status = 'executing'").fetchone()[0]
+        (count,) = conn.execute("SELECT count(*) FROM job WHERE status = 'executing'").fetchone()
+        return count
     finally:
         conn.close()
 
@@ -93,20 +93,17 @@ def executing_calculations(db_path):
 # calculation is executing: until then the file keeps the host that the running WebUI was started with.
 def apply_web_ui_bind(env_path, host, systemctl, db_path):
     line = 'OQ_WEBUI_HOST=%s\n' % host
-    old = open(env_path).read() if os.path.exists(env_path) else ''
-    if old == line:
+    if os.path.exists(env_path) and open(env_path).read() == line:
         return None
-    change = 'bind %s -> %s' % (old.partition('=')[2].strip() or 'none', host)
     running = subprocess.run([systemctl, 'is-active', '--quiet', WEBUI_UNIT]).returncode == 0
-    executing = executing_calculations(db_path) if running else 0
-    if executing:
-        return '%s pending: %d calculation(s) executing, retried every minute' % (change, executing)
+    if running and count_executing(db_path):
+        return 'bind %s pending: calculations are executing' % host
     with open(env_path + '.new', 'w') as new:
         new.write(line)
     os.replace(env_path + '.new', env_path)
     if running:
         subprocess.run([systemctl, 'restart', WEBUI_UNIT], check=True)
-        return 'restarted: ' + change
+        return 'restarted, bound to %s' % host
     return None
 
 
@@ -121,13 +118,12 @@ def main():
     old = apply_num_cores(cfg_path, num_cores)
     if old is not None:
         print('num_cores %s -> %d (for calculations started from now on)' % (old, num_cores))
-    # Before the WebUI may start: its unit reads the bind host from this file. No interpolation in
-    # openquake.cfg: the broker password may hold a '%'.
-    cfg = configparser.ConfigParser(interpolation=None)
-    cfg.read(cfg_path)
-    host = '127.0.0.1' if web_ui_bind == 'loopback' else cfg.get('dbserver', 'listen')
+    # Before the WebUI may start: its unit reads the bind host from this file. The private address and the
+    # engine database are [dbserver] listen and file in openquake.cfg (no other section has those keys).
+    cfg = dict(re.findall(r'^(listen|file) = (.*)$', open(cfg_path).read(), re.MULTILINE))
+    host = '127.0.0.1' if web_ui_bind == 'loopback' else cfg['listen']
     env_path = env.get('OQ_WEBUI_ENV', '/etc/openquake/webui.env')
-    rebound = apply_web_ui_bind(env_path, host, systemctl, cfg.get('dbserver', 'file'))
+    rebound = apply_web_ui_bind(env_path, host, systemctl, cfg['file'])
     if rebound is not None:
         print('WebUI %s' % rebound)
     done = apply_web_ui(systemctl, WEBUI_UNIT, web_ui)
