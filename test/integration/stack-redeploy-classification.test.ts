@@ -9,7 +9,7 @@
  * system, a data volume or a secret, or resets the worker service's desired count, unless the setting is in
  * MAINTENANCE_WINDOW with its reason. docs/deploy.md's table must say, for every setting, what this test finds.
  *
- * Runtime: about 35 syntheses of the whole stack, 40 to 60 s on this kind of machine.
+ * Runtime: about 36 syntheses of the whole stack, 40 to 60 s on this kind of machine.
  */
 import { readFileSync } from 'node:fs';
 import { App } from 'aws-cdk-lib';
@@ -53,7 +53,7 @@ const CHANGES: { readonly [K in Setting]: OqElasticClusterProps } = {
   masterImageId: { masterImageId: 'ami-0123456789abcdef0' },
   rabbitmqVolumeGiB: { rabbitmqVolumeGiB: 40 },
   databaseVolumeGiB: { databaseVolumeGiB: 40 },
-  webUi: { webUi: false },
+  webUi: { webUi: true },
   webUiAllowedCidr: { webUiAllowedCidr: '10.20.0.0/16' },
   workerArchitecture: { workerArchitecture: 'arm64' },
   workerVcpu: { workerVcpu: 8 },
@@ -76,6 +76,17 @@ const CHANGES: { readonly [K in Setting]: OqElasticClusterProps } = {
   retainMasterVolumes: { retainMasterVolumes: false },
   databaseBackup: { databaseBackup: false },
   databaseBackupRetentionDays: { databaseBackupRetentionDays: 90 },
+};
+
+/**
+ * Settings compared against a base other than the defaults, because they only mean something (or are only
+ * valid) on top of another setting. `webUiAllowedCidr` needs the WebUI on: compared against the defaults (WebUI
+ * off), the change would also turn the WebUI on and the test would classify two settings at once; against a
+ * base with the WebUI on, it classifies exactly what a new CIDR does to a running WebUI (its bind moves from
+ * loopback to the private address).
+ */
+const BASES: Partial<Record<Setting, OqElasticClusterProps>> = {
+  webUiAllowedCidr: { webUi: true },
 };
 
 /** Settings that must replace or interrupt something protected, and why (docs/deploy.md: maintenance window). */
@@ -180,9 +191,13 @@ describeWithPython(
     beforeAll(() => {
       createOnly = loadCreateOnlyProperties(REPO_ROOT);
       base = synth({});
+      const otherBases = new Map<Setting, Json>();
+      for (const [setting, cluster] of Object.entries(BASES) as [Setting, OqElasticClusterProps][]) {
+        otherBases.set(setting, synth(cluster));
+      }
       for (const [setting, cluster] of Object.entries(CHANGES) as [Setting, OqElasticClusterProps][]) {
-        const changed = synth(cluster);
-        results.set(setting, classifyUpdate(base, changed, createOnly));
+        const changed = synth({ ...BASES[setting], ...cluster });
+        results.set(setting, classifyUpdate(otherBases.get(setting) ?? base, changed, createOnly));
         if (workerServiceHasDesiredCount(changed)) templatedDesiredCount.push(setting);
       }
     }, 300_000);

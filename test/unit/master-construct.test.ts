@@ -8,10 +8,18 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as efs from 'aws-cdk-lib/aws-efs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { describe, expect, it } from 'vitest';
-import { Master, type MasterProps, SESSION_MANAGER_ACTIONS } from '../../cdk/lib/master/master.ts';
+import {
+  Master,
+  type MasterProps,
+  type MasterWebUi,
+  SESSION_MANAGER_ACTIONS,
+} from '../../cdk/lib/master/master.ts';
 import { masterAmiParameter } from '../../cdk/lib/master/master-machine-image.ts';
 
-function build(overrides: Partial<MasterProps> = {}): { stack: Stack; master: Master } {
+function build(
+  overrides: Partial<MasterProps> = {},
+  webUiBind: MasterWebUi['bind'] = 'loopback',
+): { stack: Stack; master: Master } {
   const app = new App();
   const stack = new Stack(app, 'MasterTest', { env: { account: '123456789012', region: 'eu-west-1' } });
   const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1 });
@@ -40,7 +48,7 @@ function build(overrides: Partial<MasterProps> = {}): { stack: Stack; master: Ma
     dbserverAuthkeySecret: secret('Authkey', 'authkey'),
     numCores: 64,
     webUi: false,
-    webUiServer: { bind: 'loopback', adminSecret: secret('WebUiAdmin', 'password') },
+    webUiServer: { bind: webUiBind, adminSecret: secret('WebUiAdmin', 'password') },
     metricsClusterName: 'oq-workers-cluster',
     ...overrides,
   });
@@ -146,12 +154,15 @@ describe('Master construct', () => {
     });
   });
 
-  it('hands num_cores and the WebUI to the master through its settings parameter, not its user-data', () => {
+  it('hands num_cores, the WebUI and its bind to the master through its settings parameter, not its user-data', () => {
     template.hasResourceProperties('AWS::SSM::Parameter', {
       Type: 'String',
-      Value: '{"numCores":64,"webUi":false}',
+      Value: '{"numCores":64,"webUi":false,"webUiBind":"loopback"}',
     });
-    const other = Template.fromStack(build({ numCores: 7, webUi: true }).stack);
+    const other = Template.fromStack(build({ numCores: 7, webUi: true }, 'private').stack);
+    other.hasResourceProperties('AWS::SSM::Parameter', {
+      Value: '{"numCores":7,"webUi":true,"webUiBind":"private"}',
+    });
     const userData = (t: Template) =>
       JSON.stringify(Object.values(t.findResources('AWS::EC2::Instance'))[0]!.Properties.UserData);
     expect(userData(other)).toBe(userData(template));

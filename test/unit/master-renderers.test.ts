@@ -30,11 +30,12 @@ import { masterAgentConfig } from '../../cdk/lib/dashboard/master-agent-metrics.
 import { renderOpenquakeCfg } from '../../cdk/lib/master/openquake-cfg.ts';
 import { DEFAULT_CONSUMER_TIMEOUT_MS, renderRabbitmqConf } from '../../cdk/lib/master/rabbitmq-conf.ts';
 import { renderMasterUnits } from '../../cdk/lib/master/systemd-units.ts';
+import { APPLY_SETTINGS_SCRIPT } from '../../cdk/lib/master/master-settings.ts';
 import { IMDS_GUARD_RULES, renderImdsGuardRules } from '../../cdk/lib/master/imds-guard.ts';
 import {
   renderWebUiLocalSettings,
   WEBUI_SERVER_PACKAGE,
-  webUiBindAddress,
+  WEBUI_ENV_FILE,
 } from '../../cdk/lib/master/webui.ts';
 import { PYTHON, REPO_ROOT, requireServices } from '../support/services.ts';
 import { itWithPython } from '../support/python.ts';
@@ -63,7 +64,6 @@ const bootOptions: BootScriptOptions = {
   engine: ENGINE_RELEASE,
   settingsParameterName: `/CDK/${'S'.repeat(48)}`,
   dataVolumeIds: { rabbitmq: 'vol-0123456789abcdef0', database: 'vol-0123456789abcdef1' },
-  webUi: { bind: 'loopback' },
   buildFromSource: true,
   metricsClusterName: 'OqElasticClusterProductionStack-ClusterEB0386A7-AbCdEfGh1234',
 };
@@ -154,22 +154,22 @@ describe('master rabbitmq.conf', () => {
 });
 
 describe('master systemd units', () => {
-  it('runs the DbServer in the foreground as openquake, and the WebUI only when asked', () => {
-    const withWeb = renderMasterUnits('10.0.3.17:8800');
-    expect(withWeb['openquake-dbserver.service']).toMatch(/^User=openquake$/m);
-    expect(withWeb['openquake-dbserver.service']).toMatch(
+  it('runs the DbServer in the foreground as openquake, and the WebUI bound to the host its EnvironmentFile names', () => {
+    const units = renderMasterUnits();
+    expect(units['openquake-dbserver.service']).toMatch(/^User=openquake$/m);
+    expect(units['openquake-dbserver.service']).toMatch(
       /^ExecStart=\/opt\/openquake\/venv\/bin\/oq dbserver start -f$/m,
     );
-    expect(withWeb['openquake-webui.service']).toMatch(
-      /^ExecStart=\/opt\/openquake\/venv\/bin\/gunicorn --chdir \/etc\/openquake\/webui --bind 10\.0\.3\.17:8800 .*oq_elastic_wsgi:application$/m,
+    // The bind host comes from the file the settings applier writes, never from the rendered unit itself.
+    expect(units['openquake-webui.service']).toMatch(
+      /^ExecStart=\/opt\/openquake\/venv\/bin\/gunicorn --chdir \/etc\/openquake\/webui --bind \$\{OQ_WEBUI_HOST\}:8800 .*oq_elastic_wsgi:application$/m,
     );
-    expect(withWeb['openquake-webui.service']).toMatch(/^WorkingDirectory=\/etc\/openquake\/webui$/m);
-    expect(withWeb['openquake-webui.service']).not.toMatch(/oq webui start|runserver/);
-    expect(renderMasterUnits()['openquake-webui.service']).toBeUndefined();
+    expect(units['openquake-webui.service']).toMatch(/^EnvironmentFile=\/etc\/openquake\/webui\.env$/m);
+    expect(units['openquake-webui.service']).toMatch(/^WorkingDirectory=\/etc\/openquake\/webui$/m);
+    expect(units['openquake-webui.service']).not.toMatch(/oq webui start|runserver|127\.0\.0\.1/);
   });
-  it('binds the WebUI to loopback unless a CIDR may reach it', () => {
-    expect(webUiBindAddress('loopback', '@HOST@')).toBe('127.0.0.1:8800');
-    expect(webUiBindAddress('private', '@HOST@')).toBe('@HOST@:8800');
+  it('writes the WebUI EnvironmentFile where the settings applier writes it', () => {
+    expect(APPLY_SETTINGS_SCRIPT).toContain(`'${WEBUI_ENV_FILE}'`);
   });
 });
 
@@ -332,12 +332,9 @@ describe('master boot script', () => {
     // The settings applier starts the WebUI when the settings turn it on: the boot never starts it itself.
     expect(script).toContain('systemctl try-restart openquake-webui.service');
     expect(script).not.toMatch(/systemctl (restart|start) [^\n]*openquake-webui/);
-    const privateBind = renderBootScript({
-      ...bootOptions,
-      webUi: { ...bootOptions.webUi, bind: 'private' },
-    });
-    expect(privateBind).toMatch(/--bind @OQ_MASTER_HOST@:8800 /);
-    expect(script).toMatch(/--bind 127\.0\.0\.1:8800 /);
+    // Where it listens is a run-time setting: no bind address in the boot script.
+    expect(script).toMatch(/--bind \$\{OQ_WEBUI_HOST\}:8800 /);
+    expect(script).not.toMatch(/--bind (127\.0\.0\.1|@OQ_MASTER_HOST@)/);
   });
 
   it('holds no secret value: it reads the secrets by ARN at boot', () => {

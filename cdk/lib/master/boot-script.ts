@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { gzipSync } from 'node:zlib';
+import { deflateRawSync } from 'node:zlib';
 import { Token } from 'aws-cdk-lib';
 import { OPENQUAKE_GID, OPENQUAKE_UID, SHARED_DIR } from '../../../contract/cluster-constants.ts';
 import { masterAgentConfig } from '../dashboard/master-agent-metrics.ts';
@@ -24,8 +24,6 @@ import {
   WEBUI_DIR,
   WEBUI_SERVER_PACKAGE,
   WEBUI_WSGI_MODULE,
-  webUiBindAddress,
-  type WebUiBind,
 } from './webui.ts';
 import { CALCULATION_EVENTS_SCRIPT_PATH, renderCalculationEventsUnit } from './calculation-events.ts';
 
@@ -82,8 +80,6 @@ export interface BootScriptOptions {
   readonly calculationEventsParameterName: string;
   /** The EBS volumes (separate resources) that the boot attaches to this instance, taking them over if needed. */
   readonly dataVolumeIds: { readonly rabbitmq: string; readonly database: string };
-  /** How the WebUI is served when the settings turn it on: where it listens and its superuser's secret. */
-  readonly webUi: { readonly bind: WebUiBind };
   /** @default DEFAULT_CONSUMER_TIMEOUT_MS */
   readonly consumerTimeoutMs?: number;
   /** Install compilers and libraries for the dependencies that have no Python 3.8 wheel on this CPU. */
@@ -176,7 +172,7 @@ function renderBootParts(options: BootScriptOptions): { header: string; body: st
     numCores: 1,
   });
   // The WebUI's unit is always written; the settings applier enables or disables it.
-  const units = renderMasterUnits(webUiBindAddress(options.webUi.bind, '@OQ_MASTER_HOST@'));
+  const units = renderMasterUnits();
   const settingsUnits = renderApplySettingsUnits(
     '@OQ_SETTINGS_PARAMETER@',
     '@OQ_REGION@',
@@ -532,10 +528,10 @@ export function base85(bytes: Uint8Array): string {
 /** Decodes the packed body on the instance: Ubuntu's python3 (cloud-init's own) has base85 and zlib built in. */
 const UNPACK_PYTHON =
   'import base64, sys, zlib; ' +
-  'sys.stdout.buffer.write(zlib.decompress(base64.b85decode("".join(sys.stdin.read().split())), 31))';
+  'sys.stdout.buffer.write(zlib.decompress(base64.b85decode("".join(sys.stdin.read().split())), -15))';
 
 /**
- * The master's user-data: the header (the deploy-time values) followed by the body gzipped and base85-encoded,
+ * The master's user-data: the header (the deploy-time values) followed by the body deflated and base85-encoded,
  * unpacked to /run and sourced. EC2 allows 16 KB of user-data (EC2 user guide, "Instance user data"); the body
  * alone is close to that in plain text, and compressed it takes about a third.
  */
@@ -544,7 +540,8 @@ export function renderMasterUserData(options: BootScriptOptions): string {
   if (Token.isUnresolved(body)) {
     throw new Error('the master boot script body holds a deploy-time token: move that value into its header');
   }
-  const packed = base85(gzipSync(Buffer.from(body), { level: 9 })).replace(/.{1,76}/g, '$&\n');
+  // Raw deflate (no gzip header) on one line: every byte counts against the 16 KB.
+  const packed = `${base85(deflateRawSync(Buffer.from(body), { level: 9 }))}\n`;
   return [
     // The header's variables are used by the sourced body.
     header.replace(/\n/, '\n# shellcheck disable=SC2034\n'),

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { renderMinuteTimer } from './minute-timer.ts';
+import type { WebUiBind } from './webui.ts';
 
 /**
  * The master's run-time settings: what the master needs from `cdk deploy -c ...` while it runs. They travel in
@@ -13,6 +14,11 @@ export interface MasterSettings {
   readonly numCores: number;
   /** Whether the WebUI/API runs. */
   readonly webUi: boolean;
+  /**
+   * Where the WebUI listens: `loopback` (SSM tunnel only) or `private` (the private address, for a CIDR rule).
+   * Here rather than in the unit's command line so that a new `webUiAllowedCidr` never changes the user-data.
+   */
+  readonly webUiBind: WebUiBind;
 }
 
 /** The parameter's value (the applier refuses anything else, naming the key). */
@@ -22,7 +28,11 @@ export function renderMasterSettings(settings: MasterSettings): string {
       `numCores=${settings.numCores} is invalid: it must be a positive integer (maxWorkers x workerConcurrency)`,
     );
   }
-  return JSON.stringify({ numCores: settings.numCores, webUi: settings.webUi });
+  return JSON.stringify({
+    numCores: settings.numCores,
+    webUi: settings.webUi,
+    webUiBind: settings.webUiBind,
+  });
 }
 
 /** The applier (Python, botocore from the boot's tools venv), embedded in the boot script. */

@@ -18,7 +18,8 @@ import { renderMasterSettings } from './master-settings.ts';
 export interface MasterWebUi {
   /**
    * Where it listens: `loopback` (127.0.0.1, reached only through an SSM port-forwarding session) or `private`
-   * (the instance's private address, for a security group rule that admits a user-given CIDR).
+   * (the instance's private address, for a security group rule that admits a user-given CIDR). A run-time
+   * setting: it travels in the settings parameter, so a new CIDR never touches the user-data.
    */
   readonly bind: 'loopback' | 'private';
   /** `{"username":"admin","password":...}`: the Django superuser created at boot (LOCKDOWN is on). */
@@ -127,7 +128,7 @@ export class Master extends Construct {
    * instance is the master (a replacement takes them over from its predecessor).
    */
   readonly dataVolumes: { readonly rabbitmq: ec2.Volume; readonly database: ec2.Volume };
-  /** The JSON of the master's run-time settings (`numCores`, `webUi`), read at boot and every minute. */
+  /** The JSON of the master's run-time settings (`numCores`, `webUi`, `webUiBind`), read at boot and every minute. */
   readonly settingsParameter: ssm.StringParameter;
   /**
    * The instance role (SSM, the three secrets, EFS client mount/write, its own CloudFormation signal, metrics in
@@ -208,7 +209,11 @@ export class Master extends Construct {
 
     this.settingsParameter = new ssm.StringParameter(this, 'Settings', {
       description: 'oq-elastic master run-time settings (JSON), applied within a minute without a restart',
-      stringValue: renderMasterSettings({ numCores: props.numCores, webUi: props.webUi }),
+      stringValue: renderMasterSettings({
+        numCores: props.numCores,
+        webUi: props.webUi,
+        webUiBind: props.webUiServer.bind,
+      }),
     });
     this.settingsParameter.grantRead(this.role);
     // The calculation events publisher does not fit in the 16 KB user-data; an SSM parameter (standard tier,
@@ -241,7 +246,6 @@ export class Master extends Construct {
           rabbitmq: this.dataVolumes.rabbitmq.volumeId,
           database: this.dataVolumes.database.volumeId,
         },
-        webUi: { bind: props.webUiServer.bind },
         buildFromSource,
         metricsClusterName: props.metricsClusterName,
       }),

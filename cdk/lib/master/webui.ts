@@ -52,15 +52,20 @@ export const WEBUI_ADMIN_COMMAND = [
   'u.save()',
 ].join('; ');
 
-/** The address gunicorn binds for `bind`; `host` is the private-address placeholder. */
-export function webUiBindAddress(bind: WebUiBind, host: string): string {
-  return `${bind === 'loopback' ? '127.0.0.1' : host}:${PORTS.webUi}`;
-}
+/**
+ * The EnvironmentFile of the WebUI's unit: `OQ_WEBUI_HOST=<address>`, written by the settings applier
+ * (cdk/assets/master/apply-settings.py, which holds the same path) from the run-time `webUiBind`, so that the
+ * bind address never sits in the user-data.
+ */
+export const WEBUI_ENV_FILE = '/etc/openquake/webui.env';
 
-/** gunicorn's command line: the engine's application, from the directory that holds local_settings.py. */
-export function webUiExecStart(venv: string, bindAddress: string): string {
+/**
+ * gunicorn's command line: the engine's application, from the directory that holds local_settings.py, bound to
+ * the host from {@link WEBUI_ENV_FILE} (systemd expands `${VAR}` in ExecStart from the unit's environment).
+ */
+export function webUiExecStart(venv: string): string {
   return (
-    `${venv}/bin/gunicorn --chdir ${WEBUI_DIR} --bind ${bindAddress} --workers 2 --timeout 300 ` +
+    `${venv}/bin/gunicorn --chdir ${WEBUI_DIR} --bind \${OQ_WEBUI_HOST}:${PORTS.webUi} --workers 2 --timeout 300 ` +
     'oq_elastic_wsgi:application'
   );
 }
