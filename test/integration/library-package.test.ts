@@ -1,0 +1,135 @@
+/**
+ * The construct library as a user gets it: `npm pack` of this repository, installed with aws-cdk-lib,
+ * constructs and cdk-nag (the versions of this repository's lockfile, from the npm cache when it has them)
+ * into a fresh CDK app in a temporary directory, outside the repository. The app (test/fixtures/consumer-app)
+ * adds OqElasticCluster to a stack of its own with a VPC of its own; it is type-checked against the package's
+ * `.d.ts`, compiled, and synthesized offline with cdk-nag's AWS Solutions rules, then the template is linted.
+ * About a minute and a half on this machine: pack (which builds the package) 20 s, install 6 s, tsc 15 s,
+ * synth with cdk-nag 25 s, cfn-lint 10 s.
+ */
+import { execFile } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { offlineEnv } from '../support/offline-env.ts';
+import { REPO_ROOT } from '../support/services.ts';
+import { awsSolutionsErrors, cfnLintErrors, type NagViolation } from '../support/template-checks.ts';
+
+const run = promisify(execFile);
+
+/** The master construct's own findings are its owner's (as in test/unit/stack-nag-lint.test.ts). */
+const MASTER_PATH = /\/Master\//;
+const STACK = 'ModelRuns';
+
+interface Json {
+  [key: string]: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+function lockedVersion(name: string): string {
+  const lock = JSON.parse(readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8')) as Json;
+  return lock.packages[`node_modules/${name}`].version as string;
+}
+
+describe('the packed construct library in a fresh CDK app, synthesized offline', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'oqe-library-'));
+  const appDir = join(dir, 'app');
+  const outdir = join(dir, 'cdk.out');
+  let template: Json;
+  let violations: NagViolation[];
+  let synthFailed: boolean;
+
+  beforeAll(async () => {
+    const packed = await run('npm', ['pack', '--silent', '--pack-destination', dir], {
+      cwd: REPO_ROOT,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const tarball = join(dir, packed.stdout.trim().split('\n').pop()!);
+    expect(existsSync(tarball), packed.stdout).toBe(true);
+
+    cpSync(join(REPO_ROOT, 'test/fixtures/consumer-app'), appDir, { recursive: true });
+    writeFileSync(
+      join(appDir, 'package.json'),
+      JSON.stringify({ name: 'model-runs', private: true, type: 'module' }),
+    );
+    await run(
+      'npm',
+      [
+        'install',
+        '--prefer-offline',
+        '--no-audit',
+        '--no-fund',
+        '--loglevel=error',
+        tarball,
+        ...['aws-cdk-lib', 'constructs', 'cdk-nag'].map((p) => `${p}@${lockedVersion(p)}`),
+      ],
+      { cwd: appDir, maxBuffer: 16 * 1024 * 1024 },
+    );
+    // The user's compiler sees only the package's .d.ts files (the app's node_modules, not this repository's).
+    await run(process.execPath, [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', appDir], {
+      cwd: appDir,
+    });
+
+    const synth = await run(process.execPath, ['build/app.js'], {
+      cwd: appDir,
+      env: offlineEnv({}, outdir),
+      maxBuffer: 16 * 1024 * 1024,
+    }).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: { code: number; stderr: string }) => e,
+    );
+    // A failed synth must be cdk-nag's (checked below against its report), not a crash.
+    synthFailed = synth.code !== 0;
+    if (synthFailed) expect(synth.stderr).toMatch(/Validation failed|ValidationFailed/);
+    violations = awsSolutionsErrors(outdir);
+    template = JSON.parse(readFileSync(join(outdir, `${STACK}.template.json`), 'utf8')) as Json;
+  }, 600_000);
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('installs with aws-cdk-lib and constructs as peers and no dependency of its own', () => {
+    const installed = JSON.parse(
+      readFileSync(join(appDir, 'node_modules/oq-elastic/package.json'), 'utf8'),
+    ) as Json;
+    expect(installed.dependencies ?? {}).toEqual({});
+    expect(Object.keys(installed.peerDependencies).sort()).toEqual(['aws-cdk-lib', 'constructs']);
+    // The app's node_modules holds no copy of the bridge's own dependencies: they are inside bridge.mjs.
+    expect(existsSync(join(appDir, 'node_modules/amqplib'))).toBe(false);
+    expect(existsSync(join(appDir, 'node_modules/oq-elastic/dist/bridge/image/bridge.mjs'))).toBe(true);
+  });
+
+  it('has the master, the worker and bridge services, EFS and the dashboard, in the VPC of the app', () => {
+    const resources = Object.values(template.Resources) as Json[];
+    const ofType = (type: string): Json[] => resources.filter((r) => r.Type === type);
+    expect(ofType('AWS::EC2::Instance')).toHaveLength(1);
+    expect(ofType('AWS::EFS::FileSystem')).toHaveLength(1);
+    expect(ofType('AWS::CloudWatch::Dashboard')).toHaveLength(1);
+    expect(ofType('AWS::ECS::Service')).toHaveLength(2);
+    const containers = ofType('AWS::ECS::TaskDefinition').flatMap((t) =>
+      (t.Properties.ContainerDefinitions as Json[]).map((c) => c.Name as string),
+    );
+    expect(containers.sort()).toEqual(['Bridge', 'Worker']);
+  });
+
+  it('stages both images from the installed package: the worker for x86_64, the bridge (bundled) for arm64', () => {
+    const assets = JSON.parse(readFileSync(join(outdir, `${STACK}.assets.json`), 'utf8')) as Json;
+    const images = Object.values(assets.dockerImages) as Json[];
+    const platformOf = (file: string): string[] =>
+      images
+        .filter((i) => existsSync(join(outdir, i.source.directory as string, file)))
+        .map((i) => i.source.platform as string);
+    expect(platformOf('bridge.mjs')).toEqual(['linux/arm64']);
+    expect(platformOf('entrypoint/oq_worker_entrypoint.py')).toEqual(['linux/amd64']);
+    // Nothing in the assembly points back at this repository.
+    for (const file of readdirSync(outdir).filter((f) => f.endsWith('.json'))) {
+      expect(readFileSync(join(outdir, file), 'utf8'), file).not.toContain(REPO_ROOT.replace(/\/$/, ''));
+    }
+  });
+
+  it('passes the same template checks as the app: cdk-nag AWS Solutions and cfn-lint', async () => {
+    expect(violations.filter((v) => !MASTER_PATH.test(v.path))).toEqual([]);
+    expect(synthFailed).toBe(violations.length > 0);
+    expect(await cfnLintErrors(join(outdir, `${STACK}.template.json`))).toEqual([]);
+  }, 120_000);
+});
