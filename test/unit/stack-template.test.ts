@@ -11,7 +11,7 @@ import {
   OPENQUAKE_UID,
   SHARED_DIR,
 } from '../../contract/cluster-constants.ts';
-import type { OqElasticClusterProps } from '../../cdk/lib/oq-elastic-cluster-props.ts';
+import type { ClusterSettings } from '../../cdk/lib/props/cluster-settings.ts';
 import { OqElasticStack } from '../../cdk/lib/oq-elastic-stack.ts';
 import { WORKER_HEALTHCHECK_COMMAND } from '../../cdk/lib/workers/worker-service.ts';
 import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../contract/prices.ts';
@@ -19,7 +19,7 @@ import { REPO_ROOT } from '../support/services.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-function synth(cluster: OqElasticClusterProps): {
+function synth(cluster: ClusterSettings): {
   stack: OqElasticStack;
   template: Template;
   json: Json;
@@ -74,17 +74,17 @@ describe('stack template (default props, WebUI CIDR given)', () => {
       maxWorkers: 12,
     }));
     ids = {
-      master: logicalId(stack, stack.securityGroups.master),
-      workers: logicalId(stack, stack.securityGroups.workers),
-      bridge: logicalId(stack, stack.securityGroups.bridge),
-      efs: logicalId(stack, stack.sharedDir.securityGroup),
-      endpoints: logicalId(stack, stack.network.endpointSecurityGroup!),
-      workerTask: logicalId(stack, stack.workers.taskDefinition),
-      bridgeTask: logicalId(stack, stack.bridge.taskDefinition),
-      workerService: logicalId(stack, stack.workers.service),
-      bridgeService: logicalId(stack, stack.bridge.service),
-      cluster: logicalId(stack, stack.cluster),
-      bridgeTaskRole: logicalId(stack, stack.bridge.taskDefinition.taskRole),
+      master: logicalId(stack, stack.cluster.securityGroups.master),
+      workers: logicalId(stack, stack.cluster.securityGroups.workers),
+      bridge: logicalId(stack, stack.cluster.securityGroups.bridge),
+      efs: logicalId(stack, stack.cluster.sharedDir.securityGroup),
+      endpoints: logicalId(stack, stack.cluster.network.endpointSecurityGroup!),
+      workerTask: logicalId(stack, stack.cluster.workers.taskDefinition),
+      bridgeTask: logicalId(stack, stack.cluster.bridge.taskDefinition),
+      workerService: logicalId(stack, stack.cluster.workers.service),
+      bridgeService: logicalId(stack, stack.cluster.bridge.service),
+      cluster: logicalId(stack, stack.cluster.cluster),
+      bridgeTaskRole: logicalId(stack, stack.cluster.bridge.taskDefinition.taskRole),
     };
   });
 
@@ -136,7 +136,7 @@ describe('stack template (default props, WebUI CIDR given)', () => {
       AuthorizationConfig: { IAM: 'ENABLED', AccessPointId: { Ref: expect.stringMatching(/AccessPoint/) } },
     });
     // The worker role may mount, never write.
-    const workerRole = logicalId(stack, stack.workers.taskDefinition.taskRole);
+    const workerRole = logicalId(stack, stack.cluster.workers.taskDefinition.taskRole);
     const actions = Object.values<Json>(json.Resources)
       .filter(
         (r) => r.Type === 'AWS::IAM::Policy' && r.Properties.Roles.some((x: Json) => x.Ref === workerRole),
@@ -326,7 +326,7 @@ describe('stack template (default props, WebUI CIDR given)', () => {
     for (const a of alarmClusters) expect(a).toBe(`"Name":"Cluster","Value":{"Ref":"${ids.cluster}"}`);
 
     // The master's CalculationsExecuting timer publishes under it too.
-    const userData = json.Resources[logicalId(stack, stack.master.instance)].Properties.UserData[
+    const userData = json.Resources[logicalId(stack, stack.cluster.master.instance)].Properties.UserData[
       'Fn::Base64'
     ]['Fn::Join'][1] as unknown[];
     const i = userData.findIndex((p) => typeof p === 'string' && p.endsWith("\nMETRICS_CLUSTER='"));
@@ -621,13 +621,13 @@ describe('stack template variants', () => {
     expect(types).not.toContain('AWS::EC2::VPC');
     expect(types).not.toContain('AWS::EC2::NatGateway');
     expect(types).not.toContain('AWS::EC2::VPCEndpoint');
-    const service = json.Resources[logicalId(stack, stack.workers.service)];
+    const service = json.Resources[logicalId(stack, stack.cluster.workers.service)];
     expect(service.Properties.NetworkConfiguration.AwsvpcConfiguration).toMatchObject({
       AssignPublicIp: 'DISABLED',
       Subnets: ['subnet-0aaaaaaaaaaaaaaaa', 'subnet-0bbbbbbbbbbbbbbbb'],
     });
     expect(app.synth().manifest.missing ?? []).toEqual([]);
-    const task = json.Resources[logicalId(stack, stack.workers.taskDefinition)];
+    const task = json.Resources[logicalId(stack, stack.cluster.workers.taskDefinition)];
     expect(task.Properties).toMatchObject({ Cpu: '2048', Memory: '8192' });
     expect(task.Properties.RuntimePlatform.CpuArchitecture).toBe('ARM64');
   });
