@@ -372,8 +372,12 @@ describe('stack template (default props, WebUI CIDR given)', () => {
     const env = Object.fromEntries(worker.Environment.map((e: Json) => [e.Name, e.Value]));
     expect(env.OQ_AMQP_USER).toBe('oq-worker');
     const password = worker.Secrets.find((x: Json) => x.Name === 'OQ_AMQP_PASSWORD');
-    expect(JSON.stringify(password.ValueFrom)).toContain(logicalId(stack, stack.cluster.secrets.workerBroker));
-    expect(JSON.stringify(password.ValueFrom)).not.toContain(`"${logicalId(stack, stack.cluster.secrets.broker)}"`);
+    expect(JSON.stringify(password.ValueFrom)).toContain(
+      logicalId(stack, stack.cluster.secrets.workerBroker),
+    );
+    expect(JSON.stringify(password.ValueFrom)).not.toContain(
+      `"${logicalId(stack, stack.cluster.secrets.broker)}"`,
+    );
   });
 
   it('limits worker egress to the master, NFS and HTTPS', () => {
