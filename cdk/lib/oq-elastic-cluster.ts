@@ -133,6 +133,17 @@ export interface OqElasticClusterProps {
   readonly maxStepOut?: number;
   /** How long a worker stays idle before the bridge retires it, whole seconds. @default Duration.seconds(120) */
   readonly idleGrace?: Duration;
+  /**
+   * Workers launched when the master reports a calculation started (pre-processing, nothing queued yet), so that
+   * they are up when its first tasks arrive; 0 turns pre-warming off.
+   * @default 2
+   */
+  readonly prewarmWorkers?: number;
+  /**
+   * The longest idle workers are kept for a calculation that is starting or between two phases, whole seconds.
+   * @default Duration.seconds(900)
+   */
+  readonly calculationHold?: Duration;
   /** Time between two observations of the bridge, whole seconds. @default Duration.seconds(5) */
   readonly pollInterval?: Duration;
   /** The bridge never scales out beyond this estimated spend per hour (USD). @default - no cap */

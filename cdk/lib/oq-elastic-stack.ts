@@ -78,6 +78,11 @@ export class OqElasticStack extends Stack {
       maxStepOut: s.maxStepOut,
       idleGrace: Duration.seconds(s.idleGraceSeconds),
       pollInterval: Duration.seconds(s.pollSeconds),
+      prewarmWorkers: s.bridge.prewarmWorkers,
+      calculationHold:
+        s.bridge.calculationHoldSeconds === undefined
+          ? undefined
+          : Duration.seconds(s.bridge.calculationHoldSeconds),
       maxHourlyCost: s.maxHourlyCost,
       alarmEmail: s.alarmEmail,
       hourlyBudget: s.hourlyBudget,

@@ -57,6 +57,8 @@ export interface OqElasticClusterProps {
   readonly maxStepOut?: number;
   readonly idleGrace?: Duration;
   readonly pollInterval?: Duration;
+  readonly prewarmWorkers?: number;
+  readonly calculationHold?: Duration;
   readonly maxHourlyCost?: number;
   readonly bridgeImage?: ecs.ContainerImage;
   readonly alarmEmail?: string;

@@ -51,6 +51,8 @@ describe('OqElasticCluster in a stack of its own', () => {
       maxMemoryPerChild: Size.mebibytes(3),
       idleGrace: Duration.minutes(3),
       pollInterval: Duration.seconds(2),
+      prewarmWorkers: 3,
+      calculationHold: Duration.minutes(20),
       masterInstanceType: ec2.InstanceType.of(ec2.InstanceClass.M7G, ec2.InstanceSize.LARGE),
       databaseBackupRetention: Duration.days(7),
     }));

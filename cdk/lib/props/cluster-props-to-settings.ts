@@ -19,6 +19,7 @@ export const CONSTRUCT_PROP_OF_SETTING: Readonly<Record<string, string>> = {
   maxMemoryPerChildKb: 'maxMemoryPerChild',
   idleGraceSeconds: 'idleGrace',
   pollSeconds: 'pollInterval',
+  calculationHoldSeconds: 'calculationHold',
 };
 
 function retained(prop: string, policy: RemovalPolicy | undefined): boolean | undefined {
@@ -115,6 +116,8 @@ export function settingsFromClusterProps(props: OqElasticClusterProps): ClusterS
     maxStepOut: props.maxStepOut,
     idleGraceSeconds: props.idleGrace?.toSeconds({ integral: false }),
     pollSeconds: props.pollInterval?.toSeconds({ integral: false }),
+    prewarmWorkers: props.prewarmWorkers,
+    calculationHoldSeconds: props.calculationHold?.toSeconds({ integral: false }),
     maxHourlyCost: props.maxHourlyCost,
     alarmEmail: props.alarmEmail,
     hourlyBudget: props.hourlyBudget,
