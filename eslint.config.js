@@ -48,6 +48,8 @@ export default tseslint.config(
       '.services/',
       '.cache/',
       'test/fixtures/',
+      'dist/',
+      'bridge/image/bridge.mjs',
     ],
   },
   js.configs.recommended,

@@ -47,7 +47,7 @@ describeWithMoto('stack: the worker desired count survives a redeploy (moto Clou
     const stack = new OqElasticStack(app, 'DesiredCount', { cluster: { minWorkers: 2, maxWorkers: 8 } });
     const json = Template.fromStack(stack).toJSON() as Json;
     serviceProperties =
-      json.Resources[stack.getLogicalId(stack.workers.service.node.defaultChild as never)].Properties;
+      json.Resources[stack.getLogicalId(stack.cluster.workers.service.node.defaultChild as never)].Properties;
     const init = Object.values<Json>(json.Resources).find(
       (r) => r.Type === 'Custom::OqWorkerInitialDesiredCount',
     )!;

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { App } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { beforeAll, expect, it } from 'vitest';
-import type { OqElasticClusterProps } from '../../cdk/lib/oq-elastic-cluster-props.ts';
+import type { ClusterSettings } from '../../cdk/lib/props/cluster-settings.ts';
 import { OqElasticStack } from '../../cdk/lib/oq-elastic-stack.ts';
 import {
   classifyUpdate,
@@ -28,13 +28,13 @@ import { REPO_ROOT } from '../support/services.ts';
 import { CFN_LINT, describeWithPython } from '../support/python.ts';
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
-type Setting = keyof Required<OqElasticClusterProps>;
+type Setting = keyof Required<ClusterSettings>;
 
 /**
  * Each setting changed to another valid value (with what else that value needs to be valid). The mapped type
  * makes tsc fail when a setting is added without a case here.
  */
-const CHANGES: { readonly [K in Setting]: OqElasticClusterProps } = {
+const CHANGES: { readonly [K in Setting]: ClusterSettings } = {
   existingVpc: {
     existingVpc: {
       vpcId: 'vpc-0123456789abcdef0',
@@ -85,7 +85,7 @@ const CHANGES: { readonly [K in Setting]: OqElasticClusterProps } = {
  * base with the WebUI on, it classifies exactly what a new CIDR does to a running WebUI (its bind moves from
  * loopback to the private address).
  */
-const BASES: Partial<Record<Setting, OqElasticClusterProps>> = {
+const BASES: Partial<Record<Setting, ClusterSettings>> = {
   webUiAllowedCidr: { webUi: true },
 };
 
@@ -139,7 +139,7 @@ function operatorEffect(setting: Setting, changes: readonly ResourceChange[]): s
   return effects.length === 0 ? 'nothing' : effects.join(', ');
 }
 
-function synth(cluster: OqElasticClusterProps): Json {
+function synth(cluster: ClusterSettings): Json {
   const app = new App();
   // Fixed images: the images are not settings, and building their assets would only slow the test down.
   const stack = new OqElasticStack(app, 'Redeploy', {
@@ -192,10 +192,10 @@ describeWithPython(
       createOnly = loadCreateOnlyProperties(REPO_ROOT);
       base = synth({});
       const otherBases = new Map<Setting, Json>();
-      for (const [setting, cluster] of Object.entries(BASES) as [Setting, OqElasticClusterProps][]) {
+      for (const [setting, cluster] of Object.entries(BASES) as [Setting, ClusterSettings][]) {
         otherBases.set(setting, synth(cluster));
       }
-      for (const [setting, cluster] of Object.entries(CHANGES) as [Setting, OqElasticClusterProps][]) {
+      for (const [setting, cluster] of Object.entries(CHANGES) as [Setting, ClusterSettings][]) {
         const changed = synth({ ...BASES[setting], ...cluster });
         results.set(setting, classifyUpdate(otherBases.get(setting) ?? base, changed, createOnly));
         if (workerServiceHasDesiredCount(changed)) templatedDesiredCount.push(setting);

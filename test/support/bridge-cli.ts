@@ -1,16 +1,22 @@
 /**
  * Helpers for tests that run the bridge CLI as an operator does (a child process) against the local RabbitMQ
- * and an ECS service on the moto server.
+ * and an ECS service on the moto server. The CLI is the bundled bridge (bridge/image/bridge.mjs, what the
+ * production image runs) on plain node, bundled from the current sources by the tests' global setup.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import {
   CreateClusterCommand,
   CreateServiceCommand,
   ECSClient,
   RegisterTaskDefinitionCommand,
 } from '@aws-sdk/client-ecs';
+import { BRIDGE_IMAGE_SOURCE_DIR } from '../../scripts/build-bridge.ts';
 import { AWS_ENDPOINT_URL, RABBIT_ADMIN, REPO_ROOT } from './services.ts';
+
+/** The production bridge's command line: node on the bundle, with source maps for readable stack traces. */
+const BRIDGE_COMMAND = ['--enable-source-maps', join(BRIDGE_IMAGE_SOURCE_DIR, 'bridge.mjs')];
 
 /** What one CLI run printed and how it exited. */
 export interface CliRun {
@@ -19,9 +25,9 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/** Runs `bridge/src/cli.ts args` to completion with only `env` (plus PATH and HOME) in its environment. */
+/** Runs the bundled bridge with `args` to completion with only `env` (plus PATH and HOME) in its environment. */
 export function runBridgeCli(args: string[], env: Record<string, string>, timeoutMs = 60_000): CliRun {
-  const run = spawnSync(process.execPath, ['--import', 'tsx', 'bridge/src/cli.ts', ...args], {
+  const run = spawnSync(process.execPath, [...BRIDGE_COMMAND, ...args], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     encoding: 'utf8',
@@ -30,12 +36,12 @@ export function runBridgeCli(args: string[], env: Record<string, string>, timeou
   return { status: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 
-/** Starts `bridge/src/cli.ts args` in the background; its output accumulates in `output()`. */
+/** Starts the bundled bridge with `args` in the background; its output accumulates in `output()`. */
 export function startBridgeCli(
   args: string[],
   env: Record<string, string>,
 ): { child: ChildProcess; output: () => CliRun; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bridge/src/cli.ts', ...args], {
+  const child = spawn(process.execPath, [...BRIDGE_COMMAND, ...args], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,15 +1,18 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { bundleBridge } from '../../scripts/build-bridge.ts';
 import { isPortOpen, requireServices, SERVICE_PORTS } from './services.ts';
 
 const servicesScript = fileURLToPath(new URL('../../scripts/services.sh', import.meta.url));
 
 /**
- * Starts RabbitMQ and the moto server on loopback when they are installed and not already answering, and
- * stops, at the end, only what it started. When services are required (CI), a service that cannot be
+ * Bundles the bridge (about a second), then starts RabbitMQ and the moto server on loopback when they are
+ * installed and not already answering, and stops, at the end, only what it started. When services are required (CI), a service that cannot be
  * started fails the run; otherwise the tests that need it skip.
  */
 export default async function setup(): Promise<() => void> {
+  // The stack's bridge image and the bridge CLI tests use the bundled bridge: never older than the sources.
+  await bundleBridge();
   const downBefore = await downServices();
   if (downBefore.length > 0) {
     try {

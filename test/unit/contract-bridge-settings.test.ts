@@ -8,7 +8,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadBridgeConfig } from '../../bridge/src/config/bridge-config.ts';
-import type { OqElasticClusterProps } from '../../cdk/lib/oq-elastic-cluster-props.ts';
+import type { ClusterSettings } from '../../cdk/lib/props/cluster-settings.ts';
 import { OqElasticStack } from '../../cdk/lib/oq-elastic-stack.ts';
 import { FARGATE_TASK_SIZES } from '../../cdk/lib/props/fargate-task-sizes.ts';
 import { ClusterPropsError, resolveClusterProps } from '../../cdk/lib/props/resolve-cluster-props.ts';
@@ -20,7 +20,7 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
  * The bridge container's environment from a synthesized template, as ECS would hand it over: tokens (the
  * master's address, the cluster's name...) replaced by plausible deploy-time values, the secret injected.
  */
-function bridgeEnvironmentOf(cluster: OqElasticClusterProps): NodeJS.ProcessEnv {
+function bridgeEnvironmentOf(cluster: ClusterSettings): NodeJS.ProcessEnv {
   const stack = new OqElasticStack(new App(), 'Test', { cluster });
   const json = Template.fromStack(stack).toJSON() as Json;
   const container = Object.values<Json>(json.Resources)
@@ -59,7 +59,7 @@ const numericProps = fc.record(
 );
 type NumericProps = typeof numericProps extends fc.Arbitrary<infer T> ? T : never;
 
-function clusterProps(n: NumericProps): OqElasticClusterProps {
+function clusterProps(n: NumericProps): ClusterSettings {
   const prices: Partial<PriceTable> = {
     ...(n.fargateX86VcpuHour !== undefined ? { fargateX86VcpuHour: n.fargateX86VcpuHour } : {}),
     ...(n.efsStandardGbMonth !== undefined ? { efsStandardGbMonth: n.efsStandardGbMonth } : {}),
@@ -82,7 +82,7 @@ function clusterProps(n: NumericProps): OqElasticClusterProps {
  * The environment the bridge would get for these props, written here from the props' meaning (not by the
  * stack's code), for the bridge's own loader to judge.
  */
-function intendedEnvironment(p: OqElasticClusterProps): Record<string, string> {
+function intendedEnvironment(p: ClusterSettings): Record<string, string> {
   const prices = { ...DEFAULT_PRICES, ...p.prices };
   const vcpu = p.workerVcpu!;
   const env: Record<string, string> = {

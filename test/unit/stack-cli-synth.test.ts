@@ -4,24 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { offlineEnv } from '../support/offline-env.ts';
 import { REPO_ROOT } from '../support/services.ts';
 
 const run = promisify(execFile);
-
-/** The environment of a clean machine: no AWS credentials, profile, region or endpoint. */
-function offlineEnv(context: Record<string, unknown>, outdir: string): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('CDK_')),
-  );
-  return {
-    ...env,
-    AWS_SHARED_CREDENTIALS_FILE: join(outdir, 'no-credentials'),
-    AWS_CONFIG_FILE: join(outdir, 'no-config'),
-    AWS_EC2_METADATA_DISABLED: 'true',
-    CDK_OUTDIR: outdir,
-    CDK_CONTEXT_JSON: JSON.stringify(context),
-  };
-}
 
 /**
  * The app entry point as `cdk synth` runs it (the CLI passes context and outdir through these variables), on a

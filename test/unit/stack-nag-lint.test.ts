@@ -1,26 +1,18 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { App, CfnResource, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OqElasticStack } from '../../cdk/lib/oq-elastic-stack.ts';
 import { CFN_LINT, itWithPython } from '../support/python.ts';
-
-const run = promisify(execFile);
-
-interface Violation {
-  readonly rule: string;
-  readonly path: string;
-}
+import { awsSolutionsErrors, cfnLintErrors, type NagViolation } from '../support/template-checks.ts';
 
 /**
  * The master construct (cdk/lib/master/**) is written by the master engineer, who acknowledges its own
  * findings; this file holds the stack's own constructs to zero and reports the master's separately.
  */
-const MASTER_PATH = /^NagTest\/Master\//;
+const MASTER_PATH = /^NagTest\/Default\/Master\//;
 
 /** cdk-nag 3's AWS Solutions rules (a CDK validation plugin) and cfn-lint over the default cluster's template. */
 describe('stack: cdk-nag AWS Solutions checks and cfn-lint', () => {
@@ -28,7 +20,7 @@ describe('stack: cdk-nag AWS Solutions checks and cfn-lint', () => {
   let stack: OqElasticStack;
   let dir: string;
   let templateFile: string;
-  let violations: Violation[];
+  let violations: NagViolation[];
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'oqe-stack-nag-'));
@@ -45,21 +37,7 @@ describe('stack: cdk-nag AWS Solutions checks and cfn-lint', () => {
       expect(String(error)).toMatch(/ValidationFailed|Validation failed/);
       failed = true;
     }
-    const report = JSON.parse(readFileSync(join(dir, 'cdk.out', 'validation-report.json'), 'utf8'));
-    violations = report.pluginReports
-      .filter((p: { pluginName: string }) => p.pluginName === 'AwsSolutions')
-      .flatMap(
-        (p: {
-          violations: {
-            ruleName: string;
-            severity: string;
-            violatingConstructs: { constructPath: string }[];
-          }[];
-        }) =>
-          p.violations
-            .filter((v) => v.severity === 'error')
-            .flatMap((v) => v.violatingConstructs.map((c) => ({ rule: v.ruleName, path: c.constructPath }))),
-      );
+    violations = awsSolutionsErrors(join(dir, 'cdk.out'));
     expect(failed).toBe(violations.length > 0);
     // The assembly is written before the validation plugins run.
     templateFile = join(dir, 'cdk.out', `${stack.artifactId}.template.json`);
@@ -95,17 +73,8 @@ describe('stack: cdk-nag AWS Solutions checks and cfn-lint', () => {
 
   itWithPython(
     'passes cfn-lint with no errors',
-    async () => {
-      const cfnLint = CFN_LINT;
-      // Exit codes are a bit mask: 2 = error, 4 = warning, 8 = informational. Only errors fail.
-      const result = await run(cfnLint, ['--format', 'parseable', templateFile]).then(
-        (r) => ({ code: 0, out: r.stdout }),
-        (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
-      );
-      const errors = result.out.split('\n').filter((l) => /:E\d{4}:/.test(l));
-      expect(errors).toEqual([]);
-      expect(result.code & 2).toBe(0);
-    },
+    async () => expect(await cfnLintErrors(templateFile)).toEqual([]),
     120_000,
+    CFN_LINT,
   );
 });

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { join } from 'node:path';
 import { App, type Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import {
   OPENQUAKE_UID,
   SHARED_DIR,
 } from '../../contract/cluster-constants.ts';
-import type { OqElasticClusterProps } from '../../cdk/lib/oq-elastic-cluster-props.ts';
+import type { ClusterSettings } from '../../cdk/lib/props/cluster-settings.ts';
 import { OqElasticStack } from '../../cdk/lib/oq-elastic-stack.ts';
 import { WORKER_HEALTHCHECK_COMMAND } from '../../cdk/lib/workers/worker-service.ts';
 import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../contract/prices.ts';
@@ -19,7 +19,7 @@ import { REPO_ROOT } from '../support/services.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-function synth(cluster: OqElasticClusterProps): {
+function synth(cluster: ClusterSettings): {
   stack: OqElasticStack;
   template: Template;
   json: Json;
@@ -74,17 +74,17 @@ describe('stack template (default props, WebUI CIDR given)', () => {
       maxWorkers: 12,
     }));
     ids = {
-      master: logicalId(stack, stack.securityGroups.master),
-      workers: logicalId(stack, stack.securityGroups.workers),
-      bridge: logicalId(stack, stack.securityGroups.bridge),
-      efs: logicalId(stack, stack.sharedDir.securityGroup),
-      endpoints: logicalId(stack, stack.network.endpointSecurityGroup!),
-      workerTask: logicalId(stack, stack.workers.taskDefinition),
-      bridgeTask: logicalId(stack, stack.bridge.taskDefinition),
-      workerService: logicalId(stack, stack.workers.service),
-      bridgeService: logicalId(stack, stack.bridge.service),
-      cluster: logicalId(stack, stack.cluster),
-      bridgeTaskRole: logicalId(stack, stack.bridge.taskDefinition.taskRole),
+      master: logicalId(stack, stack.cluster.securityGroups.master),
+      workers: logicalId(stack, stack.cluster.securityGroups.workers),
+      bridge: logicalId(stack, stack.cluster.securityGroups.bridge),
+      efs: logicalId(stack, stack.cluster.sharedDir.securityGroup),
+      endpoints: logicalId(stack, stack.cluster.network.endpointSecurityGroup!),
+      workerTask: logicalId(stack, stack.cluster.workers.taskDefinition),
+      bridgeTask: logicalId(stack, stack.cluster.bridge.taskDefinition),
+      workerService: logicalId(stack, stack.cluster.workers.service),
+      bridgeService: logicalId(stack, stack.cluster.bridge.service),
+      cluster: logicalId(stack, stack.cluster.cluster),
+      bridgeTaskRole: logicalId(stack, stack.cluster.bridge.taskDefinition.taskRole),
     };
   });
 
@@ -136,7 +136,7 @@ describe('stack template (default props, WebUI CIDR given)', () => {
       AuthorizationConfig: { IAM: 'ENABLED', AccessPointId: { Ref: expect.stringMatching(/AccessPoint/) } },
     });
     // The worker role may mount, never write.
-    const workerRole = logicalId(stack, stack.workers.taskDefinition.taskRole);
+    const workerRole = logicalId(stack, stack.cluster.workers.taskDefinition.taskRole);
     const actions = Object.values<Json>(json.Resources)
       .filter(
         (r) => r.Type === 'AWS::IAM::Policy' && r.Properties.Roles.some((x: Json) => x.Ref === workerRole),
@@ -326,7 +326,7 @@ describe('stack template (default props, WebUI CIDR given)', () => {
     for (const a of alarmClusters) expect(a).toBe(`"Name":"Cluster","Value":{"Ref":"${ids.cluster}"}`);
 
     // The master's CalculationsExecuting timer publishes under it too.
-    const userData = json.Resources[logicalId(stack, stack.master.instance)].Properties.UserData[
+    const userData = json.Resources[logicalId(stack, stack.cluster.master.instance)].Properties.UserData[
       'Fn::Base64'
     ]['Fn::Join'][1] as unknown[];
     const i = userData.findIndex((p) => typeof p === 'string' && p.endsWith("\nMETRICS_CLUSTER='"));
@@ -372,8 +372,12 @@ describe('stack template (default props, WebUI CIDR given)', () => {
     const env = Object.fromEntries(worker.Environment.map((e: Json) => [e.Name, e.Value]));
     expect(env.OQ_AMQP_USER).toBe('oq-worker');
     const password = worker.Secrets.find((x: Json) => x.Name === 'OQ_AMQP_PASSWORD');
-    expect(JSON.stringify(password.ValueFrom)).toContain(logicalId(stack, stack.secrets.workerBroker));
-    expect(JSON.stringify(password.ValueFrom)).not.toContain(`"${logicalId(stack, stack.secrets.broker)}"`);
+    expect(JSON.stringify(password.ValueFrom)).toContain(
+      logicalId(stack, stack.cluster.secrets.workerBroker),
+    );
+    expect(JSON.stringify(password.ValueFrom)).not.toContain(
+      `"${logicalId(stack, stack.cluster.secrets.broker)}"`,
+    );
   });
 
   it('limits worker egress to the master, NFS and HTTPS', () => {
@@ -521,31 +525,25 @@ describe('stack template (default props, WebUI CIDR given)', () => {
     expect(text).not.toMatch(/amqp:\/\/[^:/@"\s]+:(?!\$)[^@"\s$]+@/);
   });
 
-  it('stages the bridge image from the repository root without node_modules, .venv, cdk.out or .services', () => {
+  it('stages the bridge image as its Dockerfile and the bundled bridge only, built for arm64 with no RUN step', () => {
     const outdir = app.synth().directory;
     const staged = readdirSync(outdir).filter(
-      (d) => d.startsWith('asset.') && existsSync(join(outdir, d, 'bridge/Dockerfile')),
+      (d) => d.startsWith('asset.') && existsSync(join(outdir, d, 'bridge.mjs')),
     );
     expect(staged).toHaveLength(1);
     const dir = join(outdir, staged[0]!);
-    expect(existsSync(join(dir, 'bridge/src/cli.ts'))).toBe(true);
-    expect(existsSync(join(dir, 'package-lock.json'))).toBe(true);
-    for (const heavy of ['node_modules', '.venv', 'cdk.out', '.services', 'test', '.git']) {
-      expect(existsSync(join(dir, heavy))).toBe(false);
-    }
-    // Every local module the bridge imports, transitively, is in the build context.
-    const seen = new Set<string>();
-    const visit = (file: string): void => {
-      if (seen.has(file)) return;
-      seen.add(file);
-      const source = readFileSync(join(REPO_ROOT, file), 'utf8');
-      for (const m of source.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
-        visit(relative(REPO_ROOT, resolve(dirname(join(REPO_ROOT, file)), m[1]!)));
-      }
-    };
-    visit('bridge/src/cli.ts');
-    expect(seen.size).toBeGreaterThan(1);
-    expect([...seen].filter((f) => !existsSync(join(dir, f)))).toEqual([]);
+    expect(readdirSync(dir).sort()).toEqual(['Dockerfile', 'bridge.mjs', 'bridge.mjs.map']);
+    const dockerfile = readFileSync(join(dir, 'Dockerfile'), 'utf8');
+    // A RUN step would execute arm64 code on the deploying machine: QEMU/binfmt on an x86_64 host.
+    expect(dockerfile).not.toMatch(/^\s*RUN\b/m);
+    expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "--enable-source-maps", "bridge.mjs"\]$/m);
+    // One self-contained file: no import of a package that the image does not have.
+    const bundle = readFileSync(join(dir, 'bridge.mjs'), 'utf8');
+    const imported = [...bundle.matchAll(/^import .* from ['"]([^'"]+)['"];?$/gm)].map((m) => m[1]);
+    expect(imported.filter((m) => !m!.startsWith('node:'))).toEqual([]);
+    const manifest = JSON.parse(readFileSync(join(outdir, `${stack.artifactId}.assets.json`), 'utf8'));
+    const image = manifest.dockerImages[staged[0]!.slice('asset.'.length)];
+    expect(image.source.platform).toBe('linux/arm64');
   });
 });
 
@@ -627,13 +625,13 @@ describe('stack template variants', () => {
     expect(types).not.toContain('AWS::EC2::VPC');
     expect(types).not.toContain('AWS::EC2::NatGateway');
     expect(types).not.toContain('AWS::EC2::VPCEndpoint');
-    const service = json.Resources[logicalId(stack, stack.workers.service)];
+    const service = json.Resources[logicalId(stack, stack.cluster.workers.service)];
     expect(service.Properties.NetworkConfiguration.AwsvpcConfiguration).toMatchObject({
       AssignPublicIp: 'DISABLED',
       Subnets: ['subnet-0aaaaaaaaaaaaaaaa', 'subnet-0bbbbbbbbbbbbbbbb'],
     });
     expect(app.synth().manifest.missing ?? []).toEqual([]);
-    const task = json.Resources[logicalId(stack, stack.workers.taskDefinition)];
+    const task = json.Resources[logicalId(stack, stack.cluster.workers.taskDefinition)];
     expect(task.Properties).toMatchObject({ Cpu: '2048', Memory: '8192' });
     expect(task.Properties.RuntimePlatform.CpuArchitecture).toBe('ARM64');
   });

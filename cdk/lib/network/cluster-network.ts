@@ -2,12 +2,14 @@ import { Annotations, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { ExistingVpcProps, ClusterSubnetType } from '../oq-elastic-cluster-props.ts';
+import type { ClusterSubnetType } from '../props/cluster-settings.ts';
 
 /** Props of {@link ClusterNetwork}. */
 export interface ClusterNetworkProps {
   /** Use this VPC instead of creating one. @default - a new VPC */
-  readonly existingVpc?: ExistingVpcProps;
+  readonly vpc?: ec2.IVpc;
+  /** The cluster's subnets in a given `vpc`. @default - the subnets of `subnetType` */
+  readonly vpcSubnets?: ec2.SubnetSelection;
   /** CIDR of a new VPC. */
   readonly vpcCidr: string;
   /** Availability zones of a new VPC. */
@@ -18,6 +20,8 @@ export interface ClusterNetworkProps {
   readonly subnetType: ClusterSubnetType;
   /** Add interface endpoints (ECR, Logs, Secrets Manager, SSM). */
   readonly interfaceEndpoints: boolean;
+  /** Add the S3 gateway endpoint (free; ECR image layers come from S3) to the cluster's subnets' route tables. */
+  readonly s3GatewayEndpoint: boolean;
   /** Retention of the flow logs. */
   readonly logRetention: logs.RetentionDays;
 }
@@ -66,19 +70,9 @@ export class ClusterNetwork extends Construct {
         ? ec2.SubnetType.PRIVATE_ISOLATED
         : ec2.SubnetType.PRIVATE_WITH_EGRESS;
 
-    if (props.existingVpc) {
-      const e = props.existingVpc;
-      // From attributes, never Vpc.fromLookup: synth must work offline and without credentials.
-      this.vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
-        vpcId: e.vpcId,
-        availabilityZones: [...e.availabilityZones],
-        privateSubnetIds: [...e.privateSubnetIds],
-        privateSubnetRouteTableIds: e.privateSubnetRouteTableIds
-          ? [...e.privateSubnetRouteTableIds]
-          : undefined,
-      });
-      // Imported private subnets are registered as PRIVATE_WITH_EGRESS.
-      this.subnets = { subnets: this.vpc.privateSubnets };
+    if (props.vpc) {
+      this.vpc = props.vpc;
+      this.subnets = props.vpcSubnets ?? { subnetType };
     } else {
       const vpc = new ec2.Vpc(this, 'Vpc', {
         ipAddresses: ec2.IpAddresses.cidr(props.vpcCidr),
@@ -106,7 +100,7 @@ export class ClusterNetwork extends Construct {
       trafficType: ec2.FlowLogTrafficType.ALL,
     });
 
-    if (!props.existingVpc || props.existingVpc.privateSubnetRouteTableIds) {
+    if (props.s3GatewayEndpoint) {
       this.vpc.addGatewayEndpoint('S3', {
         service: ec2.GatewayVpcEndpointAwsService.S3,
         subnets: [this.subnets],

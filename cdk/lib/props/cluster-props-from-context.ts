@@ -1,11 +1,11 @@
 import type { Node } from 'constructs';
-import type { OqElasticClusterProps } from '../oq-elastic-cluster-props.ts';
+import type { ClusterSettings } from './cluster-settings.ts';
 import { ClusterPropsError } from './resolve-cluster-props.ts';
 
 type Kind = 'number' | 'boolean' | 'string' | 'object';
 
-/** Every context key the app reads, with its type. Keys are the prop names of {@link OqElasticClusterProps}. */
-const CONTEXT_KEYS: { readonly [K in keyof Required<OqElasticClusterProps>]: Kind } = {
+/** Every context key the app reads, with its type. Keys are the prop names of {@link ClusterSettings}. */
+const CONTEXT_KEYS: { readonly [K in keyof Required<ClusterSettings>]: Kind } = {
   existingVpc: 'object',
   vpcCidr: 'string',
   maxAzs: 'number',
@@ -81,7 +81,7 @@ function convert(key: string, kind: Kind, raw: unknown): unknown {
  * looks like one of ours (no `:` or `@`, which the CDK's own keys carry) is rejected, so a typo such as
  * `maxworkers` fails loudly instead of being ignored.
  */
-export function clusterPropsFromContext(node: Node): OqElasticClusterProps {
+export function clusterPropsFromContext(node: Node): ClusterSettings {
   const props: Record<string, unknown> = {};
   const known = Object.keys(CONTEXT_KEYS);
   const context = node.getAllContext() as Record<string, unknown>;
@@ -100,5 +100,5 @@ export function clusterPropsFromContext(node: Node): OqElasticClusterProps {
     }
     props[key] = convert(key, kind, raw);
   }
-  return props as OqElasticClusterProps;
+  return props as ClusterSettings;
 }

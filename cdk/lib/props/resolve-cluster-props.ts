@@ -1,8 +1,4 @@
-import type {
-  ClusterSubnetType,
-  ExistingVpcProps,
-  OqElasticClusterProps,
-} from '../oq-elastic-cluster-props.ts';
+import type { ClusterSubnetType, ExistingVpcProps, ClusterSettings } from './cluster-settings.ts';
 import { AMI_ID } from '../master/master-machine-image.ts';
 import {
   BRIDGE_ENVIRONMENT,
@@ -164,7 +160,7 @@ function resolveExistingVpc(vpc: ExistingVpcProps | undefined): ExistingVpcProps
   return vpc;
 }
 
-function resolveWorkerSize(props: OqElasticClusterProps): { vcpu: number; memoryGiB: number } {
+function resolveWorkerSize(props: ClusterSettings): { vcpu: number; memoryGiB: number } {
   const vcpu = props.workerVcpu ?? 4;
   const options = fargateMemoryOptions(vcpu);
   if (options === undefined) {
@@ -228,7 +224,7 @@ function checkedBridgeSettings(settings: BridgeScalingSettings): BridgeScalingSe
  * Validates the cluster props and fills in every default. Throws a {@link ClusterPropsError} naming the prop,
  * the value and the fix on the first problem; called once, at synth, before any construct is built.
  */
-export function resolveClusterProps(props: OqElasticClusterProps = {}): ResolvedClusterProps {
+export function resolveClusterProps(props: ClusterSettings = {}): ResolvedClusterProps {
   const existingVpc = resolveExistingVpc(props.existingVpc);
   const vpcCidr = ipv4Cidr('vpcCidr', props.vpcCidr ?? '10.80.0.0/16');
   const maxAzs = props.maxAzs ?? 2;

@@ -10,7 +10,7 @@ import { Construct } from 'constructs';
 import { AMQP_VHOST, CELERY_QUEUE, PORTS, SHARED_DIR } from '../../../contract/cluster-constants.ts';
 import { acknowledgeEcrAuthorizationToken, acknowledgeNag } from '../nag/acknowledge.ts';
 import type { CpuArchitecture } from '../../../contract/prices.ts';
-import { WORKER_IMAGE_DIR } from '../repo-paths.ts';
+import { WORKER_IMAGE_DIR } from '../asset-paths.ts';
 import { WORKER_AMQP_USER } from '../secrets/cluster-secrets.ts';
 
 /**

@@ -1,4 +1,4 @@
-import type { CpuArchitecture, PriceTable } from '../../contract/prices.ts';
+import type { CpuArchitecture, PriceTable } from '../../../contract/prices.ts';
 
 /** An existing VPC to deploy into, described by attributes so that synth needs no context lookup. */
 export interface ExistingVpcProps {
@@ -19,10 +19,11 @@ export interface ExistingVpcProps {
 export type ClusterSubnetType = 'PRIVATE_WITH_EGRESS' | 'PRIVATE_ISOLATED';
 
 /**
- * Every setting of the cluster. Users set them through CDK context (`cdk.json` or `-c name=value`); they are
- * parsed and validated once, at synth, by `resolveClusterProps`.
+ * Every setting of the cluster in plain JSON types: what the repository's app reads from CDK context
+ * (`cdk.json` or `-c name=value`). The app's stack maps them to `OqElasticClusterProps` (CDK types);
+ * `OqElasticCluster` maps its props back to these and validates them once, at synth, with `resolveClusterProps`.
  */
-export interface OqElasticClusterProps {
+export interface ClusterSettings {
   // ----- network -----
   /**
    * Deploy into this existing VPC instead of creating one.
@@ -63,7 +64,7 @@ export interface OqElasticClusterProps {
   readonly rabbitmqVolumeGiB?: number;
   /** Size of the master's engine database EBS volume. @default - the master construct's default */
   readonly databaseVolumeGiB?: number;
-  /** Run the WebUI/API on the master (port 8800, reachable by SSM port forwarding). @default true */
+  /** Run the WebUI/API on the master (port 8800, reachable by SSM port forwarding). @default false */
   readonly webUi?: boolean;
   /**
    * A CIDR (e.g. your office or VPN range) admitted to the WebUI on 8800. Never `0.0.0.0/0`.
