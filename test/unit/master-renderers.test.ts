@@ -412,8 +412,11 @@ describe('master boot script', () => {
       writeFileSync(join(dir, 'openquake.cfg.in'), `${template}\n`);
       // The one change: this machine has no `openquake` group, so the file goes to root's.
       const body = `${fill?.replace('root:openquake', 'root:root')}\nfill "$1/openquake.cfg.in" "$1/openquake.cfg" 0640`;
+      // stdin not a socket: bash run with a socket on stdin (node's default pipes) and a low SHLVL takes itself
+      // for a remote shell and sources /etc/bash.bashrc, which fails under -u ("PS1: unbound variable").
       const result = spawnSync('bash', ['-euo', 'pipefail', '-c', body, 'fill-test', dir], {
         encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
         env: {
           ...process.env,
           MASTER_HOST: '10.1.2.3',
