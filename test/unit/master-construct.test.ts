@@ -15,6 +15,7 @@ import {
   SESSION_MANAGER_ACTIONS,
 } from '../../cdk/lib/master/master.ts';
 import { masterAmiParameter } from '../../cdk/lib/master/master-machine-image.ts';
+import { enginePatchesParameterText } from '../../cdk/lib/master/engine-patches.ts';
 
 function build(
   overrides: Partial<MasterProps> = {},
@@ -184,6 +185,22 @@ describe('Master construct', () => {
       Object.values(template.findResources('AWS::EC2::Instance'))[0]!.Properties.UserData,
     );
     expect(userData).toContain(`{"Ref":"${id}"}`);
+  });
+
+  it('ships the engine patches packed in an SSM parameter the master may read, and fetches it at boot', () => {
+    const parameters = template.findResources('AWS::SSM::Parameter');
+    const [id, patches] = Object.entries(parameters).find(([, r]) =>
+      String(r.Properties.Description).includes('engine patches'),
+    )!;
+    expect(patches.Properties.Value).toBe(enginePatchesParameterText());
+    expect(Buffer.byteLength(String(patches.Properties.Value))).toBeLessThanOrEqual(4096);
+    expect(patches.Properties.Tier).toBeUndefined(); // standard: the advanced tier is charged per parameter
+    const policies = JSON.stringify(template.findResources('AWS::IAM::Policy'));
+    expect(policies).toContain(`"${id}"`);
+    const userData = JSON.stringify(
+      Object.values(template.findResources('AWS::EC2::Instance'))[0]!.Properties.UserData,
+    );
+    expect(userData).toContain(`PATCHES_PARAMETER='",{"Ref":"${id}"}`);
   });
 
   it('has detailed (one-minute) monitoring', () => {

@@ -4,6 +4,7 @@
  * no secrets, the idempotency guards).
  */
 import { execFile, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +15,6 @@ import { ENGINE_RELEASE, PORTS, SHARED_DIR } from '../../contract/cluster-consta
 import {
   type BootScriptOptions,
   CLOUDWATCH_AGENT_CONFIG,
-  ENGINE_PATCHES_MODULE,
-  ENGINE_PATCHES_PTH,
   PROVISION_RABBITMQ_SCRIPT,
   renderBootScript,
   renderMasterUserData,
@@ -37,6 +36,12 @@ import {
   WEBUI_SERVER_PACKAGE,
   WEBUI_ENV_FILE,
 } from '../../cdk/lib/master/webui.ts';
+import {
+  ENGINE_PATCHES_MODULE,
+  ENGINE_PATCHES_PTH,
+  enginePatchesParameterText,
+} from '../../cdk/lib/master/engine-patches.ts';
+import { UNPACK_PYTHON } from '../../cdk/lib/master/packed-text.ts';
 import { PYTHON, REPO_ROOT, requireServices } from '../support/services.ts';
 import { itWithPython } from '../support/python.ts';
 
@@ -53,6 +58,7 @@ const cfgOptions = {
 /** Values the size of the CloudFormation tokens they stand for once resolved (ARNs with long names). */
 const bootOptions: BootScriptOptions = {
   calculationEventsParameterName: `/CDK/${'E'.repeat(48)}`,
+  enginePatchesParameterName: `/CDK/${'P'.repeat(48)}`,
   region: 'ap-southeast-2',
   stackName: 'OqElasticClusterProductionStack',
   logicalId: 'ClusterMasterInstanceAbCdEf0123456789',
@@ -349,12 +355,29 @@ describe('master boot script', () => {
     expect(script).not.toMatch(/--purge|celery worker|celery -A/);
   });
 
-  it("installs the engine patches into the engine venv's site-packages with a .pth that imports them", () => {
+  it("installs the engine patches into the engine venv's site-packages, from their SSM parameter, with a .pth that imports them", () => {
     expect(ENGINE_PATCHES_MODULE).toMatch(/def patch_parallel_module/);
-    // Whole-line comments are dropped like everywhere in the script (user-data is limited); the code is intact.
-    expect(script).toContain(stripComments(ENGINE_PATCHES_MODULE).trimEnd());
+    // The parameter carries the module packed; the master's python3 unpacks it to the code without whole-line
+    // comments, byte for byte.
+    const packed = enginePatchesParameterText();
+    expect(packed.length).toBeLessThanOrEqual(4096);
+    const unpacked = spawnSync('python3', ['-c', UNPACK_PYTHON], { input: `${packed}\n`, encoding: 'utf8' });
+    expect(unpacked.stderr).toBe('');
+    expect(unpacked.stdout).toBe(stripComments(ENGINE_PATCHES_MODULE));
+    // The user-data no longer carries the module itself, only the parameter's name and the module's digest.
+    expect(script).not.toContain('def patch_parallel_module');
+    expect(script).toContain(`PATCHES_PARAMETER='${bootOptions.enginePatchesParameterName}'`);
+    expect(script).toMatch(
+      /aws" ssm get-parameter --name "\$PATCHES_PARAMETER" --query Parameter.Value --output text \|/,
+    );
+    const digest = createHash('sha256').update(unpacked.stdout).digest('hex');
+    expect(script).toContain(
+      `echo "${digest}  $site/oq_elastic_engine_patches.py.new" | sha256sum -c --quiet`,
+    );
     expect(script).toMatch(/site=\$\("\$VENV\/bin\/python" -c .*purelib/);
-    expect(script).toContain('cat >"$site/oq_elastic_engine_patches.py"');
+    expect(script).toContain(
+      'mv "$site/oq_elastic_engine_patches.py.new" "$site/oq_elastic_engine_patches.py"',
+    );
     expect(script).toContain(
       `cat >"$site/oq-elastic-engine-patches.pth" <<'OQ_ELASTIC_EOF'\n${ENGINE_PATCHES_PTH}`,
     );

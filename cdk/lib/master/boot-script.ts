@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { deflateRawSync } from 'node:zlib';
 import { Token } from 'aws-cdk-lib';
 import { OPENQUAKE_GID, OPENQUAKE_UID, SHARED_DIR } from '../../../contract/cluster-constants.ts';
 import { masterAgentConfig } from '../dashboard/master-agent-metrics.ts';
@@ -26,21 +25,13 @@ import {
   WEBUI_WSGI_MODULE,
 } from './webui.ts';
 import { CALCULATION_EVENTS_SCRIPT_PATH, renderCalculationEventsUnit } from './calculation-events.ts';
+import { ENGINE_PATCHES_PTH, enginePatchesDigest } from './engine-patches.ts';
+import { packText, UNPACK_PYTHON } from './packed-text.ts';
 
 const ASSETS = new URL('../../assets/master/', import.meta.url);
 
 /** The RabbitMQ provisioning script, embedded in the boot script and run for real by the integration test. */
 export const PROVISION_RABBITMQ_SCRIPT = readFileSync(new URL('provision-rabbitmq.sh', ASSETS), 'utf8');
-/**
- * The engine fixes the master loads into every engine process (no version check, a local pool sized by the
- * master's CPUs, repeated results dropped; docs/master.md, "Engine traps"). The worker image ships the same file.
- */
-export const ENGINE_PATCHES_MODULE = readFileSync(
-  new URL('../../../worker-image/engine-patches/oq_elastic_engine_patches.py', import.meta.url),
-  'utf8',
-);
-/** The `.pth` line that makes the engine's Python import the patches at start-up (site module, Python 3.8). */
-export const ENGINE_PATCHES_PTH = 'import oq_elastic_engine_patches\n';
 /** Versions of the engine's dependencies on the master (Python 3.8). */
 export const ENGINE_CONSTRAINTS = readFileSync(new URL('engine-constraints-py38.txt', ASSETS), 'utf8');
 /** The data volumes' mount logic (a bash function), embedded in the boot script and run for real by a test. */
@@ -78,6 +69,11 @@ export interface BootScriptOptions {
    * fetched at boot and installed as oq-calculation-events.
    */
   readonly calculationEventsParameterName: string;
+  /**
+   * The SSM parameter that carries the engine patches module, packed (too big for the 16 KB user-data): fetched
+   * at boot into the engine venv.
+   */
+  readonly enginePatchesParameterName: string;
   /** The EBS volumes (separate resources) that the boot attaches to this instance, taking them over if needed. */
   readonly dataVolumeIds: { readonly rabbitmq: string; readonly database: string };
   /** @default DEFAULT_CONSUMER_TIMEOUT_MS */
@@ -202,6 +198,7 @@ function renderBootParts(options: BootScriptOptions): { header: string; body: st
     ACCESS_POINT_ID: options.accessPointId,
     SETTINGS_PARAMETER: options.settingsParameterName,
     EVENTS_PARAMETER: options.calculationEventsParameterName,
+    PATCHES_PARAMETER: options.enginePatchesParameterName,
     RABBITMQ_VOLUME_ID: options.dataVolumeIds.rabbitmq,
     DATABASE_VOLUME_ID: options.dataVolumeIds.database,
     ENGINE_VERSION: engine.engine,
@@ -397,7 +394,12 @@ fi
 ln -sf "$VENV/bin/oq" /usr/local/bin/oq
 # The engine fixes of docs/master.md ("Engine traps"), imported by every Python of the venv through a .pth file.
 site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-${writeFile('"$site/oq_elastic_engine_patches.py"', ENGINE_PATCHES_MODULE, '0644')}
+# The module comes packed from its SSM parameter; its digest here makes a change of the patches change this
+# user-data (a stop/start that installs them), and catches a parameter another deploy has since rewritten.
+"$TOOLS/bin/aws" ssm get-parameter --name "$PATCHES_PARAMETER" --query Parameter.Value --output text |
+  python3 -c ${shellQuote(UNPACK_PYTHON)} >"$site/oq_elastic_engine_patches.py.new"
+echo "${enginePatchesDigest()}  $site/oq_elastic_engine_patches.py.new" | sha256sum -c --quiet
+mv "$site/oq_elastic_engine_patches.py.new" "$site/oq_elastic_engine_patches.py"
 ${writeFile('"$site/oq-elastic-engine-patches.pth"', ENGINE_PATCHES_PTH, '0644')}
 
 # openquake.cfg and the units, with the boot-time values filled in (from the environment, never argv).
@@ -503,33 +505,6 @@ export function renderBootScript(options: BootScriptOptions): string {
   return header + body;
 }
 
-/** Python's base64.b85encode alphabet (RFC 1924's characters, in Python's order). */
-const BASE85 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~';
-
-/**
- * `bytes` in the encoding of Python's `base64.b85encode(bytes)` (no padding): 5 characters for 4 bytes, where
- * base64 needs 5.33, which leaves the user-data about 900 bytes more room under its 16 KB.
- */
-export function base85(bytes: Uint8Array): string {
-  let out = '';
-  for (let i = 0; i < bytes.length; i += 4) {
-    const chunk = [0, 1, 2, 3].map((k) => bytes[i + k] ?? 0);
-    let value = ((chunk[0]! << 24) >>> 0) + (chunk[1]! << 16) + (chunk[2]! << 8) + chunk[3]!;
-    const digits: string[] = [];
-    for (let k = 0; k < 5; k++) {
-      digits.unshift(BASE85[value % 85]!);
-      value = Math.floor(value / 85);
-    }
-    out += digits.join('').slice(0, Math.min(4, bytes.length - i) + 1);
-  }
-  return out;
-}
-
-/** Decodes the packed body on the instance: Ubuntu's python3 (cloud-init's own) has base85 and zlib built in. */
-const UNPACK_PYTHON =
-  'import base64, sys, zlib; ' +
-  'sys.stdout.buffer.write(zlib.decompress(base64.b85decode("".join(sys.stdin.read().split())), -15))';
-
 /**
  * The master's user-data: the header (the deploy-time values) followed by the body deflated and base85-encoded,
  * unpacked to /run and sourced. EC2 allows 16 KB of user-data (EC2 user guide, "Instance user data"); the body
@@ -541,7 +516,7 @@ export function renderMasterUserData(options: BootScriptOptions): string {
     throw new Error('the master boot script body holds a deploy-time token: move that value into its header');
   }
   // Raw deflate (no gzip header) on one line: every byte counts against the 16 KB.
-  const packed = `${base85(deflateRawSync(Buffer.from(body), { level: 9 }))}\n`;
+  const packed = `${packText(body)}\n`;
   return [
     // The header's variables are used by the sourced body.
     header.replace(/\n/, '\n# shellcheck disable=SC2034\n'),

@@ -10,7 +10,7 @@ export const CALCULATION_EVENTS_SCRIPT = readFileSync(
 );
 
 /** SSM's standard tier holds at most 4 KB a parameter (Systems Manager quotas, "Parameter value size"). */
-const STANDARD_PARAMETER_BYTES = 4096;
+export const STANDARD_PARAMETER_BYTES = 4096;
 
 /**
  * The publisher as its SSM parameter carries it: comment lines dropped (the header documents the source, not

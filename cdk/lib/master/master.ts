@@ -11,6 +11,7 @@ import { MASTER_AGENT_NAMESPACE } from '../dashboard/master-agent-metrics.ts';
 import { acknowledgeNag } from '../nag/acknowledge.ts';
 import { renderMasterUserData } from './boot-script.ts';
 import { calculationEventsPublisherText } from './calculation-events.ts';
+import { enginePatchesParameterText } from './engine-patches.ts';
 import { masterMachineImage } from './master-machine-image.ts';
 import { renderMasterSettings } from './master-settings.ts';
 
@@ -223,6 +224,13 @@ export class Master extends Construct {
       stringValue: calculationEventsPublisherText(),
     });
     calculationEvents.grantRead(this.role);
+    // The engine patches module, likewise (packed, 3.4 KB of the standard tier's 4 KB): its content changes
+    // only with the patches (a code change); the boot checks it against the digest in the user-data.
+    const enginePatches = new ssm.StringParameter(this, 'EnginePatches', {
+      description: 'oq-elastic master: the engine patches module (deflate, base85), installed at boot',
+      stringValue: enginePatchesParameterText(),
+    });
+    enginePatches.grantRead(this.role);
 
     const stack = Stack.of(this);
     const buildFromSource = architecture === 'arm64';
@@ -242,6 +250,7 @@ export class Master extends Construct {
         engine: ENGINE_RELEASE,
         settingsParameterName: this.settingsParameter.parameterName,
         calculationEventsParameterName: calculationEvents.parameterName,
+        enginePatchesParameterName: enginePatches.parameterName,
         dataVolumeIds: {
           rabbitmq: this.dataVolumes.rabbitmq.volumeId,
           database: this.dataVolumes.database.volumeId,
