@@ -26,7 +26,7 @@ import {
 } from './webui.ts';
 import { CALCULATION_EVENTS_SCRIPT_PATH, renderCalculationEventsUnit } from './calculation-events.ts';
 import { ENGINE_PATCHES_PTH, enginePatchesDigest } from './engine-patches.ts';
-import { packText, UNPACK_PYTHON } from './packed-text.ts';
+import { packText, stripComments, UNPACK_PYTHON } from './packed-text.ts';
 
 const ASSETS = new URL('../../assets/master/', import.meta.url);
 
@@ -94,13 +94,7 @@ const DELIMITER = 'OQ_ELASTIC_EOF';
 /** Where the user-data unpacks the boot script's body before sourcing it. */
 export const UNPACKED_BODY = '/run/oq-master-boot-body.sh';
 
-/** Drops whole-line comments (not the shebang) from an embedded file: user-data is limited to 16 KB. */
-export function stripComments(text: string): string {
-  return text
-    .split('\n')
-    .filter((line) => !/^\s*#(?!!)/.test(line))
-    .join('\n');
-}
+export { stripComments } from './packed-text.ts';
 
 /** A here-document that writes `content` to `path` verbatim (quoted delimiter: no expansion). */
 function writeFile(path: string, content: string, mode: string): string {

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { stripComments } from './boot-script.ts';
 import { STANDARD_PARAMETER_BYTES } from './calculation-events.ts';
-import { packText } from './packed-text.ts';
+import { packText, stripComments } from './packed-text.ts';
 
 /**
  * The engine fixes the master loads into every engine process (no version check, a local pool sized by the

@@ -1,5 +1,13 @@
 import { deflateRawSync } from 'node:zlib';
 
+/** Drops whole-line comments (not the shebang) from an embedded file: user-data is limited to 16 KB. */
+export function stripComments(text: string): string {
+  return text
+    .split('\n')
+    .filter((line) => !/^\s*#(?!!)/.test(line))
+    .join('\n');
+}
+
 /** Python's base64.b85encode alphabet (RFC 1924's characters, in Python's order). */
 const BASE85 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~';
 
