@@ -17,6 +17,7 @@ import type { DecisionLine } from './live-view.ts';
 import { startLocalBridge, type LocalBridge } from './local-bridge.ts';
 import { renderLiveView } from './live-view.ts';
 import { hazardLikeDurations } from './workload.ts';
+import { sleep, withTimeout } from '../timeouts.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -546,22 +547,4 @@ async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
     await sleep(200);
   }
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms / 1000} s waiting for ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

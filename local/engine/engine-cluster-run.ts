@@ -19,6 +19,7 @@ import { type EngineBroker, type EngineJob, LocalEngineMaster } from './local-en
 import { referenceResults, type ReferenceResults } from './reference-results.ts';
 import { managementClient } from '../rabbit-management.ts';
 import { analyzeWorkerLogs, type WorkerTaskAnalysis } from './worker-task-log.ts';
+import { sleep, withTimeout } from '../timeouts.ts';
 
 /** The local RabbitMQ and an administrator that may create a vhost for the run. */
 export interface EngineRunBroker {
@@ -268,22 +269,4 @@ export function unitLogsIn(stateDir: string): Array<{ unitId: string; text: stri
   return readdirSync(stateDir)
     .filter((f) => f.endsWith('.log'))
     .map((f) => ({ unitId: f.slice(0, -4), text: readFileSync(join(stateDir, f), 'utf8') }));
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms / 1000} s waiting for ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
