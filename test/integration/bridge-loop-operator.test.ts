@@ -167,7 +167,8 @@ describeWithRabbit('the bridge loop as operators meet it (real workers, real Rab
           ? cycle
           : undefined;
       },
-      15_000,
+      // Each cycle waits out the killed worker's missing replies; a loaded CI machine needs several.
+      45_000,
     );
     const q = seen.observation.queue!;
     // 2 ready + 2 running on the survivor = 4 messages; the stale management figure (4 unacked) must not add 2.
@@ -181,7 +182,7 @@ describeWithRabbit('the bridge loop as operators meet it (real workers, real Rab
       /^ready 2, consumers \d: passive declare; unacked 2: max\(workers active\+reserved 2, management API /,
     );
     console.info(`requeue fusion: ${q.source}`);
-  });
+  }, 150_000);
 
   it('raises BrokerRefused and logs the refusal in full once when the password changes under it', async () => {
     const user = `oqe-refused-${randomBytes(3).toString('hex')}`;

@@ -27,6 +27,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPENQUAKE_GID, OPENQUAKE_UID } from '../../contract/cluster-constants.ts';
 import { DATABASE_DIR } from '../../cdk/lib/master/openquake-cfg.ts';
+import { engineQaDir } from '../../local/engine/engine-env.ts';
 import { REPO_ROOT } from '../support/services.ts';
 import {
   ensureEngineImage,
@@ -41,9 +42,12 @@ const isRoot = process.getuid?.() === 0;
 const hasTools = ['/usr/sbin/losetup', '/usr/sbin/mkfs.ext4', '/usr/sbin/blkid'].every((p) => existsSync(p));
 const enabled = (isRoot && hasTools && hostPythonAvailable('3.8')) || process.env.CI !== undefined;
 
-const ENGINE_SITE = '/opt/openquake/venv/lib/python3.8/site-packages/openquake';
-/** A QA calculation of the engine's own test data: a few seconds with no distribution. */
-const QA_JOB = `${ENGINE_SITE}/qa_tests_data/classical/case_1/job.ini`;
+/**
+ * A QA calculation of the engine's own test data (a few seconds with no distribution), mounted from the local
+ * engine environment: the worker image leaves the QA data out (docs/worker-image.md, "Size").
+ */
+const QA_CASE_DIR = join(engineQaDir(), 'classical', 'case_1');
+const QA_JOB = '/qa/case_1/job.ini';
 
 /** Engine settings for a single-user DbServer on the container's own loopback (no host port is taken). */
 const ENGINE_CFG = `[distribution]
@@ -111,7 +115,7 @@ describe.skipIf(!enabled)(
       '--entrypoint', '/bin/bash', '-e', 'OQ_CONFIG_FILE=/etc/oq/openquake.cfg', '-e', 'OQ_DISTRIBUTE=no',
       // Skips the engine's version check, an HTTP request to its project's server (DESIGN: check_obsolete_version).
       '-e', 'TRAVIS=1',
-      '-v', `${join(root, 'cfg')}:/etc/oq:ro`, '-v', `${dir}:${DATABASE_DIR}`,
+      '-v', `${join(root, 'cfg')}:/etc/oq:ro`, '-v', `${dir}:${DATABASE_DIR}`, '-v', `${QA_CASE_DIR}:/qa/case_1:ro`,
       image, '-c', script,
     ]);
     }
