@@ -3,6 +3,8 @@
  * fails on any other finding, and on a skip that matches none).
  */
 export const CHECKOV_SKIPS: Readonly<Record<string, string>> = {
+  CKV_AWS_46:
+    "The master's user data is its boot script, raw-deflated and base85-encoded to fit EC2's 16 KB (high entropy, no secret): every secret is read from Secrets Manager at boot (stack-template test: no secret value in the template).",
   CKV_AWS_111:
     "The master's Session Manager actions (ssm:UpdateInstanceInformation, ssmmessages:*Channel) have no resource-level permissions.",
   CKV_AWS_115:
