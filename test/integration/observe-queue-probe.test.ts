@@ -95,13 +95,15 @@ describeWithRabbit('QueueProbe against the local RabbitMQ', () => {
 
   it('reconnects on the next call after the broker closed its connection (no restart needed)', async () => {
     expect((await probe.passive()).exists).toBe(true);
-    const list = (await (
-      await managementApi('GET', `/api/vhosts/${encodeURIComponent(vhost.vhost)}/connections`)
-    ).json()) as {
-      name: string;
-      user: string;
-    }[];
-    const ours = list.filter((c) => c.user === RABBIT_ADMIN.user);
+    // The management API lists a connection only after its next statistics emission: look until it does.
+    let ours: { name: string; user: string }[] = [];
+    for (const until = Date.now() + 20_000; ours.length === 0 && Date.now() < until;) {
+      const list = (await (
+        await managementApi('GET', `/api/vhosts/${encodeURIComponent(vhost.vhost)}/connections`)
+      ).json()) as { name: string; user: string }[];
+      ours = list.filter((c) => c.user === RABBIT_ADMIN.user);
+      if (ours.length === 0) await new Promise((r) => setTimeout(r, 250));
+    }
     expect(ours.length).toBeGreaterThan(0);
     // Closing every admin connection on this vhost also closes the test's own `admin` connection: reopen it below.
     for (const c of ours) await managementApi('DELETE', `/api/connections/${encodeURIComponent(c.name)}`);
