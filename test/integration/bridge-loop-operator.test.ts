@@ -178,9 +178,9 @@ describeWithRabbit('the bridge loop as operators meet it (real workers, real Rab
     expect(['Steady', 'IdleGrace', 'ScaleOut']).toContain(seen.decision.reason);
     expect(seen.decision.desired).toBeLessThanOrEqual(2);
     // Each source's own figure is in the log line's source text.
-    expect(q.source).toMatch(
-      /^ready 2, consumers \d: passive declare; unacked 2: max\(workers active\+reserved 2, management API /,
-    );
+    // (With `reserved` not asked this cycle, issue 17's rule, the workers' figure is left out of the unacked text.)
+    expect(q.source).toMatch(/^ready 2, consumers \d: passive declare; unacked 2: /);
+    expect(q.source).toMatch(/management API \d+/);
     console.info(`requeue fusion: ${q.source}`);
   }, 150_000);
 
