@@ -1,8 +1,6 @@
-import { managementClient } from '../rabbit-management.ts';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { PodmanBackend } from '../fleet/podman-backend.ts';
 import { ProcessBackend, type LifecycleEvent } from '../fleet/process-backend.ts';
@@ -18,17 +16,10 @@ import { startLocalBridge, type LocalBridge } from './local-bridge.ts';
 import { renderLiveView } from './live-view.ts';
 import { hazardLikeDurations } from './workload.ts';
 import { sleep, withTimeout } from '../timeouts.ts';
+import { createRunVhost, type LocalBroker, type RunVhost } from '../run-vhost.ts';
+export type { LocalBroker } from '../run-vhost.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-/** The local RabbitMQ and the administrator the run uses to make a vhost of its own. */
-export interface LocalBroker {
-  readonly host: string;
-  readonly amqpPort: number;
-  readonly managementPort: number;
-  readonly adminUser: string;
-  readonly adminPassword: string;
-}
 
 /** Options of one local run: a calculation, the real bridge loop and a local compute backend. */
 export interface LocalRunOptions {
@@ -118,7 +109,7 @@ export async function runLocalCluster(options: LocalRunOptions): Promise<LocalRu
   const dirs = prepareStateDir(options.backend);
   const { stateDir, journalPath } = dirs;
   const { broker } = options;
-  const vhost = await createRunVhost(broker);
+  const vhost = await createRunVhost(broker, 'oqe-demo');
   const makeBackend = backendFactory(options, vhost, dirs);
   const { policy, workerHourlyCost } = runPolicy(options);
   let backend = makeBackend();
@@ -279,34 +270,6 @@ function prepareStateDir(backend: LocalRunOptions['backend']): RunDirs {
   mkdirSync(sharedDir, { recursive: true });
   chmodSync(sharedDir, 0o755);
   return { stateDir, journalPath, sharedDir };
-}
-
-/** A vhost of the run's own on the local RabbitMQ, with the administrator's rights on it. */
-interface RunVhost {
-  readonly name: string;
-  readonly managementUrl: string;
-  /** The administrator's AMQP URL of the vhost (holds the password: never logged). */
-  readonly amqpUrl: string;
-  remove(): Promise<unknown>;
-}
-
-async function createRunVhost(broker: LocalBroker): Promise<RunVhost> {
-  const name = `oqe-demo-${randomBytes(4).toString('hex')}`;
-  const managementUrl = `http://${broker.host}:${broker.managementPort}`;
-  const mgmt = managementClient(managementUrl, broker.adminUser, broker.adminPassword);
-  await mgmt('PUT', `/api/vhosts/${encodeURIComponent(name)}`, {});
-  await mgmt('PUT', `/api/permissions/${encodeURIComponent(name)}/${encodeURIComponent(broker.adminUser)}`, {
-    configure: '.*',
-    write: '.*',
-    read: '.*',
-  });
-  const amqpUrl = `amqp://${encodeURIComponent(broker.adminUser)}:${encodeURIComponent(broker.adminPassword)}@${broker.host}:${broker.amqpPort}/${encodeURIComponent(name)}`;
-  return {
-    name,
-    managementUrl,
-    amqpUrl,
-    remove: () => mgmt('DELETE', `/api/vhosts/${encodeURIComponent(name)}`),
-  };
 }
 
 /** Makes the run's backend; called again on a bridge restart (a new backend object on the same fleet). */

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,18 +16,12 @@ import {
 } from './engine-results.ts';
 import { type EngineBroker, type EngineJob, LocalEngineMaster } from './local-engine-master.ts';
 import { referenceResults, type ReferenceResults } from './reference-results.ts';
-import { managementClient } from '../rabbit-management.ts';
 import { analyzeWorkerLogs, type WorkerTaskAnalysis } from './worker-task-log.ts';
 import { sleep, withTimeout } from '../timeouts.ts';
+import { createRunVhost, type LocalBroker } from '../run-vhost.ts';
 
 /** The local RabbitMQ and an administrator that may create a vhost for the run. */
-export interface EngineRunBroker {
-  readonly host: string;
-  readonly amqpPort: number;
-  readonly managementPort: number;
-  readonly adminUser: string;
-  readonly adminPassword: string;
-}
+export type EngineRunBroker = LocalBroker;
 
 /** A local backend the run can drive, read and clean up. */
 export interface EngineRunBackend extends ComputeBackend {
@@ -115,15 +108,9 @@ export async function runEngineCluster(options: EngineClusterOptions): Promise<E
   const started = Date.now();
   const say = options.progress ?? (() => undefined);
   const { broker } = options;
-  const vhost = `oqe-engine-${randomBytes(4).toString('hex')}`;
-  const managementUrl = `http://${broker.host}:${broker.managementPort}`;
-  const mgmt = managementClient(managementUrl, broker.adminUser, broker.adminPassword);
-  await mgmt('PUT', `/api/vhosts/${encodeURIComponent(vhost)}`, {});
-  await mgmt('PUT', `/api/permissions/${encodeURIComponent(vhost)}/${encodeURIComponent(broker.adminUser)}`, {
-    configure: '.*',
-    write: '.*',
-    read: '.*',
-  });
+  const run = await createRunVhost(broker, 'oqe-engine');
+  const vhost = run.name;
+  const { managementUrl } = run;
   const engineBroker: EngineBroker = {
     host: broker.host,
     port: broker.amqpPort,
@@ -259,7 +246,7 @@ export async function runEngineCluster(options: EngineClusterOptions): Promise<E
     cpSync(stateDir, join(master.rootDir, 'workers'), { recursive: true });
     rmSync(stateDir, { recursive: true, force: true });
     await master.stop(keepLogs);
-    await mgmt('DELETE', `/api/vhosts/${encodeURIComponent(vhost)}`).catch(() => undefined);
+    await run.remove().catch(() => undefined);
   }
 }
 
