@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { createBridgeRuntime, type BridgeRuntime } from './cli/bridge-runtime.ts';
 import { buildStatusReport, renderStatusReport, statusReportJson } from './cli/status-report.ts';
 import { ConfigError, describeConfig, loadBridgeConfig } from './config/bridge-config.ts';
-import type { DecisionRecord } from './loop/control-loop.ts';
+import type { DecisionRecord } from './report/cycle-report.ts';
 import { createJsonLogger, redact } from './report/json-logger.ts';
 
 const USAGE = 'usage: oq-elastic-bridge status [--json] [--watch] | decide --dry-run | run';

@@ -3,7 +3,7 @@
  * processes, active tasks; then totals and cluster utilisation = active tasks / worker processes), followed by
  * the queue, the fleet and shared_dir, and why any part is missing. Pure: it renders an Observation.
  */
-import type { DecisionRecord } from '../loop/control-loop.ts';
+import type { DecisionRecord } from '../report/cycle-report.ts';
 import type { Observation } from '../observe/observation.ts';
 
 /** One host line group of the report. */

@@ -3,15 +3,14 @@
  * activation path sees unserved demand between cycles. Everything it remembers (idle streaks, the last
  * desired count) is rebuilt from observation after a restart.
  */
-import { writeFile } from 'node:fs/promises';
 import { actionResult, type ActionResult } from '../act/action-result.ts';
 import { describeError } from '../act/scale-actor.ts';
 import { unservedDemand } from '../decide/activation.ts';
 import { decide } from '../decide/decide.ts';
 import type { Decision, DecisionHistory, ScalingPolicy } from '../decide/decision.ts';
 import type { Observation } from '../observe/observation.ts';
-import { attributeWorkerTime, calculationCostEmf } from '../report/calculation-cost.ts';
-import { cycleMetrics, cycleMetricsEmf, type CycleMetrics } from '../report/cycle-metrics.ts';
+import type { CycleMetrics } from '../report/cycle-metrics.ts';
+import { CycleReporter, type DecisionRecord } from '../report/cycle-report.ts';
 import type { LogFn } from '../report/json-logger.ts';
 import { systemClock, type Clock } from './clock.ts';
 
@@ -75,23 +74,6 @@ export interface ControlLoopOptions {
   readonly activation?: ActivationOptions;
 }
 
-/** One decision as `status` shows it: what was decided, why, and what came of it. */
-export interface DecisionRecord {
-  /** `<cycle start, ms>-<sequence>`: the same id on the `decision` line (before acting) and the `action` line. */
-  readonly id: string;
-  readonly time: string;
-  readonly reason: string;
-  readonly desired: number;
-  readonly current?: number;
-  readonly detail: string;
-  /** The action's kind and sentence, once it finished (absent while it runs). */
-  readonly action?: string;
-  readonly actionDetail?: string;
-}
-
-/** How many decisions the loop keeps for `status`. */
-export const RECENT_DECISIONS = 10;
-
 /** Everything one cycle saw, decided and did. */
 export interface CycleResult {
   /** The decision's id in the logs. */
@@ -108,20 +90,26 @@ export class ControlLoop {
   private history: DecisionHistory = { idleSince: {} };
   private readonly clock: Clock;
   private readonly log: LogFn;
-  /** When demand was first seen with no worker answering, for TimeToFirstWorker. */
-  private demandAtZeroSince?: number;
-  /** When the workers last answered, the start of the next cost-attribution interval. */
-  private workersSeenAt?: number;
+  private readonly reporter: CycleReporter;
   private last?: CycleResult;
   private activationCount = 0;
   private sequence = 0;
-  private readonly recent: DecisionRecord[] = [];
-  /** The refusal already logged in full, so that later cycles name it without repeating it. */
-  private refusalLogged?: string;
 
   constructor(private readonly options: ControlLoopOptions) {
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? (() => undefined);
+    this.reporter = new CycleReporter({
+      policy: options.policy,
+      pollSeconds: options.pollSeconds,
+      clusterName: options.clusterName,
+      log: this.log,
+      logsActions: options.actor !== undefined,
+      emitMetrics: options.emitMetrics,
+      storageGbMonthCost: options.storageGbMonthCost,
+      watchesRefusal: options.configurationRefusal !== undefined,
+      heartbeatFile: options.heartbeatFile,
+      decisionsFile: options.decisionsFile,
+    });
   }
 
   /** The last completed cycle, if any. */
@@ -129,9 +117,9 @@ export class ControlLoop {
     return this.last;
   }
 
-  /** The last {@link RECENT_DECISIONS} decisions, newest last. */
+  /** The last decisions (`RECENT_DECISIONS` at most), newest last. */
   get recentDecisions(): readonly DecisionRecord[] {
-    return this.recent;
+    return this.reporter.recentDecisions;
   }
 
   /** The history the next decision will start from (idle streaks, last action). */
@@ -141,136 +129,54 @@ export class ControlLoop {
 
   /** One cycle. Never throws: an observer failure becomes missing data, an action failure a failed result. */
   async runOnce(): Promise<CycleResult> {
-    const { policy, actor } = this.options;
     const startedAt = this.clock.now();
-    let observation: Observation;
-    try {
-      observation = await this.options.observer.observe();
-    } catch (error) {
-      observation = { errors: [`observe failed: ${describeError(error)}`] };
-    }
-    const now = this.clock.now();
+    const observation = await this.observe();
+    const decidedAt = this.clock.now();
     const id = `${startedAt}-${++this.sequence}`;
-    let decision = decide(observation, policy, this.history, now);
-    if (actor?.inFlight) {
-      decision = {
-        ...decision,
-        reason: 'HoldActionInFlight',
-        retire: [],
-        desired: decision.current ?? decision.desired,
-      };
-    }
+    const decision = this.decideNow(observation, decidedAt);
     const refusal = this.options.configurationRefusal?.();
     // The decision is on record before anything acts on it, so that a bridge killed mid-action (mid-drain)
     // leaves the decision that started it in the logs; the `action` line with the same id follows.
-    this.logDecision(id, decision, observation, refusal);
-    const record: DecisionRecord = {
-      id,
-      time: new Date(now).toISOString(),
-      reason: decision.reason,
-      desired: decision.desired,
-      ...(decision.current !== undefined ? { current: decision.current } : {}),
-      detail: decision.detail,
-    };
-    let action: ActionResult;
-    if (!actor) {
-      action = actionResult('none', 'dry run: no action taken');
-    } else if (decision.reason === 'HoldActionInFlight') {
-      action = actionResult('skipped', 'previous action still in flight');
-    } else {
-      action = await actor.act(decision, observation);
-    }
+    this.reporter.decisionTaken(id, decision, observation, refusal);
+    const action = await this.carryOut(decision, observation);
     const acted = action.kind === 'scaleOut' || action.kind === 'scaleIn';
     this.history = {
       ...decision.history,
       lastActionAt: acted ? this.clock.now() : decision.history.lastActionAt,
     };
-
     const durationMs = this.clock.now() - startedAt;
-    const metrics = cycleMetrics({
-      observation,
-      decision,
-      action,
-      durationMs,
-      workerHourlyCost: policy.workerHourlyCost,
-      storageGbMonthCost: this.options.storageGbMonthCost,
-      timeToFirstWorkerSeconds: this.timeToFirstWorker(observation, decision, now),
-      ...(this.options.configurationRefusal ? { configurationRefused: refusal !== undefined } : {}),
-    });
-    if (actor) {
-      this.log('action', {
-        id,
-        reason: decision.reason,
-        action: action.kind,
-        actionDetail: action.detail,
-        retired: action.retired,
-        aborted: action.aborted,
-        restored: action.restored,
-        durationMs,
-      });
-    }
-    this.remember({ ...record, action: action.kind, actionDetail: action.detail });
-    this.options.emitMetrics?.(cycleMetricsEmf(metrics, this.options.clusterName, startedAt));
-    if (observation.workers) {
-      // Worker time since the workers last answered, charged to the calculations their tasks belong to; a
-      // gap longer than three polls (outage, restart) is not attributed, nobody saw what ran in it.
-      const attribution = attributeWorkerTime(this.workersSeenAt, observation.workers, now, {
-        workerHourlyCost: policy.workerHourlyCost,
-        slotsPerWorkerFallback: policy.slotsPerWorkerFallback,
-        maxIntervalSeconds: this.options.pollSeconds * 3,
-      });
-      this.workersSeenAt = now;
-      for (const document of calculationCostEmf(attribution, this.options.clusterName, startedAt)) {
-        this.options.emitMetrics?.(document);
-      }
-    }
-    if (this.options.heartbeatFile) {
-      await writeFile(this.options.heartbeatFile, `${new Date(this.clock.now()).toISOString()}\n`).catch(
-        (error: unknown) => this.log('heartbeat-failed', { error: describeError(error) }),
-      );
-    }
-    if (this.options.decisionsFile) {
-      await writeFile(this.options.decisionsFile, `${JSON.stringify(this.recent)}\n`).catch(
-        (error: unknown) => this.log('decisions-file-failed', { error: describeError(error) }),
-      );
-    }
+    const cycle = { id, startedAt, decidedAt, observation, decision, action, durationMs, refusal };
+    const metrics = await this.reporter.cycleFinished(cycle, () => this.clock.now());
     this.last = { id, startedAt, observation, decision, action, metrics, durationMs };
     return this.last;
   }
 
-  private remember(record: DecisionRecord): void {
-    this.recent.push(record);
-    if (this.recent.length > RECENT_DECISIONS) this.recent.splice(0, this.recent.length - RECENT_DECISIONS);
+  private async observe(): Promise<Observation> {
+    try {
+      return await this.options.observer.observe();
+    } catch (error) {
+      return { errors: [`observe failed: ${describeError(error)}`] };
+    }
   }
 
-  /**
-   * The `decision` line. While the broker refuses the configuration, the refusal is logged in full once and
-   * later lines only name it: the same 2 KB line every poll buries everything else (issue 14).
-   */
-  private logDecision(id: string, decision: Decision, observation: Observation, refusal?: string): void {
-    const base = {
-      id,
-      reason: decision.reason,
-      desired: decision.desired,
-      current: decision.current,
-      demand: decision.demand,
-      retire: decision.retire,
+  /** `decide()`, held while the previous action still runs (a drain in progress). */
+  private decideNow(observation: Observation, now: number): Decision {
+    const decision = decide(observation, this.options.policy, this.history, now);
+    if (!this.options.actor?.inFlight) return decision;
+    return {
+      ...decision,
+      reason: 'HoldActionInFlight',
+      retire: [],
+      desired: decision.current ?? decision.desired,
     };
-    if (refusal !== undefined && refusal === this.refusalLogged) {
-      this.log('decision', {
-        ...base,
-        refused: 'configuration refused, as logged before (BrokerRefused = 1)',
-      });
-      return;
-    }
-    this.refusalLogged = refusal;
-    this.log('decision', {
-      ...base,
-      detail: decision.detail,
-      ...(observation.queue ? { queueSource: observation.queue.source } : {}),
-      errors: observation.errors,
-      ...(refusal !== undefined ? { refused: refusal } : {}),
-    });
+  }
+
+  private async carryOut(decision: Decision, observation: Observation): Promise<ActionResult> {
+    const { actor } = this.options;
+    if (!actor) return actionResult('none', 'dry run: no action taken');
+    if (decision.reason === 'HoldActionInFlight')
+      return actionResult('skipped', 'previous action still in flight');
+    return actor.act(decision, observation);
   }
 
   /** Cycles every `pollSeconds` until `signal` aborts; a cycle that overruns starts the next at once. */
@@ -330,19 +236,5 @@ export class ControlLoop {
       askedWorkers: last.action.kind === 'scaleOut' ? last.decision.desired : 0,
     };
     return unservedDemand(ready, view, this.options.policy);
-  }
-
-  private timeToFirstWorker(o: Observation, decision: Decision, now: number): number | undefined {
-    const answering = o.workers?.length ?? 0;
-    if (answering === 0 && decision.demand > 0 && o.workers !== undefined) {
-      this.demandAtZeroSince ??= now;
-      return undefined;
-    }
-    if (answering > 0 && this.demandAtZeroSince !== undefined) {
-      const seconds = (now - this.demandAtZeroSince) / 1000;
-      this.demandAtZeroSince = undefined;
-      return seconds;
-    }
-    return undefined;
   }
 }
