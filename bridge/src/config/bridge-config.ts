@@ -9,6 +9,7 @@ import {
   parseNumericSetting,
   parseNumericSettings,
   type BridgeVariable,
+  type NumericSettings,
   type NumericVariable,
 } from '../../../contract/bridge-settings.ts';
 import { PORTS } from '../../../contract/cluster-constants.ts';
@@ -74,136 +75,194 @@ export class ConfigError extends Error {
 
 /** Reads and validates the configuration; throws ConfigError listing every problem. */
 export function loadBridgeConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig {
-  const problems: string[] = [];
-  const raw = (name: BridgeVariable): string | undefined => {
-    const value = env[name]?.trim();
-    return value === undefined || value === '' ? BRIDGE_ENVIRONMENT[name] : value;
-  };
-  const shown = (name: BridgeVariable, value: string | undefined): string =>
-    SECRET_VARIABLES.has(name) ? '(set, hidden)' : JSON.stringify(value ?? '');
-  const required = (name: BridgeVariable, fix: string): string => {
-    const value = raw(name);
-    if (value === undefined) problems.push(`${name} is not set: ${fix}`);
-    return value ?? '';
-  };
-  const backend = raw('OQE_BACKEND') as BackendKind;
-  if (!['ecs', 'process', 'podman'].includes(backend)) {
-    problems.push(
-      `OQE_BACKEND=${shown('OQE_BACKEND', backend)} is not a backend: set it to ecs, process or podman`,
-    );
-  }
-  const host = required('OQE_BROKER_HOST', "set it to the master's private address (the stack does)");
-  const portSetting = parseNumericSetting('OQE_BROKER_PORT', raw('OQE_BROKER_PORT'));
-  if (portSetting.problem) problems.push(portSetting.problem.message);
-  const port = portSetting.value!;
-  const vhost = raw('OQE_BROKER_VHOST')!;
-  const user = required(
-    'OQE_BROKER_USER',
-    'set it to the bridge\'s RabbitMQ user (the stack uses "oq-bridge")',
-  );
-  const password = required('OQE_BROKER_PASSWORD', 'inject it from the bridge broker secret (ECS secrets)');
-  const queue = raw('OQE_QUEUE')!;
-  const remoteControlSerializer = raw('OQE_REMOTE_CONTROL_SERIALIZER') as 'json' | 'pickle';
-  if (remoteControlSerializer !== 'json' && remoteControlSerializer !== 'pickle') {
-    problems.push(
-      `OQE_REMOTE_CONTROL_SERIALIZER=${JSON.stringify(remoteControlSerializer)} is not a format: json for celery 4.x (the engine's), pickle for celery >= 5.1`,
-    );
-  }
-
-  let managementUrl = raw('OQE_MANAGEMENT_URL') ?? (host ? `http://${host}:${PORTS.rabbitManagement}` : '');
-  try {
-    const url = new URL(managementUrl);
-    if (url.username || url.password) {
-      problems.push(
-        'OQE_MANAGEMENT_URL carries credentials: remove "user:password@" from it; the bridge sends OQE_BROKER_USER/OQE_BROKER_PASSWORD itself',
-      );
-      managementUrl = '';
-    } else if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      problems.push(`OQE_MANAGEMENT_URL=${JSON.stringify(managementUrl)} must be http(s)://<master>:15672`);
-    }
-    managementUrl = managementUrl.replace(/\/+$/, '');
-  } catch {
-    if (managementUrl !== '') {
-      problems.push(
-        `OQE_MANAGEMENT_URL=${JSON.stringify(managementUrl.replace(/\/\/[^@/]*@/, '//***@'))} is not a URL: set it to http://<master>:15672`,
-      );
-    }
-  }
-
-  const numericText: Partial<Record<NumericVariable, string>> = {};
-  for (const variable of Object.keys(NUMERIC_SETTINGS) as NumericVariable[]) {
-    numericText[variable] = raw(variable);
-  }
-  const numeric = parseNumericSettings(numericText);
-  problems.push(...numeric.problems.map((p) => p.message));
-  const n = numeric.settings;
-
-  let ecs: BridgeConfig['ecs'];
-  if (backend === 'ecs') {
-    ecs = {
-      cluster: required('OQE_ECS_CLUSTER', 'set it to the worker ECS cluster name (the stack does)'),
-      service: required('OQE_ECS_SERVICE', 'set it to the worker ECS service name (the stack does)'),
-      region: required('AWS_REGION', 'set it to the stack\'s region, e.g. "us-east-1"'),
-    };
-  }
-  let efs: BridgeConfig['efs'];
-  const fileSystemId = raw('OQE_EFS_FILE_SYSTEM_ID');
-  const subnetList = raw('OQE_WORKER_SUBNET_IDS');
-  const subnetIds = (subnetList ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-  if (fileSystemId !== undefined) {
-    if (!/^fs-[0-9a-f]{8,40}$/.test(fileSystemId)) {
-      problems.push(
-        `OQE_EFS_FILE_SYSTEM_ID=${JSON.stringify(fileSystemId)} is not an EFS id: expected "fs-" and hex digits`,
-      );
-    }
-    for (const s of subnetIds) {
-      if (!/^subnet-[0-9a-f]{8,40}$/.test(s)) {
-        problems.push(
-          `OQE_WORKER_SUBNET_IDS has ${JSON.stringify(s)}, not a subnet id: a comma list of "subnet-..." ids`,
-        );
-      }
-    }
-    if (subnetIds.length === 0) {
-      problems.push(
-        'OQE_WORKER_SUBNET_IDS is not set but OQE_EFS_FILE_SYSTEM_ID is: list the worker subnets, comma separated',
-      );
-    }
-    efs = { fileSystemId, subnetIds };
-  }
-
-  if (problems.length > 0) throw new ConfigError(problems);
+  const vars = new VariableReader(env);
+  // Each reader records its problems and goes on, so that one start-up reports them all.
+  const backend = readBackend(vars);
+  const broker = readBroker(vars);
+  const remoteControlSerializer = readRemoteControlSerializer(vars);
+  const managementUrl = readManagementUrl(vars, broker.host);
+  const numeric = readNumericSettings(vars);
+  const ecs = backend === 'ecs' ? readEcs(vars) : undefined;
+  const efs = readEfs(vars);
+  if (vars.problems.length > 0) throw new ConfigError(vars.problems);
   return {
     backend,
-    broker: { host, port, vhost, user, password },
+    broker,
     managementUrl,
-    queue,
+    queue: vars.raw('OQE_QUEUE')!,
     remoteControlSerializer,
     ecs,
     efs,
-    policy: {
-      minWorkers: n.minWorkers,
-      maxWorkers: n.maxWorkers,
-      slotsPerWorkerFallback: n.slotsPerWorker,
-      maxStepOut: n.maxStepOut,
-      ...(n.maxStepIn !== undefined ? { maxStepIn: n.maxStepIn } : {}),
-      idleGraceSeconds: n.idleGraceSeconds,
-      staleAfterSeconds: n.staleAfterSeconds,
-      maxHourlyCost: n.maxHourlyCost,
-      workerHourlyCost: n.workerHourlyCost,
-      workerStartupSeconds: n.workerStartupSeconds,
-      prewarmWorkers: n.prewarmWorkers,
-      calculationHoldSeconds: n.calculationHoldSeconds,
-    },
-    calculationEventsQueue: raw('OQE_CALCULATION_EVENTS_QUEUE')!,
-    pollSeconds: n.pollSeconds,
-    activationCheckMs: n.activationCheckMs,
-    clusterName: raw('OQE_CLUSTER_NAME') ?? ecs?.cluster ?? 'local',
-    storageGbMonthCost: n.storageGbMonthCost,
-    heartbeatFile: raw('OQE_HEARTBEAT_FILE'),
-    decisionsFile: raw('OQE_DECISIONS_FILE'),
+    policy: scalingPolicy(numeric),
+    calculationEventsQueue: vars.raw('OQE_CALCULATION_EVENTS_QUEUE')!,
+    pollSeconds: numeric.pollSeconds,
+    activationCheckMs: numeric.activationCheckMs,
+    clusterName: vars.raw('OQE_CLUSTER_NAME') ?? ecs?.cluster ?? 'local',
+    storageGbMonthCost: numeric.storageGbMonthCost,
+    heartbeatFile: vars.raw('OQE_HEARTBEAT_FILE'),
+    decisionsFile: vars.raw('OQE_DECISIONS_FILE'),
+  };
+}
+
+/** The bridge's variables in one environment, and the problems found while reading them. */
+class VariableReader {
+  readonly problems: string[] = [];
+
+  constructor(private readonly env: NodeJS.ProcessEnv) {}
+
+  /** The trimmed value; the default of {@link BRIDGE_ENVIRONMENT} when unset or blank. */
+  raw(name: BridgeVariable): string | undefined {
+    const value = this.env[name]?.trim();
+    return value === undefined || value === '' ? BRIDGE_ENVIRONMENT[name] : value;
+  }
+
+  /** The value of a variable the bridge cannot do without; when unset, a problem that says `fix`. */
+  required(name: BridgeVariable, fix: string): string {
+    const value = this.raw(name);
+    if (value === undefined) this.problem(`${name} is not set: ${fix}`);
+    return value ?? '';
+  }
+
+  problem(message: string): void {
+    this.problems.push(message);
+  }
+}
+
+/** A value as a problem may show it: quoted, or only "(set, hidden)" for a secret variable. */
+function shown(name: BridgeVariable, value: string | undefined): string {
+  return SECRET_VARIABLES.has(name) ? '(set, hidden)' : JSON.stringify(value ?? '');
+}
+
+function readBackend(vars: VariableReader): BackendKind {
+  const backend = vars.raw('OQE_BACKEND') as BackendKind;
+  if (!['ecs', 'process', 'podman'].includes(backend)) {
+    vars.problem(
+      `OQE_BACKEND=${shown('OQE_BACKEND', backend)} is not a backend: set it to ecs, process or podman`,
+    );
+  }
+  return backend;
+}
+
+function readBroker(vars: VariableReader): BrokerConfig {
+  const host = vars.required('OQE_BROKER_HOST', "set it to the master's private address (the stack does)");
+  const port = parseNumericSetting('OQE_BROKER_PORT', vars.raw('OQE_BROKER_PORT'));
+  if (port.problem) vars.problem(port.problem.message);
+  const vhost = vars.raw('OQE_BROKER_VHOST')!;
+  const user = vars.required(
+    'OQE_BROKER_USER',
+    'set it to the bridge\'s RabbitMQ user (the stack uses "oq-bridge")',
+  );
+  const password = vars.required(
+    'OQE_BROKER_PASSWORD',
+    'inject it from the bridge broker secret (ECS secrets)',
+  );
+  return { host, port: port.value!, vhost, user, password };
+}
+
+function readRemoteControlSerializer(vars: VariableReader): BridgeConfig['remoteControlSerializer'] {
+  const serializer = vars.raw('OQE_REMOTE_CONTROL_SERIALIZER') as BridgeConfig['remoteControlSerializer'];
+  if (serializer !== 'json' && serializer !== 'pickle') {
+    vars.problem(
+      `OQE_REMOTE_CONTROL_SERIALIZER=${shown('OQE_REMOTE_CONTROL_SERIALIZER', serializer)} is not a format: json for celery 4.x (the engine's), pickle for celery >= 5.1`,
+    );
+  }
+  return serializer;
+}
+
+/**
+ * OQE_MANAGEMENT_URL without its trailing slashes, by default the broker host's management port. Refused with
+ * credentials in it: the bridge sends the broker user's itself, and a URL's password would end up in logs.
+ */
+function readManagementUrl(vars: VariableReader, brokerHost: string): string {
+  const text =
+    vars.raw('OQE_MANAGEMENT_URL') ?? (brokerHost ? `http://${brokerHost}:${PORTS.rabbitManagement}` : '');
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    // Empty only when the broker host is missing too, which is reported already.
+    if (text !== '') {
+      vars.problem(
+        `OQE_MANAGEMENT_URL=${JSON.stringify(text.replace(/\/\/[^@/]*@/, '//***@'))} is not a URL: set it to http://<master>:15672`,
+      );
+    }
+    return text;
+  }
+  if (url.username || url.password) {
+    vars.problem(
+      'OQE_MANAGEMENT_URL carries credentials: remove "user:password@" from it; the bridge sends OQE_BROKER_USER/OQE_BROKER_PASSWORD itself',
+    );
+    return '';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    vars.problem(`OQE_MANAGEMENT_URL=${JSON.stringify(text)} must be http(s)://<master>:15672`);
+  }
+  return text.replace(/\/+$/, '');
+}
+
+/** The scaling, timing and cost settings, parsed and cross-checked by the contract's schema. */
+function readNumericSettings(vars: VariableReader): NumericSettings {
+  const text: Partial<Record<NumericVariable, string>> = {};
+  for (const variable of Object.keys(NUMERIC_SETTINGS) as NumericVariable[]) {
+    text[variable] = vars.raw(variable);
+  }
+  const { settings, problems } = parseNumericSettings(text);
+  for (const problem of problems) vars.problem(problem.message);
+  return settings;
+}
+
+/** The worker ECS service to scale; read only for the `ecs` backend, which cannot do without it. */
+function readEcs(vars: VariableReader): NonNullable<BridgeConfig['ecs']> {
+  return {
+    cluster: vars.required('OQE_ECS_CLUSTER', 'set it to the worker ECS cluster name (the stack does)'),
+    service: vars.required('OQE_ECS_SERVICE', 'set it to the worker ECS service name (the stack does)'),
+    region: vars.required('AWS_REGION', 'set it to the stack\'s region, e.g. "us-east-1"'),
+  };
+}
+
+/** The shared_dir file system and the subnets its mount targets are in; absent when no file system is set. */
+function readEfs(vars: VariableReader): BridgeConfig['efs'] {
+  const fileSystemId = vars.raw('OQE_EFS_FILE_SYSTEM_ID');
+  if (fileSystemId === undefined) return undefined;
+  const subnetIds = (vars.raw('OQE_WORKER_SUBNET_IDS') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (!/^fs-[0-9a-f]{8,40}$/.test(fileSystemId)) {
+    vars.problem(
+      `OQE_EFS_FILE_SYSTEM_ID=${shown('OQE_EFS_FILE_SYSTEM_ID', fileSystemId)} is not an EFS id: expected "fs-" and hex digits`,
+    );
+  }
+  for (const s of subnetIds) {
+    if (!/^subnet-[0-9a-f]{8,40}$/.test(s)) {
+      vars.problem(
+        `OQE_WORKER_SUBNET_IDS has ${JSON.stringify(s)}, not a subnet id: a comma list of "subnet-..." ids`,
+      );
+    }
+  }
+  if (subnetIds.length === 0) {
+    vars.problem(
+      'OQE_WORKER_SUBNET_IDS is not set but OQE_EFS_FILE_SYSTEM_ID is: list the worker subnets, comma separated',
+    );
+  }
+  return { fileSystemId, subnetIds };
+}
+
+/** The decision's policy from the parsed settings (the variables' names are the bridge's, the policy's decide's). */
+function scalingPolicy(n: NumericSettings): ScalingPolicy {
+  return {
+    minWorkers: n.minWorkers,
+    maxWorkers: n.maxWorkers,
+    slotsPerWorkerFallback: n.slotsPerWorker,
+    maxStepOut: n.maxStepOut,
+    ...(n.maxStepIn !== undefined ? { maxStepIn: n.maxStepIn } : {}),
+    idleGraceSeconds: n.idleGraceSeconds,
+    staleAfterSeconds: n.staleAfterSeconds,
+    maxHourlyCost: n.maxHourlyCost,
+    workerHourlyCost: n.workerHourlyCost,
+    workerStartupSeconds: n.workerStartupSeconds,
+    prewarmWorkers: n.prewarmWorkers,
+    calculationHoldSeconds: n.calculationHoldSeconds,
   };
 }
 
