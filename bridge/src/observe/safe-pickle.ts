@@ -258,16 +258,10 @@ export function decodePickle(input: Uint8Array, options: DecodeOptions = {}): Pi
     stack = previous;
     return items;
   };
-  const u32 = (): number => {
-    need(4);
-    const v = buf.readUInt32LE(pos);
-    pos += 4;
-    return v;
-  };
+  // Fixed-width fields are read from `take`'s slice, so that every read checks its length and advances once.
+  const u32 = (): number => take(4).readUInt32LE(0);
   const u64 = (): number => {
-    need(8);
-    const v = buf.readBigUInt64LE(pos);
-    pos += 8;
+    const v = take(8).readBigUInt64LE(0);
     if (v > BigInt(maxBytes)) throw new PickleError('pickle: length out of range');
     return Number(v);
   };
@@ -365,24 +359,19 @@ export function decodePickle(input: Uint8Array, options: DecodeOptions = {}): Pi
         break;
       }
       case OP.BININT:
-        need(4);
-        stack.push(buf.readInt32LE(pos));
-        pos += 4;
+        stack.push(take(4).readInt32LE(0));
         break;
       case OP.BININT1:
         stack.push(take(1)[0]!);
         break;
       case OP.BININT2:
-        need(2);
-        stack.push(buf.readUInt16LE(pos));
-        pos += 2;
+        stack.push(take(2).readUInt16LE(0));
         break;
       case OP.LONG1:
         stack.push(decodeLong(take(take(1)[0]!)));
         break;
       case OP.LONG4: {
-        const n = buf.readInt32LE((need(4), pos));
-        pos += 4;
+        const n = take(4).readInt32LE(0);
         if (n < 0 || n > 1024) throw new PickleError('pickle: LONG4 length out of range');
         stack.push(decodeLong(take(n)));
         break;
@@ -394,9 +383,7 @@ export function decodePickle(input: Uint8Array, options: DecodeOptions = {}): Pi
         break;
       }
       case OP.BINFLOAT:
-        need(8);
-        stack.push(buf.readDoubleBE(pos));
-        pos += 8;
+        stack.push(take(8).readDoubleBE(0));
         break;
       case OP.SHORT_BINUNICODE:
         stack.push(take(take(1)[0]!).toString('utf8'));
