@@ -4,6 +4,7 @@ import type { ActiveTask } from './observation.ts';
 import type { BrokerSession } from './broker-session.ts';
 import { parseCalculationId } from './calculation-id.ts';
 import { decodePickle, encodePickle, type PicklableValue } from './safe-pickle.ts';
+import { SessionChannel } from './session-channel.ts';
 
 /**
  * The wire format of control messages and replies. Celery up to 5.0 (the engine's 4.4.7 included) hard-codes
@@ -154,7 +155,8 @@ export class CeleryRemoteControl {
   private readonly timeoutMs: number;
   /** Routing key of this client's replies (kombu's `oid`). */
   private readonly oid = randomUUID();
-  private ready?: Promise<Channel>;
+  /** The channel with the reply queue consumed; opened again after it or the connection is lost. */
+  private readonly replyChannel: SessionChannel;
   private readonly pending = new Map<string, Pending>();
   private clock = 0;
   /** Tickets of broadcasts that ended recently, so that their late replies are recognised. */
@@ -162,10 +164,7 @@ export class CeleryRemoteControl {
   /** Hostnames that replied after their broadcast ended, until taken by {@link takeLateRepliers}. */
   private readonly late = new Set<string>();
 
-  constructor(
-    private readonly session: BrokerSession,
-    options: RemoteControlOptions = {},
-  ) {
+  constructor(session: BrokerSession, options: RemoteControlOptions = {}) {
     this.serializer = options.serializer ?? 'json';
     this.namespace = options.namespace ?? 'celery';
     this.timeoutMs = options.timeoutMs ?? 1000;
@@ -175,8 +174,17 @@ export class CeleryRemoteControl {
           `engine 3.11) or 'pickle' (celery >= 5.1 with task_serializer = 'pickle')`,
       );
     }
-    session.onReset(() => {
-      this.ready = undefined;
+    this.replyChannel = new SessionChannel(session, {
+      setUp: (channel) => this.consumeReplies(channel),
+      // Replies to broadcasts in progress would have come on this channel's queue: none will now. Failing
+      // them keeps "the broker went away" from reading as "no worker answered".
+      onClose: (channel) => {
+        for (const pending of this.pending.values()) {
+          if (pending.channel === channel) {
+            pending.fail(new Error('the connection to RabbitMQ closed while collecting replies'));
+          }
+        }
+      },
     });
   }
 
@@ -188,45 +196,22 @@ export class CeleryRemoteControl {
     return `reply.${this.namespace}.pidbox`;
   }
 
-  /** The channel with the reply queue consumed; recreated after the connection or channel is lost. */
-  private channel(): Promise<Channel> {
-    if (!this.ready) {
-      const attempt = (async () => {
-        const connection = await this.session.connection();
-        const channel = await connection.createChannel();
-        channel.on('close', () => {
-          if (this.ready === attempt) this.ready = undefined;
-          // Replies to broadcasts in progress would have come on this channel's queue: none will now. Failing
-          // them keeps "the broker went away" from reading as "no worker answered".
-          for (const pending of this.pending.values()) {
-            if (pending.channel === channel) {
-              pending.fail(new Error('the connection to RabbitMQ closed while collecting replies'));
-            }
-          }
-        });
-        channel.on('error', () => undefined);
-        // Same arguments as kombu's Mailbox exchanges (durable=False, auto_delete=False), or RabbitMQ refuses the
-        // redeclare with PRECONDITION_FAILED when workers declared them first.
-        await channel.assertExchange(this.exchange, 'fanout', { durable: false, autoDelete: false });
-        await channel.assertExchange(this.replyExchange, 'direct', { durable: false, autoDelete: false });
-        const { queue } = await channel.assertQueue(
-          `${BRIDGE_REPLY_QUEUE_PREFIX}${this.oid}.${this.replyExchange}`,
-          {
-            exclusive: true,
-            durable: false,
-            autoDelete: true,
-          },
-        );
-        await channel.bindQueue(queue, this.replyExchange, this.oid);
-        await channel.consume(queue, (message) => this.onReply(message), { noAck: true });
-        return channel;
-      })();
-      attempt.catch(() => {
-        if (this.ready === attempt) this.ready = undefined;
-      });
-      this.ready = attempt;
-    }
-    return this.ready;
+  /** Declares the exchanges and this client's reply queue on a new channel, and consumes the replies. */
+  private async consumeReplies(channel: Channel): Promise<void> {
+    // Same arguments as kombu's Mailbox exchanges (durable=False, auto_delete=False), or RabbitMQ refuses the
+    // redeclare with PRECONDITION_FAILED when workers declared them first.
+    await channel.assertExchange(this.exchange, 'fanout', { durable: false, autoDelete: false });
+    await channel.assertExchange(this.replyExchange, 'direct', { durable: false, autoDelete: false });
+    const { queue } = await channel.assertQueue(
+      `${BRIDGE_REPLY_QUEUE_PREFIX}${this.oid}.${this.replyExchange}`,
+      {
+        exclusive: true,
+        durable: false,
+        autoDelete: true,
+      },
+    );
+    await channel.bindQueue(queue, this.replyExchange, this.oid);
+    await channel.consume(queue, (message) => this.onReply(message), { noAck: true });
   }
 
   private decode(message: ConsumeMessage): unknown {
@@ -284,7 +269,7 @@ export class CeleryRemoteControl {
     args: Record<string, PicklableValue> = {},
     options: BroadcastOptions = {},
   ): Promise<BroadcastReplies<unknown>> {
-    const channel = await this.channel();
+    const channel = await this.replyChannel.get();
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     const ticket = randomUUID();
     const expect = new Set(options.expectFrom ? [] : (options.expect ?? options.destination ?? []));
@@ -408,14 +393,7 @@ export class CeleryRemoteControl {
 
   /** Deletes the reply queue (exclusive, so it would go with the connection anyway). */
   async close(): Promise<void> {
-    const ready = this.ready;
-    this.ready = undefined;
-    if (!ready) return;
-    try {
-      await (await ready).close();
-    } catch {
-      // The channel died with its connection: nothing to release.
-    }
+    await this.replyChannel.close();
   }
 }
 

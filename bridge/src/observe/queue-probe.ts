@@ -1,6 +1,6 @@
-import type { Channel } from 'amqplib';
 import type { BrokerSession } from './broker-session.ts';
 import type { ManagementApi, ManagementQueueFigures } from './management-api.ts';
+import { SessionChannel } from './session-channel.ts';
 
 /** What an AMQP passive declare tells, live: ready messages and consumers (never unacked). */
 export interface PassiveQueueFigures {
@@ -17,41 +17,21 @@ export interface PassiveQueueFigures {
  * consumers, but only as fresh as the broker's last statistics emission, `collect_statistics_interval`).
  */
 export class QueueProbe {
-  private channel?: Promise<Channel>;
+  // A passive declare of a missing queue closes its channel (404): the next look opens a new one.
+  private readonly channel: SessionChannel;
 
   constructor(
-    private readonly session: BrokerSession,
+    session: BrokerSession,
     readonly queue = 'celery',
     private readonly management?: ManagementApi,
     private readonly vhost = session.endpoint.vhost ?? 'openquake',
   ) {
-    session.onReset(() => {
-      this.channel = undefined;
-    });
-  }
-
-  private open(): Promise<Channel> {
-    if (!this.channel) {
-      const attempt = this.session.connection().then(async (connection) => {
-        const channel = await connection.createChannel();
-        // A passive declare of a missing queue closes the channel (404): open a new one next time.
-        channel.on('close', () => {
-          if (this.channel === attempt) this.channel = undefined;
-        });
-        channel.on('error', () => undefined);
-        return channel;
-      });
-      attempt.catch(() => {
-        if (this.channel === attempt) this.channel = undefined;
-      });
-      this.channel = attempt;
-    }
-    return this.channel;
+    this.channel = new SessionChannel(session);
   }
 
   /** Live ready and consumer counts from a passive declare. */
   async passive(): Promise<PassiveQueueFigures> {
-    const channel = await this.open();
+    const channel = await this.channel.get();
     try {
       const reply = await channel.checkQueue(this.queue);
       return {
@@ -79,13 +59,6 @@ export class QueueProbe {
   }
 
   async close(): Promise<void> {
-    const channel = this.channel;
-    this.channel = undefined;
-    if (!channel) return;
-    try {
-      await (await channel).close();
-    } catch {
-      // closed with its connection
-    }
+    await this.channel.close();
   }
 }
