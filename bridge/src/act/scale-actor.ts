@@ -4,6 +4,7 @@
  * others their consumer back); keep busy units protected from scale-in and release idle ones. One action at a
  * time.
  */
+import { clockWith, type Clock } from '../clock.ts';
 import type { ComputeBackend } from '../compute/compute-backend.ts';
 import { isIdle } from '../decide/decide.ts';
 import type { Decision } from '../decide/decision.ts';
@@ -11,7 +12,8 @@ import type { Observation, WorkerObservation } from '../observe/observation.ts';
 import { actionResult, type ActionResult } from './action-result.ts';
 import type { WorkerControl } from './worker-control.ts';
 
-export interface ScaleActorOptions {
+/** `now` and `sleep` (the wait before the second look) default to the wall clock. */
+export interface ScaleActorOptions extends Partial<Clock> {
   readonly backend: ComputeBackend;
   readonly control: WorkerControl;
   /** The celery queue whose consumer is cancelled and given back (`celery`). */
@@ -25,8 +27,6 @@ export interface ScaleActorOptions {
   readonly protectMinutes?: number;
   /** A unit idle this long has its protection released (so deployments are not blocked). @default 30 */
   readonly releaseAfterIdleSeconds?: number;
-  readonly sleep?: (ms: number) => Promise<void>;
-  readonly now?: () => number;
   /** Structured log sink for what the actor does between decisions. */
   readonly log?: (event: string, fields: Record<string, unknown>) => void;
 }
@@ -39,16 +39,14 @@ export class ScaleActor {
   private readonly settleMs: number;
   private readonly protectMinutes: number;
   private readonly releaseAfterMs: number;
-  private readonly sleep: (ms: number) => Promise<void>;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly log: (event: string, fields: Record<string, unknown>) => void;
 
   constructor(private readonly options: ScaleActorOptions) {
     this.settleMs = options.settleMs ?? 500;
     this.protectMinutes = options.protectMinutes ?? 10;
     this.releaseAfterMs = (options.releaseAfterIdleSeconds ?? 30) * 1000;
-    this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
-    this.now = options.now ?? Date.now;
+    this.clock = clockWith(options);
     this.log = options.log ?? (() => undefined);
   }
 
@@ -179,7 +177,7 @@ export class ScaleActor {
     // second look also checks that the queue is really gone; a worker still consuming is looked at again.
     let looking = targets.filter((t) => cancelled.has(t.hostname));
     for (let look = 0; look < 3 && looking.length > 0; look++) {
-      await this.sleep(this.settleMs);
+      await this.clock.sleep(this.settleMs);
       const fresh = await control
         .inspect(looking.map((t) => t.hostname))
         .catch(() => new Map<string, WorkerObservation>());
@@ -225,7 +223,7 @@ export class ScaleActor {
     { release } = { release: true },
   ): Promise<void> {
     const { backend } = this.options;
-    const now = this.now();
+    const now = this.clock.now();
     const renewBefore = now + (this.protectMinutes * 60_000) / 2;
     const toProtect: string[] = [];
     const toRelease: string[] = [];

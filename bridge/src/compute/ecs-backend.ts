@@ -28,6 +28,7 @@ import {
   UpdateTaskProtectionCommand,
   type Task,
 } from '@aws-sdk/client-ecs';
+import { clockWith, type Clock } from '../clock.ts';
 import type { ComputeObservation, ComputeUnit } from '../observe/observation.ts';
 import { awsClientConfig } from './aws-client-config.ts';
 import { assertDesiredCount, fleetObservation, type ComputeBackend } from './compute-backend.ts';
@@ -48,7 +49,8 @@ const HOLD_CALLS_PER_DESCRIBE = 10;
 /** How old the last listing may be for `retire` to trust it instead of listing the tasks again. */
 const LISTING_FRESH_MS = 30_000;
 
-export interface EcsBackendOptions {
+/** `now` and `sleep` (the release delay) default to the wall clock. */
+export interface EcsBackendOptions extends Partial<Clock> {
   readonly cluster: string;
   readonly service: string;
   /** A client; default one for AWS_REGION (and AWS_ENDPOINT_URL when set), retrying as awsClientConfig says. */
@@ -57,8 +59,6 @@ export interface EcsBackendOptions {
   readonly holdProtectionMinutes?: number;
   /** Wait after stopping retired tasks during a deployment before releasing what retire added. @default 5000 */
   readonly releaseDelayMs?: number;
-  readonly sleep?: (ms: number) => Promise<void>;
-  readonly now?: () => number;
 }
 
 /** Lifecycle states of an ECS task (Amazon ECS developer guide, "Task lifecycle"). */
@@ -89,8 +89,7 @@ export class EcsBackend implements ComputeBackend {
   private readonly client: ECSClient;
   private readonly holdMinutes: number;
   private readonly releaseDelayMs: number;
-  private readonly sleep: (ms: number) => Promise<void>;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   /** Protection per task id as last known (GetTaskProtection, or our own UpdateTaskProtection calls). */
   private readonly protection = new Map<string, ProtectionState>();
   private protectionFetchedAt = -Infinity;
@@ -106,8 +105,7 @@ export class EcsBackend implements ComputeBackend {
     this.client = options.client ?? new ECSClient(awsClientConfig());
     this.holdMinutes = checkMinutes('holdProtectionMinutes', options.holdProtectionMinutes ?? 60);
     this.releaseDelayMs = options.releaseDelayMs ?? 5000;
-    this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
-    this.now = options.now ?? Date.now;
+    this.clock = clockWith(options);
   }
 
   async describe(): Promise<ComputeObservation> {
@@ -121,7 +119,7 @@ export class EcsBackend implements ComputeBackend {
     // A rolling deployment shows as a second (ACTIVE) deployment beside the PRIMARY one.
     const deploying = (svc.deployments ?? []).length > 1;
     const tasks = await this.serviceTasks();
-    this.listing = { at: this.now(), tasks, deploying };
+    this.listing = { at: this.clock.now(), tasks, deploying };
     const ids = tasks.map((t) => taskIdOf(t.taskArn!));
     const known = await this.cachedProtection(ids).then(
       () => true,
@@ -145,11 +143,11 @@ export class EcsBackend implements ComputeBackend {
     const shortfall =
       live < desired
         ? (svc.events ?? [])
-            .filter((e) => e.createdAt && this.now() - e.createdAt.getTime() < 600_000)
+            .filter((e) => e.createdAt && this.clock.now() - e.createdAt.getTime() < 600_000)
             .filter((e) => /unable|limit|quota|fail/i.test(e.message ?? ''))
             .sort((a, b) => b.createdAt!.getTime() - a.createdAt!.getTime())[0]?.message
         : undefined;
-    return { ...fleetObservation(desired, units, this.now()), ...(shortfall ? { shortfall } : {}) };
+    return { ...fleetObservation(desired, units, this.clock.now()), ...(shortfall ? { shortfall } : {}) };
   }
 
   async scaleTo(desired: number): Promise<void> {
@@ -167,7 +165,7 @@ export class EcsBackend implements ComputeBackend {
     let listing = this.listing;
     if (
       !listing ||
-      this.now() - listing.at > LISTING_FRESH_MS ||
+      this.clock.now() - listing.at > LISTING_FRESH_MS ||
       listing.tasks.some((t) => unitState(t) === 'pending')
     ) {
       await this.describe();
@@ -211,7 +209,7 @@ export class EcsBackend implements ComputeBackend {
     if (added.length > 0 && listing.deploying) {
       for (const id of added) this.retireProtected.add(id);
       const release = (async () => {
-        await this.sleep(this.releaseDelayMs);
+        await this.clock.sleep(this.releaseDelayMs);
         const still = added.filter((id) => this.retireProtected.delete(id));
         await this.setProtection(still, false);
       })();
@@ -234,7 +232,7 @@ export class EcsBackend implements ComputeBackend {
     checkMinutes('minutes', minutes);
     // The actor protects a task that became busy: a pending release of `retire`'s own protection must skip it.
     for (const id of unitIds) this.retireProtected.delete(id);
-    const until = this.now() + minutes * 60_000;
+    const until = this.clock.now() + minutes * 60_000;
     const needed = unitIds.filter((id) => (this.protection.get(id)?.until ?? -Infinity) < until);
     const deploying = this.listing?.deploying ?? true;
     await this.setProtection(needed, true, deploying ? minutes : Math.max(minutes, this.holdMinutes));
@@ -259,7 +257,7 @@ export class EcsBackend implements ComputeBackend {
    * its hold left, at most {@link HOLD_CALLS_PER_DESCRIBE} calls a time; starting tasks wait until they run.
    */
   private async holdProtection(tasks: readonly Task[]): Promise<void> {
-    const now = this.now();
+    const now = this.clock.now();
     const renewBefore = now + (this.holdMinutes * 60_000) / 2;
     const running = tasks.filter((t) => unitState(t) === 'running').map((t) => taskIdOf(t.taskArn!));
     const unprotected = running.filter((id) => this.protection.get(id)?.enabled !== true);
@@ -309,7 +307,7 @@ export class EcsBackend implements ComputeBackend {
    * Between refreshes the cache follows this backend's own UpdateTaskProtection calls.
    */
   private async cachedProtection(ids: readonly string[]): Promise<void> {
-    const now = this.now();
+    const now = this.clock.now();
     const stale = now - this.protectionFetchedAt >= PROTECTION_REFRESH_MS;
     const unknown = stale ? ids : ids.filter((id) => !this.protection.has(id));
     if (unknown.length > 0) {

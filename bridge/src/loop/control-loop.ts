@@ -12,7 +12,7 @@ import type { Observation } from '../observe/observation.ts';
 import type { CycleMetrics } from '../report/cycle-metrics.ts';
 import { CycleReporter, type DecisionRecord } from '../report/cycle-report.ts';
 import type { LogFn } from '../report/json-logger.ts';
-import { systemClock, type Clock } from './clock.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 /** Anything that observes the cluster; `CeleryObserver` fits. */
 export interface ObservationSource {

@@ -1,4 +1,4 @@
-/** Time for the control loop, injectable so that tests drive cycles without waiting. */
+/** Time, injectable so that tests drive the control loop, the actor and the ECS backend without waiting. */
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
@@ -21,3 +21,8 @@ export const systemClock: Clock = {
       signal?.addEventListener('abort', done, { once: true });
     }),
 };
+
+/** `given`'s `now` and `sleep` where it has them, the wall clock's otherwise. */
+export function clockWith(given: Partial<Clock>): Clock {
+  return { now: given.now ?? systemClock.now, sleep: given.sleep ?? systemClock.sleep };
+}
