@@ -167,7 +167,8 @@ describeWithRabbit('broker outage of 30 s during a run (loopback proxies cut)', 
       expect(firstSeen).toBeGreaterThanOrEqual(0);
       expect(firstSeen).toBeLessThanOrEqual(3);
       const firstRetire = after.find((r) => r.action.kind === 'scaleIn')!;
-      // The decision's clock is read inside the cycle, so the cycle's end bounds it.
+      // The decision's clock is read inside the cycle, so the cycle's end bounds it. A correctness bound: a bridge
+      // that kept its idle streaks through the outage retires in the first cycles, and load only lengthens it.
       expect(firstRetire.startedAt + firstRetire.durationMs - restoredAt).toBeGreaterThanOrEqual(4000);
       console.log(
         `outage: ${during.length} held cycles; after restore: first observation in cycle ${firstSeen + 1}, ` +

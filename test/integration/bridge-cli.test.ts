@@ -184,6 +184,8 @@ describeWithServices('bridge CLI (child process; RabbitMQ and moto)', () => {
     const started = Date.now();
     const r = cli(['run'], { ...env, OQE_BROKER_PASSWORD: 'not-the-password' }, 30_000);
     expect(r.status).toBe(78);
+    // A correctness bound, not a speed figure: a bridge that kept retrying the refused login would hold until
+    // it is killed at 30 s.
     expect(Date.now() - started).toBeLessThan(20_000);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain('ACCESS_REFUSED');

@@ -112,7 +112,9 @@ describeWithRabbit('bridge restart mid-drain (real celery workers)', () => {
         retired = cycle.action.retired;
         if (retired.length === 0) expect(cycle.decision.retire).toEqual([]);
       }
-      // The idle streak began at the first cycle of this process: nothing is retired before a full grace.
+      // The idle streak began at the first cycle of this process: nothing is retired before a full grace (a
+      // correctness bound: a bridge that dated the streak from before its start would retire in its first
+      // cycles; load only lengthens it).
       expect(Date.now() - first.startedAt).toBeGreaterThanOrEqual(3000);
       expect(retired).toHaveLength(1);
       const left = await backend.describe();

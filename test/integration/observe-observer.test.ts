@@ -87,15 +87,15 @@ describeWithRabbit('CeleryObserver with real RabbitMQ and celery workers', () =>
     await managementApi('DELETE', `/api/users/${bridgeUser}`);
   });
 
-  const observer = () =>
+  const observer = (workersMs = 1500) =>
     new CeleryObserver({
       queueProbe: probe,
       remoteControl: control,
       compute: stubCompute(['oq@obs-a', 'oq@obs-b'], computeMode),
-      timeouts: { queueMs: 2000, workersMs: 1500, computeMs: 1000 },
+      timeouts: { queueMs: 2000, workersMs, computeMs: 1000 },
     });
 
-  it('sees a burst at once and counts busy workers as demand when no message is ready', async () => {
+  it('sees a burst and counts busy workers as demand when no message is ready', async () => {
     const obs = observer();
     const idle = await obs.observe();
     expect(idle.errors).toEqual([]);
@@ -106,14 +106,14 @@ describeWithRabbit('CeleryObserver with real RabbitMQ and celery workers', () =>
     ]);
 
     // 4 slots, 10 tasks of 3 s: at once 4 run (unacked) and 6 wait (ready).
+    // How soon a burst is seen is a benchmark figure (decision latency, docs/benchmarks.md), not asserted here:
+    // what counts is that the cycle that sees every slot busy also sees all ten tasks.
     const ids = submitTasks(vhost.amqpUrl, 31, Array(10).fill(3));
-    const submittedAt = Date.now();
     const busy = await waitFor('every slot busy', async () => {
       const o = await obs.observe();
       const running = (o.workers ?? []).reduce((n, w) => n + w.active.length, 0);
       return running === 4 ? o : undefined;
     });
-    expect(Date.now() - submittedAt).toBeLessThan(2500);
     expect(busy.queue!.ready + busy.queue!.unacked).toBe(10);
     expect(busy.queue!.unacked).toBe(4);
     expect(busy.queue!.source).toMatch(/passive declare; unacked \d+: max\(workers active\+reserved 4/);
@@ -139,11 +139,12 @@ describeWithRabbit('CeleryObserver with real RabbitMQ and celery workers', () =>
   });
 
   it('stops collecting once the running units answered, at once with none, and still notices unknown workers', async () => {
-    // Both workers are running units: the collection ends when both replied, far inside the 1500 ms timeout.
-    const obs = observer();
+    // Both workers are running units: the collection ends when both replied. The collection timeout is a long
+    // 10 s so that the bound tells "did not wait for the timeout" by a wide margin, whatever the machine's load.
+    const obs = observer(10_000);
     let t0 = performance.now();
     const full = await obs.observe();
-    expect(performance.now() - t0).toBeLessThan(700);
+    expect(performance.now() - t0).toBeLessThan(3000);
     expect(full.workers?.map((w) => w.hostname)).toEqual(['oq@obs-a', 'oq@obs-b']);
 
     // No running unit and nothing heard before: no waiting for replies at all (the activation path)...
@@ -151,11 +152,11 @@ describeWithRabbit('CeleryObserver with real RabbitMQ and celery workers', () =>
       queueProbe: probe,
       remoteControl: control,
       compute: stubCompute([], { value: 'ok' }),
-      timeouts: { queueMs: 2000, workersMs: 1500, computeMs: 1000 },
+      timeouts: { queueMs: 2000, workersMs: 10_000, computeMs: 1000 },
     });
     t0 = performance.now();
     await none.observe();
-    expect(performance.now() - t0).toBeLessThan(700);
+    expect(performance.now() - t0).toBeLessThan(3000);
     // ...yet the two workers no backend unit accounts for are heard on a following cycle (their late replies,
     // and the queue's consumers that no answering worker explained), and never reported idle before that.
     const found = await waitFor('unknown workers noticed', async () => {
@@ -194,6 +195,8 @@ describeWithRabbit('CeleryObserver with real RabbitMQ and celery workers', () =>
     computeMode.value = 'hang';
     const started = Date.now();
     const slow = await obs.observe();
+    // A correctness bound, not a speed figure: a hanging source costs its own 1000 ms timeout, where an
+    // observer that waited for it would never return.
     expect(Date.now() - started).toBeLessThan(3000);
     expect(slow.compute).toBeUndefined();
     expect(slow.errors).toContainEqual(expect.stringMatching(/^compute \(stub\): no answer in 1000 ms: /));

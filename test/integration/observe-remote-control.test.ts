@@ -62,13 +62,14 @@ describeWithRabbit('CeleryRemoteControl with real celery workers (pickle mailbox
   });
 
   it('pings both workers and returns as soon as every expected worker replied', async () => {
+    // A long timeout, so that "did not wait for it" stands apart from a loaded machine by a wide margin.
     const started = Date.now();
-    const result = await control.ping({ expect: [a.hostname, b.hostname], timeoutMs: 5000 });
+    const result = await control.ping({ expect: [a.hostname, b.hostname], timeoutMs: 20_000 });
     const elapsed = Date.now() - started;
     expect([...result.replies.keys()].sort()).toEqual(['oq@unit-a', 'oq@unit-b']);
     expect(result.replies.get('oq@unit-a')).toEqual({ ok: 'pong' });
     expect(result.missing).toEqual([]);
-    expect(elapsed).toBeLessThan(2000); // far below the 5 s timeout: it did not wait for it
+    expect(elapsed).toBeLessThan(5000);
   });
 
   it('reads each worker pool size from stats', async () => {
@@ -150,6 +151,8 @@ describeWithRabbit('CeleryRemoteControl with real celery workers (pickle mailbox
     const elapsed = Date.now() - started;
     expect([...result.replies.keys()]).toEqual(['oq@unit-a']);
     expect(result.missing).toEqual(['oq@unit-b']);
+    // Correctness bounds, not speed figures: a collection that gave up early would end in milliseconds, one
+    // that ignored its timeout would not end at all.
     expect(elapsed).toBeGreaterThanOrEqual(1400);
     expect(elapsed).toBeLessThan(3000);
   });
@@ -185,6 +188,7 @@ describeWithRabbit('CeleryRemoteControl with real celery workers (pickle mailbox
     );
     await managementApi('DELETE', `/api/connections/${encodeURIComponent(ours)}`);
     await rejected;
+    // Failed with the close, not at the end of the 10 s collection (which would also resolve, not reject).
     expect(Date.now() - started).toBeLessThan(3000);
     // The next broadcast reconnects by itself.
     expect((await client.ping({ expect: [a.hostname] })).replies.has(a.hostname)).toBe(true);

@@ -310,16 +310,15 @@ describeWithRabbit('worker image (podman, debootstrap base, real RabbitMQ)', () 
     const first = await waitFor('the first task to start', async () =>
       journal('term.jsonl').find((l) => l.event === 'start'),
     );
-    const signalled = Date.now();
     const kill = await podman(['kill', '--signal', 'TERM', c]);
     expect(kill.code, kill.stderr).toBe(0);
-    // Stopped consuming within a couple of seconds, while the first task still runs.
+    // "At once" is judged against the task, not the clock: the consumer is gone while the first (6 s) task
+    // still runs. The wait is only a budget for a worker that never stops consuming.
     await waitFor(
       'the consumer to be cancelled',
       async () => ((await queue()).consumerCount === 0 ? true : undefined),
-      4000,
+      30_000,
     );
-    expect(Date.now() - signalled).toBeLessThan(4000);
     expect(journal('term.jsonl').some((l) => l.event === 'end')).toBe(false);
 
     const exit = await podman(['wait', c], undefined, 60_000);
