@@ -82,9 +82,10 @@ describeWithRabbit('QueueProbe against the local RabbitMQ', () => {
     let held = await probe.passive();
     while (held.ready > 0 && Date.now() - start < 12_000) held = await probe.passive();
     expect(held).toMatchObject({ ready: 0, consumers: 1 });
-    // The management API does report them, once its statistics catch up (5 s interval by default).
+    // The management API does report them, once its statistics catch up (5 s interval by default); the
+    // queue's consumer count may come in a later emission than its message counts.
     let mgmt = await probe.fromManagement();
-    while (mgmt.unacked < 50 && Date.now() - start < 30_000) {
+    while ((mgmt.unacked < 50 || mgmt.consumers < 1) && Date.now() - start < 30_000) {
       await new Promise((r) => setTimeout(r, 250));
       mgmt = await probe.fromManagement();
     }
