@@ -74,16 +74,24 @@ function lastValue(values: readonly (number | undefined)[]): number | undefined 
   return undefined;
 }
 
-function frame(x: number, y: number, w: number, h: number, title?: string): string {
+/** Where a widget is drawn on the page, in pixels: its grid cell less the gap. */
+interface Box {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+function frame({ x, y, width, height }: Box, title?: string): string {
   return (
-    `<rect x="${x}" y="${y}" width="${w}" height="${h}" rx="3" fill="#ffffff" stroke="#d5dbdb"/>` +
+    `<rect x="${x}" y="${y}" width="${width}" height="${height}" rx="3" fill="#ffffff" stroke="#d5dbdb"/>` +
     (title
       ? `<text x="${x + 10}" y="${y + 19}" font-size="13" font-weight="600" fill="#16191f">${escapeXml(title)}</text>`
       : '')
   );
 }
 
-function textWidget(w: DashboardWidget, x: number, y: number, width: number, height: number): string {
+function textWidget(w: DashboardWidget, { x, y, width, height }: Box): string {
   const lines = (w.properties.markdown ?? '').split('\n');
   let out = `<rect x="${x}" y="${y}" width="${width}" height="${height}" fill="#f2f3f3"/>`;
   let ty = y + 22;
@@ -104,15 +112,9 @@ function alarmName(ref: string): string {
     .replace(/ ([A-Z])(?=[a-z])/g, (_, c: string) => ` ${c.toLowerCase()}`);
 }
 
-function alarmWidget(
-  input: RenderInput,
-  w: DashboardWidget,
-  x: number,
-  y: number,
-  width: number,
-  height: number,
-): string {
-  let out = frame(x, y, width, height, w.properties.title);
+function alarmWidget(input: RenderInput, w: DashboardWidget, box: Box): string {
+  const { x, y, width } = box;
+  let out = frame(box, w.properties.title);
   const alarms = w.properties.alarms ?? [];
   const perRow = 4;
   const boxW = (width - 20 - (perRow - 1) * 8) / perRow;
@@ -149,15 +151,9 @@ function sparkline(
   return `<polyline points="${pts.join(' ')}" fill="none" stroke="${colour}" stroke-width="1.5" opacity="0.7"/>`;
 }
 
-function singleValueWidget(
-  w: DashboardWidget,
-  d: EvaluatedWidget,
-  x: number,
-  y: number,
-  width: number,
-  height: number,
-): string {
-  let out = frame(x, y, width, height, w.properties.title);
+function singleValueWidget(w: DashboardWidget, d: EvaluatedWidget, box: Box): string {
+  const { x, y, width, height } = box;
+  let out = frame(box, w.properties.title);
   const n = Math.max(1, d.series.length);
   const cell = (width - 20) / n;
   d.series.forEach((s, i) => {
@@ -173,15 +169,9 @@ function singleValueWidget(
   return out;
 }
 
-function barWidget(
-  w: DashboardWidget,
-  d: EvaluatedWidget,
-  x: number,
-  y: number,
-  width: number,
-  height: number,
-): string {
-  let out = frame(x, y, width, height, w.properties.title);
+function barWidget(w: DashboardWidget, d: EvaluatedWidget, box: Box): string {
+  const { x, y, width, height } = box;
+  let out = frame(box, w.properties.title);
   const values = d.series.map((s) => lastValue(s.values) ?? 0);
   const max = niceMax(Math.max(...values, 0));
   const top = y + 44;
@@ -202,16 +192,9 @@ function barWidget(
   return out;
 }
 
-function graphWidget(
-  input: RenderInput,
-  w: DashboardWidget,
-  d: EvaluatedWidget,
-  x: number,
-  y: number,
-  width: number,
-  height: number,
-): string {
-  let out = frame(x, y, width, height, w.properties.title);
+function graphWidget(input: RenderInput, w: DashboardWidget, d: EvaluatedWidget, box: Box): string {
+  const { x, y, width, height } = box;
+  let out = frame(box, w.properties.title);
   const left = d.series.filter((s) => s.yAxis === 'left');
   const right = d.series.filter((s) => s.yAxis === 'right');
   const plotX = x + 48;
@@ -314,19 +297,21 @@ export function renderDashboardSvg(input: RenderInput): string {
   const height = HEADER + rows * ROW + MARGIN + 16 * footnotes.length + 8;
   let body = '';
   input.widgets.forEach((w, i) => {
-    const x = MARGIN + w.x * COLUMN;
-    const y = HEADER + w.y * ROW;
-    const ww = w.width * COLUMN - GAP;
-    const wh = w.height * ROW - GAP;
+    const box: Box = {
+      x: MARGIN + w.x * COLUMN,
+      y: HEADER + w.y * ROW,
+      width: w.width * COLUMN - GAP,
+      height: w.height * ROW - GAP,
+    };
     const d = input.data.get(i);
-    if (w.type === 'text') body += textWidget(w, x, y, ww, wh);
-    else if (w.type === 'alarm') body += alarmWidget(input, w, x, y, ww, wh);
-    else if (d && w.properties.view === 'singleValue') body += singleValueWidget(w, d, x, y, ww, wh);
-    else if (d && w.properties.view === 'bar') body += barWidget(w, d, x, y, ww, wh);
-    else if (d) body += graphWidget(input, w, d, x, y, ww, wh);
+    if (w.type === 'text') body += textWidget(w, box);
+    else if (w.type === 'alarm') body += alarmWidget(input, w, box);
+    else if (d && w.properties.view === 'singleValue') body += singleValueWidget(w, d, box);
+    else if (d && w.properties.view === 'bar') body += barWidget(w, d, box);
+    else if (d) body += graphWidget(input, w, d, box);
     const note = input.footnotes?.get(w.properties.title ?? '');
     if (note)
-      body += `<text x="${x + ww - 8}" y="${y + 18}" font-size="11" text-anchor="end" fill="#8d6708">*</text>`;
+      body += `<text x="${box.x + box.width - 8}" y="${box.y + 18}" font-size="11" text-anchor="end" fill="#8d6708">*</text>`;
   });
   const notes = footnotes
     .map(
