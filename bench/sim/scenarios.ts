@@ -2,6 +2,7 @@
  * The benchmark's scenarios: the policies (the bridge and its peers, each with its documented defaults) and
  * the traces, all sized for one fleet model.
  */
+import type { ScalingPolicy } from '../../bridge/src/decide/decision.ts';
 import { DEFAULT_FARGATE_MODEL, type FargateModel } from './fargate-model.ts';
 import { BridgePolicy } from './policies/bridge-policy.ts';
 import { EcsPatternsDefaultsPolicy } from './policies/ecs-patterns-defaults.ts';
@@ -106,6 +107,24 @@ export function stepScalingExpert(slotsPerWorker: number, maxCapacity: number): 
  */
 export const BRIDGE_PREWARM_WORKERS = 2;
 
+/**
+ * The bridge's scaling policy with the config loader's defaults, sized for the fleet model: from zero to the
+ * model's most workers, its slots and price, and no cost cap (the tables compare fleets, not budgets).
+ */
+export function bridgeScalingPolicy(model: FargateModel): ScalingPolicy {
+  return {
+    minWorkers: 0,
+    maxWorkers: model.maxWorkers,
+    slotsPerWorkerFallback: model.slotsPerWorker,
+    maxStepOut: BRIDGE_MAX_STEP_OUT,
+    idleGraceSeconds: BRIDGE_IDLE_GRACE_SECONDS,
+    staleAfterSeconds: 30,
+    workerStartupSeconds: 180,
+    maxHourlyCost: Number.POSITIVE_INFINITY,
+    workerHourlyCost: model.workerHourlyCost,
+  };
+}
+
 /** The bridge with the config loader's defaults; `engineAware` feeds it the master's calculation events. */
 export function bridgePolicy(model: FargateModel, engineAware = false): BridgePolicy {
   return new BridgePolicy({
@@ -113,15 +132,7 @@ export function bridgePolicy(model: FargateModel, engineAware = false): BridgePo
     engineAware,
     name: engineAware ? 'bridge-engine-aware' : 'bridge',
     policy: {
-      minWorkers: 0,
-      maxWorkers: model.maxWorkers,
-      slotsPerWorkerFallback: model.slotsPerWorker,
-      maxStepOut: BRIDGE_MAX_STEP_OUT,
-      idleGraceSeconds: BRIDGE_IDLE_GRACE_SECONDS,
-      staleAfterSeconds: 30,
-      workerStartupSeconds: 180,
-      maxHourlyCost: Number.POSITIVE_INFINITY,
-      workerHourlyCost: model.workerHourlyCost,
+      ...bridgeScalingPolicy(model),
       ...(engineAware ? { prewarmWorkers: BRIDGE_PREWARM_WORKERS } : {}),
     },
   });

@@ -8,18 +8,14 @@
  */
 import { actionResult } from '../../bridge/src/act/action-result.ts';
 import { decide } from '../../bridge/src/decide/decide.ts';
-import type { DecisionHistory, ScalingPolicy } from '../../bridge/src/decide/decision.ts';
+import type { DecisionHistory } from '../../bridge/src/decide/decision.ts';
 import { attributeWorkerTime, calculationCostEmf } from '../../bridge/src/report/calculation-cost.ts';
 import { cycleMetrics, cycleMetricsEmf } from '../../bridge/src/report/cycle-metrics.ts';
 import { DEFAULT_FARGATE_MODEL } from '../../bench/sim/fargate-model.ts';
 import { simulate } from '../../bench/sim/fleet-simulator.ts';
 import { observationOf } from '../../bench/sim/policies/bridge-policy.ts';
 import { Prng } from '../../common/prng.ts';
-import {
-  BRIDGE_IDLE_GRACE_SECONDS,
-  BRIDGE_MAX_STEP_OUT,
-  BRIDGE_POLL_SECONDS,
-} from '../../bench/sim/scenarios.ts';
+import { BRIDGE_POLL_SECONDS, bridgeScalingPolicy } from '../../bench/sim/scenarios.ts';
 import type { FleetView, SimAction, SimPolicy } from '../../bench/sim/sim-policy.ts';
 import { RUN_SHAPES, taskDurations, type CalculationSpec } from '../../bench/sim/trace.ts';
 import {
@@ -94,17 +90,7 @@ export function syntheticRun(workerHourlyCost: number, seed = 20261124): Synthet
   const calculationAt = (startSeconds: number): number =>
     [...plan].reverse().find((p) => p.submitAt <= startSeconds)?.id ?? plan[0]!.id;
 
-  const policy: ScalingPolicy = {
-    minWorkers: 0,
-    maxWorkers: model.maxWorkers,
-    slotsPerWorkerFallback: model.slotsPerWorker,
-    maxStepOut: BRIDGE_MAX_STEP_OUT,
-    idleGraceSeconds: BRIDGE_IDLE_GRACE_SECONDS,
-    staleAfterSeconds: 30,
-    workerStartupSeconds: 180,
-    maxHourlyCost: Number.POSITIVE_INFINITY,
-    workerHourlyCost,
-  };
+  const policy = bridgeScalingPolicy(model);
   const store = new MetricStore();
   let history: DecisionHistory = { idleSince: {} };
   let previousAt: number | undefined;
