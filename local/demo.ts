@@ -11,12 +11,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runLocalCluster, type LocalRunOptions } from './cluster/local-cluster-run.ts';
 import { formatSummary, summaryFailures } from './cluster/run-summary.ts';
 import { DEFAULT_DEMO_JOB, runEngineDemo } from './engine/engine-demo.ts';
+import { isPortOpen, LOCAL_BROKER } from './services.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const RABBIT_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
@@ -70,26 +70,14 @@ function parseArgs(argv: string[]): {
   return opts;
 }
 
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    socket.setTimeout(1000);
-    socket.once('connect', () => (socket.destroy(), resolve(true)));
-    socket.once('timeout', () => (socket.destroy(), resolve(false)));
-    socket.once('error', () => resolve(false));
-  });
-}
-
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
-  const amqpPort = Number(process.env.OQE_AMQP_PORT ?? 5672);
-  const mgmtPort = Number(process.env.OQE_MGMT_PORT ?? 15672);
   if (opts.synthetic && !existsSync(join(ROOT, '.venv/bin/celery'))) {
     console.error('demo: Python celery is not installed in .venv. Install it with: bash scripts/setup.sh');
     process.exit(1);
   }
   let startedRabbit = false;
-  if (!((await portOpen(amqpPort)) && (await portOpen(mgmtPort)))) {
+  if (!((await isPortOpen(LOCAL_BROKER.amqpPort)) && (await isPortOpen(LOCAL_BROKER.managementPort)))) {
     if (!existsSync(RABBIT_SERVER)) {
       console.error(
         'demo: RabbitMQ is not installed. Install it with:\n\n  sudo apt-get install -y rabbitmq-server\n\n' +
@@ -101,16 +89,9 @@ async function main(): Promise<void> {
     execFileSync('bash', [join(ROOT, 'scripts/services.sh'), 'start'], { stdio: 'inherit' });
     startedRabbit = true;
   }
-  const broker = {
-    host: '127.0.0.1',
-    amqpPort,
-    managementPort: mgmtPort,
-    adminUser: 'oqe-test-admin',
-    adminPassword: process.env.OQE_TEST_ADMIN_PASSWORD ?? 'oqe-test-admin-loopback',
-  };
   try {
-    if (opts.synthetic) await runSynthetic(opts, broker);
-    else await runEngine(opts, broker);
+    if (opts.synthetic) await runSynthetic(opts, LOCAL_BROKER);
+    else await runEngine(opts, LOCAL_BROKER);
   } finally {
     if (startedRabbit)
       execFileSync('bash', [join(ROOT, 'scripts/services.sh'), 'stop', 'rabbitmq'], { stdio: 'inherit' });

@@ -3,7 +3,9 @@
  * starts (RabbitMQ and the moto server on loopback), and helpers that give each user an isolated vhost of
  * them. Ports follow the same variables as scripts/services.sh.
  */
+import type { BrokerEndpoint } from '../bridge/src/observe/broker-session.ts';
 import { managementClient, type ManagementCall } from './rabbit-management.ts';
+import type { LocalBroker } from './run-vhost.ts';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +22,15 @@ export const SERVICE_PORTS = { rabbitmq: [amqpPort, mgmtPort], moto: [motoPort] 
 export const RABBIT_ADMIN = {
   user: 'oqe-test-admin',
   password: env.OQE_TEST_ADMIN_PASSWORD ?? 'oqe-test-admin-loopback',
+};
+
+/** The loopback RabbitMQ as a local run sees it: the administrator gives each run a vhost of its own. */
+export const LOCAL_BROKER: LocalBroker = {
+  host: '127.0.0.1',
+  amqpPort,
+  managementPort: mgmtPort,
+  adminUser: RABBIT_ADMIN.user,
+  adminPassword: RABBIT_ADMIN.password,
 };
 
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -66,6 +77,8 @@ export interface TestVhost {
   readonly vhost: string;
   /** AMQP URL of the administrator on this vhost. */
   readonly amqpUrl: string;
+  /** The administrator on this vhost, as the bridge's BrokerSession takes it. */
+  readonly endpoint: BrokerEndpoint;
   /** Deletes the vhost and everything in it. */
   cleanup(): Promise<void>;
 }
@@ -82,6 +95,13 @@ export async function createTestVhost(prefix = 'oqe-test'): Promise<TestVhost> {
   return {
     vhost,
     amqpUrl: adminAmqpUrl(vhost),
+    endpoint: {
+      host: '127.0.0.1',
+      port: amqpPort,
+      vhost,
+      username: RABBIT_ADMIN.user,
+      password: RABBIT_ADMIN.password,
+    },
     cleanup: async () => {
       await managementApi('DELETE', path);
     },

@@ -28,9 +28,9 @@ import { runSimulation, writeBenchmarkDocs } from '../bench/sim/run-simulation.t
 import {
   AWS_ENDPOINT_URL,
   createTestVhost,
+  LOCAL_BROKER,
   MANAGEMENT_URL,
   PYTHON,
-  RABBIT_ADMIN,
   REPO_ROOT,
 } from '../local/services.ts';
 
@@ -49,12 +49,7 @@ const docs = join(dirname(fileURLToPath(import.meta.url)), '..', 'docs');
 const log = (line: string): void => console.log(`[bench] ${line}`);
 
 const vhost = await createTestVhost('oqe-bench');
-const broker = {
-  host: '127.0.0.1',
-  vhost: vhost.vhost,
-  username: RABBIT_ADMIN.user,
-  password: RABBIT_ADMIN.password,
-};
+const broker = vhost.endpoint;
 const notes: string[] = [];
 if (scaleOnly) {
   await runScale();
@@ -133,13 +128,7 @@ try {
     try {
       log('calibration against the demo loop (process backend)');
       calibration = await calibrate({
-        broker: {
-          host: '127.0.0.1',
-          amqpPort: Number(process.env.OQE_AMQP_PORT ?? 5672),
-          managementPort: Number(process.env.OQE_MGMT_PORT ?? 15672),
-          adminUser: RABBIT_ADMIN.user,
-          adminPassword: RABBIT_ADMIN.password,
-        },
+        broker: LOCAL_BROKER,
         tasks: 160,
         meanTaskSeconds: 3,
         maxWorkers: 4,
@@ -186,12 +175,7 @@ async function runScale(): Promise<void> {
     for (const workers of scaleList) {
       log(`scale: ${workers} workers`);
       const point = await measureAtScale({
-        broker: {
-          host: '127.0.0.1',
-          vhost: scaleVhost.vhost,
-          username: RABBIT_ADMIN.user,
-          password: RABBIT_ADMIN.password,
-        },
+        broker: scaleVhost.endpoint,
         amqpUrl: scaleVhost.amqpUrl,
         managementUrl: MANAGEMENT_URL,
         awsEndpoint: AWS_ENDPOINT_URL,
@@ -247,13 +231,7 @@ async function runEngineCalibration(): Promise<CalibrationResult | undefined> {
   try {
     log('calibration against a real engine calculation (the demo: case_13, process backend)');
     return await calibrateOnEngine({
-      broker: {
-        host: '127.0.0.1',
-        amqpPort: Number(process.env.OQE_AMQP_PORT ?? 5672),
-        managementPort: Number(process.env.OQE_MGMT_PORT ?? 15672),
-        adminUser: RABBIT_ADMIN.user,
-        adminPassword: RABBIT_ADMIN.password,
-      },
+      broker: LOCAL_BROKER,
       maxWorkers: 4,
       slotsPerWorker: 2,
       idleGraceSeconds: 10,

@@ -16,13 +16,7 @@ import { BrokerSession } from '../bridge/src/observe/broker-session.ts';
 import { ManagementApi } from '../bridge/src/observe/management-api.ts';
 import { QueueProbe } from '../bridge/src/observe/queue-probe.ts';
 import { CeleryRemoteControl } from '../bridge/src/observe/celery-remote-control.ts';
-import {
-  MANAGEMENT_URL,
-  RABBIT_ADMIN,
-  REPO_ROOT,
-  createTestVhost,
-  managementApi,
-} from '../local/services.ts';
+import { MANAGEMENT_URL, REPO_ROOT, createTestVhost, managementApi } from '../local/services.ts';
 import { startWorker } from '../local/celery-workers.ts';
 
 const BURST = 50;
@@ -50,12 +44,7 @@ async function rabbitVersion(): Promise<string> {
 
 async function main(): Promise<void> {
   const vhost = await createTestVhost('oqe-observe-bench');
-  const endpoint = {
-    host: '127.0.0.1',
-    vhost: vhost.vhost,
-    username: RABBIT_ADMIN.user,
-    password: RABBIT_ADMIN.password,
-  };
+  const { endpoint } = vhost;
   const session = new BrokerSession(endpoint);
   const management = new ManagementApi({ url: MANAGEMENT_URL, ...endpoint });
   const probe = new QueueProbe(session, 'celery', management);

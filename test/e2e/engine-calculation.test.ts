@@ -25,8 +25,7 @@ import {
 } from '../../local/engine/engine-cluster-run.ts';
 import { engineEnvAvailable, engineQaDir } from '../../local/engine/engine-env.ts';
 import { analyzeWorkerLogs } from '../../local/engine/worker-task-log.ts';
-import { isMissing, requireServices } from '../support/services.ts';
-import { SHARED_BROKER } from './local-run-support.ts';
+import { isMissing, LOCAL_BROKER, requireServices } from '../support/services.ts';
 
 const CASE_13 = () => `${engineQaDir()}/classical/case_13/job.ini`;
 const ready = requireServices() || (engineEnvAvailable() && process.getuid?.() === 0);
@@ -44,7 +43,7 @@ async function until(condition: () => boolean): Promise<void> {
 
 function options(overrides: Partial<EngineClusterOptions>): EngineClusterOptions {
   return {
-    broker: SHARED_BROKER,
+    broker: LOCAL_BROKER,
     jobs: [CASE_13()],
     backend: (context) => engineProcessBackend(context, { concurrency: 2 }),
     workerLogs: ({ stateDir }) => unitLogsIn(stateDir),
