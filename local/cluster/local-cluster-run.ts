@@ -5,14 +5,13 @@ import { fileURLToPath } from 'node:url';
 import { PodmanBackend } from '../fleet/podman-backend.ts';
 import { ProcessBackend, type LifecycleEvent } from '../fleet/process-backend.ts';
 import type { ComputeObservation } from '../../bridge/src/observe/observation.ts';
-import type { ScalingPolicy } from '../../bridge/src/decide/decision.ts';
-import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../contract/prices.ts';
 import { BrokerSampler, type BrokerSample } from './broker-sampler.ts';
 import { chartSvg, type RunSample } from './chart-svg.ts';
 import { EngineMaster } from './engine-master.ts';
 import { analyzeRun, readJournal, type JournalEntry, type RunAnalysis } from './journal-analysis.ts';
 import type { DecisionLine } from './live-view.ts';
 import { startLocalBridge, type LocalBridge } from './local-bridge.ts';
+import { localRunPolicy } from './local-run-policy.ts';
 import { renderLiveView } from './live-view.ts';
 import { hazardLikeDurations } from './workload.ts';
 import { sleep, withTimeout } from '../timeouts.ts';
@@ -111,7 +110,11 @@ export async function runLocalCluster(options: LocalRunOptions): Promise<LocalRu
   const { broker } = options;
   const vhost = await createRunVhost(broker, 'oqe-demo');
   const makeBackend = backendFactory(options, vhost, dirs);
-  const { policy, workerHourlyCost } = runPolicy(options);
+  const policy = localRunPolicy({
+    ...options,
+    workerStartupSeconds: options.backend === 'podman' ? 90 : 30,
+  });
+  const { workerHourlyCost } = policy;
   let backend = makeBackend();
   const decisions: DecisionLine[] = [];
   const bridgeSettings = {
@@ -303,28 +306,6 @@ function backendFactory(
           concurrency: options.slotsPerWorker,
           stopTimeoutSeconds: 60,
         });
-}
-
-/** The bridge's policy for the run, and the Fargate price of one worker of its size. */
-function runPolicy(options: LocalRunOptions): { policy: ScalingPolicy; workerHourlyCost: number } {
-  const workerHourlyCost = fargateTaskHourlyCost(
-    DEFAULT_PRICES,
-    'x86_64',
-    options.slotsPerWorker,
-    2 * options.slotsPerWorker,
-  );
-  const policy: ScalingPolicy = {
-    minWorkers: options.minWorkers,
-    maxWorkers: options.maxWorkers,
-    slotsPerWorkerFallback: options.slotsPerWorker,
-    maxStepOut: options.maxWorkers,
-    idleGraceSeconds: options.idleGraceSeconds,
-    staleAfterSeconds: Math.max(10, 5 * options.pollSeconds),
-    maxHourlyCost: Infinity,
-    workerHourlyCost,
-    workerStartupSeconds: options.backend === 'podman' ? 90 : 30,
-  };
-  return { policy, workerHourlyCost };
 }
 
 /** What the sampling loop reads each second. */

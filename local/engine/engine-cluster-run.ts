@@ -3,11 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ComputeBackend } from '../../bridge/src/compute/compute-backend.ts';
 import type { LifecycleEvent } from '../fleet/process-backend.ts';
-import type { ScalingPolicy } from '../../bridge/src/decide/decision.ts';
 import type { ComputeObservation } from '../../bridge/src/observe/observation.ts';
-import { DEFAULT_PRICES, fargateTaskHourlyCost } from '../../contract/prices.ts';
 import type { DecisionLine } from '../cluster/live-view.ts';
 import { startLocalBridge } from '../cluster/local-bridge.ts';
+import { localRunPolicy } from '../cluster/local-run-policy.ts';
 import {
   compareEngineResults,
   readEngineResults,
@@ -142,22 +141,7 @@ export async function runEngineCluster(options: EngineClusterOptions): Promise<E
     const referenceSeconds = (Date.now() - started) / 1000;
 
     backend = options.backend(context);
-    const policy: ScalingPolicy = {
-      minWorkers: 0,
-      maxWorkers: options.maxWorkers,
-      slotsPerWorkerFallback: options.slotsPerWorker,
-      maxStepOut: options.maxWorkers,
-      idleGraceSeconds: options.idleGraceSeconds,
-      staleAfterSeconds: Math.max(10, 5 * options.pollSeconds),
-      maxHourlyCost: Infinity,
-      workerHourlyCost: fargateTaskHourlyCost(
-        DEFAULT_PRICES,
-        'x86_64',
-        options.slotsPerWorker,
-        2 * options.slotsPerWorker,
-      ),
-      workerStartupSeconds: 30,
-    };
+    const policy = localRunPolicy({ ...options, minWorkers: 0, workerStartupSeconds: 30 });
     bridge = await startLocalBridge({
       backend,
       broker: {
