@@ -5,13 +5,10 @@
  * same policy and window, and one platform parameter measured from the run itself: the workers' start-up
  * (spawn to first task), which stands in for Fargate's image pull. Nothing else is fitted.
  */
-import { readFileSync } from 'node:fs';
-import type { JournalEntry } from '../../local/cluster/journal-analysis.ts';
+import { readJournal, type JournalEntry } from '../../local/cluster/journal-analysis.ts';
 import { runLocalCluster, type LocalBroker } from '../../local/cluster/local-cluster-run.ts';
 import type { CalibrationResult } from './bench-results.ts';
-import { DEFAULT_FARGATE_MODEL, type FargateModel } from '../sim/fargate-model.ts';
-import { simulate } from '../sim/fleet-simulator.ts';
-import { BridgePolicy } from '../sim/policies/bridge-policy.ts';
+import { median, predictLocalRun } from './local-run-prediction.ts';
 import type { Trace } from '../sim/trace.ts';
 
 export interface CalibrationOptions {
@@ -23,12 +20,6 @@ export interface CalibrationOptions {
   readonly idleGraceSeconds: number;
   readonly pollSeconds: number;
   readonly log?: (line: string) => void;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 export async function calibrate(o: CalibrationOptions): Promise<CalibrationResult> {
@@ -51,10 +42,7 @@ export async function calibrate(o: CalibrationOptions): Promise<CalibrationResul
       submittedAt = Date.now();
       await run.master.finished;
       // Read the records before the run deletes its state directory.
-      journal = readFileSync(run.journalPath, 'utf8')
-        .split('\n')
-        .filter((l) => l.trim().startsWith('{'))
-        .map((l) => JSON.parse(l) as JournalEntry);
+      journal = readJournal(run.journalPath);
       spawns = run.backend
         .lifecycle()
         .filter((e) => e.event === 'spawn')
@@ -88,16 +76,6 @@ export async function calibrate(o: CalibrationOptions): Promise<CalibrationResul
   const startup = startups.length > 0 ? median(startups) : 5;
   const firstTaskStart = Math.min(...journal.filter((e) => e.event === 'start').map((e) => e.t));
 
-  const model: FargateModel = {
-    ...DEFAULT_FARGATE_MODEL,
-    startupMedianSeconds: startup,
-    startupSigma: 0,
-    startupMinSeconds: 0,
-    billingMinimumSeconds: 0,
-    slotsPerWorker: o.slotsPerWorker,
-    maxWorkers: o.maxWorkers,
-    idleShutdownSeconds: 1,
-  };
   const trace: Trace = {
     name: `local-${o.tasks}`,
     description: `the demo's calculation: ${o.tasks} tasks, mean ${o.meanTaskSeconds} s`,
@@ -111,25 +89,10 @@ export async function calibrate(o: CalibrationOptions): Promise<CalibrationResul
       },
     ],
   };
-  const sim = simulate(
+  const sim = predictLocalRun(
     trace,
-    () =>
-      new BridgePolicy({
-        pollSeconds: o.pollSeconds,
-        policy: {
-          minWorkers: 0,
-          maxWorkers: o.maxWorkers,
-          slotsPerWorkerFallback: o.slotsPerWorker,
-          maxStepOut: o.maxWorkers,
-          idleGraceSeconds: o.idleGraceSeconds,
-          staleAfterSeconds: Math.max(10, 5 * o.pollSeconds),
-          maxHourlyCost: Number.POSITIVE_INFINITY,
-          workerHourlyCost: 0.1,
-          workerStartupSeconds: 30,
-        },
-      }),
-    model,
-    { seed: 1, tailSeconds: o.idleGraceSeconds + 60 },
+    { ...o, minWorkers: 0, workerStartupSeconds: 30 },
+    { startupSeconds: startup, idleShutdownSeconds: 1 },
   );
   // The demo's makespan is first task start to last task end.
   const simMakespan = sim.makespanSeconds - sim.timeToFirstWorkerSeconds;

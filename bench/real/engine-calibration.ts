@@ -12,9 +12,8 @@ import type { LifecycleEvent } from '../../local/fleet/process-backend.ts';
 import type { WorkerLog } from '../../local/engine/worker-task-log.ts';
 import type { CalibrationResult } from './bench-results.ts';
 import { taskPhases, timedTasks, workerReadyTimes, type TaskPhase } from './engine-task-timeline.ts';
-import { DEFAULT_FARGATE_MODEL, type FargateModel } from '../sim/fargate-model.ts';
-import { simulate } from '../sim/fleet-simulator.ts';
-import { BridgePolicy } from '../sim/policies/bridge-policy.ts';
+import { median, predictLocalRun } from './local-run-prediction.ts';
+import { DEFAULT_FARGATE_MODEL } from '../sim/fargate-model.ts';
 import type { Trace } from '../sim/trace.ts';
 
 export interface EngineCalibrationOptions {
@@ -36,12 +35,6 @@ export interface RecordedEngineRun {
   readonly idleGraceSeconds: number;
   readonly pollSeconds: number;
   readonly label: string;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /**
@@ -97,36 +90,11 @@ export function compareWithSimulator(run: RecordedEngineRun): CalibrationResult 
     .map((e) => (e.t - retiredAt.get(e.unitId)!) / 1000);
   const shutdown = shutdowns.length > 0 ? median(shutdowns) : DEFAULT_FARGATE_MODEL.idleShutdownSeconds;
 
-  const model: FargateModel = {
-    ...DEFAULT_FARGATE_MODEL,
-    startupMedianSeconds: startup,
-    startupSigma: 0,
-    startupMinSeconds: 0,
-    billingMinimumSeconds: 0,
-    slotsPerWorker: run.slotsPerWorker,
-    maxWorkers: run.maxWorkers,
-    idleShutdownSeconds: shutdown,
-  };
   const trace = traceOfPhases(phases, run.maxWorkers * run.slotsPerWorker, 'engine-demo');
-  const sim = simulate(
+  const sim = predictLocalRun(
     trace,
-    () =>
-      new BridgePolicy({
-        pollSeconds: run.pollSeconds,
-        policy: {
-          minWorkers: 0,
-          maxWorkers: run.maxWorkers,
-          slotsPerWorkerFallback: run.slotsPerWorker,
-          maxStepOut: run.maxWorkers,
-          idleGraceSeconds: run.idleGraceSeconds,
-          staleAfterSeconds: Math.max(10, 5 * run.pollSeconds),
-          maxHourlyCost: Number.POSITIVE_INFINITY,
-          workerHourlyCost: 0.1,
-          workerStartupSeconds: 30,
-        },
-      }),
-    model,
-    { seed: 1, tailSeconds: run.idleGraceSeconds + 60 },
+    { ...run, minWorkers: 0, workerStartupSeconds: 30 },
+    { startupSeconds: startup, idleShutdownSeconds: shutdown },
   );
   const gaps = phases.slice(1).map((p, i) => (p.firstReceivedAt - phases[i]!.lastEndedAt).toFixed(1));
   return {
