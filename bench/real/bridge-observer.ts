@@ -1,6 +1,7 @@
 /**
  * The bridge's own observer (CeleryObserver over QueueProbe, ManagementApi and CeleryRemoteControl) as the
- * benchmark builds it: the same parts the bridge's CLI wires, with its default time limits.
+ * benchmark builds it: the same parts the bridge's CLI wires, with its default time limits. The queue probe
+ * comes with it, for a loop whose activation path shares it, as the bridge's does.
  */
 import type { ComputeBackend } from '../../bridge/src/compute/compute-backend.ts';
 import type { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
@@ -18,29 +19,28 @@ export interface BridgeObserverParts {
   readonly managementUrl: string;
   /** How long the remote-control broadcasts collect replies; the observer's default (1500 ms) when absent. */
   readonly workersMs?: number;
-  /** The queue probe to share with the loop's activation path; one is made when absent. */
-  readonly queueProbe?: QueueProbe;
 }
 
-/** The bridge's queue probe (passive declare, management API) over the benchmark's session. */
-export function bridgeQueueProbe(
-  parts: Pick<BridgeObserverParts, 'session' | 'queue' | 'managementUrl'>,
-): QueueProbe {
+export interface BridgeObserver {
+  readonly observer: CeleryObserver;
+  /** The observer's queue probe (passive declare, management API), for the loop's activation path. */
+  readonly queueProbe: QueueProbe;
+}
+
+export function bridgeObserver(parts: BridgeObserverParts): BridgeObserver {
   const { endpoint } = parts.session;
   const management = new ManagementApi({
     url: parts.managementUrl,
     username: endpoint.username,
     password: endpoint.password,
   });
-  return new QueueProbe(parts.session, parts.queue, management);
-}
-
-export function bridgeObserver(parts: BridgeObserverParts): CeleryObserver {
-  return new CeleryObserver({
-    queueProbe: parts.queueProbe ?? bridgeQueueProbe(parts),
+  const queueProbe = new QueueProbe(parts.session, parts.queue, management);
+  const observer = new CeleryObserver({
+    queueProbe,
     remoteControl: parts.control,
     compute: parts.compute,
     queue: parts.queue,
     ...(parts.workersMs !== undefined ? { timeouts: { workersMs: parts.workersMs } } : {}),
   });
+  return { observer, queueProbe };
 }

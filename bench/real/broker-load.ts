@@ -14,7 +14,7 @@ import { ControlLoop } from '../../bridge/src/loop/control-loop.ts';
 import { BrokerSession, type BrokerEndpoint } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
 import type { ComputeObservation } from '../../bridge/src/observe/observation.ts';
-import { beamPid, cpuMsOf } from './broker-cpu.ts';
+import { beamPid, brokerCpuInAlternatingWindows } from './broker-cpu.ts';
 import type { BrokerLoadPoint, CycleCostResult } from './bench-results.ts';
 import { bridgeObserver } from './bridge-observer.ts';
 import { benchPolicy } from './decision-latency.ts';
@@ -73,7 +73,7 @@ export async function measureBrokerLoad(o: BrokerLoadOptions): Promise<BrokerLoa
   const channel = await (await session.connection()).createChannel();
   await channel.assertQueue('celery', { durable: true });
   await channel.close();
-  const observer = bridgeObserver({
+  const { observer } = bridgeObserver({
     session,
     control,
     compute,
@@ -116,34 +116,31 @@ export async function measureBrokerLoad(o: BrokerLoadOptions): Promise<BrokerLoa
       }
       await sleep(3000);
       o.log?.(`${level} workers up`);
-      let base = 0;
-      let polled = 0;
       let cycles = 0;
       let cycleWall = 0;
       let replies = 0;
       let nodeCpu = 0;
       let commands: readonly string[] = [];
       const heapBefore = process.memoryUsage().heapUsed;
-      for (let r = 0; r < o.repetitions; r++) {
-        const b0 = cpuMsOf(pid);
-        await sleep(o.windowSeconds * 1000);
-        base += cpuMsOf(pid) - b0;
-        const p0 = cpuMsOf(pid);
-        const c0 = process.cpuUsage();
-        const until = Date.now() + o.windowSeconds * 1000;
-        while (Date.now() < until) {
-          const started = Date.now();
-          const result = await loop.runOnce();
-          cycles++;
-          cycleWall += result.durationMs;
-          replies += result.observation.workers?.length ?? 0;
-          commands = observer.lastCommands;
-          await sleep(Math.max(0, 1000 - (Date.now() - started)));
-        }
-        const c1 = process.cpuUsage(c0);
-        nodeCpu += (c1.user + c1.system) / 1000;
-        polled += cpuMsOf(pid) - p0;
-      }
+      const { baselineMs: base, pollingMs: polled } = await brokerCpuInAlternatingWindows(
+        pid,
+        o.repetitions,
+        o.windowSeconds,
+        async (until) => {
+          const c0 = process.cpuUsage();
+          while (Date.now() < until) {
+            const started = Date.now();
+            const result = await loop.runOnce();
+            cycles++;
+            cycleWall += result.durationMs;
+            replies += result.observation.workers?.length ?? 0;
+            commands = observer.lastCommands;
+            await sleep(Math.max(0, 1000 - (Date.now() - started)));
+          }
+          const c1 = process.cpuUsage(c0);
+          nodeCpu += (c1.user + c1.system) / 1000;
+        },
+      );
       const seconds = o.windowSeconds * o.repetitions;
       points.push({
         workers: level,

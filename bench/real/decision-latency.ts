@@ -5,7 +5,6 @@
  * UpdateService call has returned from moto. Trials start at a random phase of the poll period (seeded), so
  * the figures include the wait for the next cycle, as a real burst would.
  */
-import type { ComputeBackend } from '../../bridge/src/compute/compute-backend.ts';
 import { EcsBackend } from '../../bridge/src/compute/ecs-backend.ts';
 import type { ScalingPolicy } from '../../bridge/src/decide/decision.ts';
 import { ScaleActor } from '../../bridge/src/act/scale-actor.ts';
@@ -14,7 +13,8 @@ import { ControlLoop } from '../../bridge/src/loop/control-loop.ts';
 import { BrokerSession, type BrokerEndpoint } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
 import { Prng } from '../../common/prng.ts';
-import { bridgeObserver, bridgeQueueProbe } from './bridge-observer.ts';
+import { afterScaleTo } from './after-scale-to.ts';
+import { bridgeObserver } from './bridge-observer.ts';
 import { createMotoEcsService } from './moto-ecs-service.ts';
 
 export interface LatencyBenchOptions {
@@ -80,25 +80,14 @@ export async function measureDecisionLatency(o: LatencyBenchOptions): Promise<La
   const moto = await createMotoEcsService(o.awsEndpoint);
   const ecs = new EcsBackend({ cluster: moto.cluster, service: moto.service, client: moto.client });
   const scaledAt: number[] = [];
-  const backend: ComputeBackend = {
-    name: 'ecs',
-    describe: () => ecs.describe(),
-    scaleTo: async (n) => {
-      await ecs.scaleTo(n);
-      scaledAt.push(performance.timeOrigin + performance.now());
-    },
-    retire: (ids) => ecs.retire(ids),
-    protect: (ids, m) => ecs.protect(ids, m),
-    release: (ids) => ecs.release(ids),
-    close: () => ecs.close(),
-  };
+  const backend = afterScaleTo(ecs, () => {
+    scaledAt.push(performance.timeOrigin + performance.now());
+  });
   const publisher = await (await session.connection()).createChannel();
   await publisher.assertQueue(queue, { durable: true });
   await publisher.purgeQueue(queue);
-  const queueProbe = bridgeQueueProbe({ session, queue, managementUrl: o.managementUrl });
   const activationMs = o.activationMs ?? 500;
-  const observer = bridgeObserver({
-    queueProbe,
+  const { observer, queueProbe } = bridgeObserver({
     session,
     control,
     compute: backend,

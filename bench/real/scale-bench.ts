@@ -12,15 +12,15 @@
  */
 import { RemoteControlWorkerControl } from '../../bridge/src/act/remote-control-worker-control.ts';
 import { ScaleActor } from '../../bridge/src/act/scale-actor.ts';
-import type { ComputeBackend } from '../../bridge/src/compute/compute-backend.ts';
 import { EcsBackend } from '../../bridge/src/compute/ecs-backend.ts';
 import type { ScalingPolicy } from '../../bridge/src/decide/decision.ts';
 import { ControlLoop } from '../../bridge/src/loop/control-loop.ts';
 import { BrokerSession, type BrokerEndpoint } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
 import { EmulatedFleet } from '../fleet-emulator/emulated-fleet.ts';
-import { bridgeObserver, bridgeQueueProbe } from './bridge-observer.ts';
-import { beamPid, cpuMsOf } from './broker-cpu.ts';
+import { afterScaleTo } from './after-scale-to.ts';
+import { bridgeObserver } from './bridge-observer.ts';
+import { beamPid, brokerCpuInAlternatingWindows } from './broker-cpu.ts';
 import { percentile } from '../../common/percentile.ts';
 
 export interface ScaleBenchOptions {
@@ -110,22 +110,11 @@ export async function measureAtScale(o: ScaleBenchOptions): Promise<ScalePoint> 
   let scaleIns = 0;
   let scaleInCalls = 0;
   let retired = 0;
-  const backend: ComputeBackend = {
-    name: 'ecs',
-    describe: () => ecs.describe(),
-    scaleTo: async (n) => {
-      await ecs.scaleTo(n);
-      if (n > desiredTarget) scaledOut.push(performance.timeOrigin + performance.now());
-    },
-    retire: (ids) => ecs.retire(ids),
-    protect: (ids, m) => ecs.protect(ids, m),
-    release: (ids) => ecs.release(ids),
-    close: () => ecs.close(),
-  };
+  const backend = afterScaleTo(ecs, (n) => {
+    if (n > desiredTarget) scaledOut.push(performance.timeOrigin + performance.now());
+  });
   const queue = 'celery';
-  const queueProbe = bridgeQueueProbe({ session, queue, managementUrl: o.managementUrl });
-  const observer = bridgeObserver({
-    queueProbe,
+  const { observer, queueProbe } = bridgeObserver({
     session,
     control,
     compute: backend,
@@ -197,39 +186,36 @@ export async function measureAtScale(o: ScaleBenchOptions): Promise<ScalePoint> 
     }
     let loop = makeLoop(false);
     for (let i = 0; i < 3; i++) await loop.runOnce(); // warm-up: pool sizes, protection of busy units
-    let base = 0;
-    let polled = 0;
     let cycles = 0;
     let cpu = 0;
     let wall = 0;
     let calls = 0;
     let commands: readonly string[] = [];
-    for (let w = 0; w < o.windows; w++) {
-      const b0 = cpuMsOf(pid);
-      await sleep(o.windowSeconds * 1000);
-      base += cpuMsOf(pid) - b0;
-      const p0 = cpuMsOf(pid);
-      const until = Date.now() + o.windowSeconds * 1000;
-      while (Date.now() < until) {
-        const started = Date.now();
-        const c0 = process.cpuUsage();
-        const calls0 = fleet.proxy.total();
-        const result = await loop.runOnce();
-        const c1 = process.cpuUsage(c0);
-        calls += fleet.proxy.total() - calls0;
-        cpu += (c1.user + c1.system) / 1000;
-        wall += result.durationMs;
-        cycles++;
-        commands = observer.lastCommands;
-        const errors = result.observation.errors;
-        if (errors.length > 0) {
-          // One line, however many workers: at thousands of workers a list of them says nothing more.
-          notes.push(`steady cycle errors: ${errors.length} (first: ${errors[0]!.slice(0, 200)})`);
+    const { baselineMs: base, pollingMs: polled } = await brokerCpuInAlternatingWindows(
+      pid,
+      o.windows,
+      o.windowSeconds,
+      async (until) => {
+        while (Date.now() < until) {
+          const started = Date.now();
+          const c0 = process.cpuUsage();
+          const calls0 = fleet.proxy.total();
+          const result = await loop.runOnce();
+          const c1 = process.cpuUsage(c0);
+          calls += fleet.proxy.total() - calls0;
+          cpu += (c1.user + c1.system) / 1000;
+          wall += result.durationMs;
+          cycles++;
+          commands = observer.lastCommands;
+          const errors = result.observation.errors;
+          if (errors.length > 0) {
+            // One line, however many workers: at thousands of workers a list of them says nothing more.
+            notes.push(`steady cycle errors: ${errors.length} (first: ${errors[0]!.slice(0, 200)})`);
+          }
+          await sleep(Math.max(0, POLL_SECONDS * 1000 - (Date.now() - started)));
         }
-        await sleep(Math.max(0, POLL_SECONDS * 1000 - (Date.now() - started)));
-      }
-      polled += cpuMsOf(pid) - p0;
-    }
+      },
+    );
     const seconds = o.windows * o.windowSeconds;
     const addedMsPerSecond = Math.max(0, (polled - base) / seconds);
     const mem = process.memoryUsage();
