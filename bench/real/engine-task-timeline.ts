@@ -2,7 +2,7 @@
  * When each real engine task ran, read from the celery workers' own logs (the engine has no journal like the
  * synthetic test app), and the calculation's phases found from those times. Pure: logs in, timeline out.
  */
-import type { WorkerLog } from '../../local/engine/worker-task-log.ts';
+import { RECEIVED, SUCCEEDED, type WorkerLog } from '../../local/engine/worker-task-log.ts';
 
 /** One task as a worker ran it: `Received task` to `succeeded`, epoch seconds. */
 export interface TimedTask {
@@ -21,8 +21,6 @@ export interface TaskPhase {
 
 // Celery 4's default log format: `[2026-12-01 01:40:12,345: INFO/MainProcess] Received task: name[uuid]`.
 const STAMP = /^\[(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d),(\d{3}): \w+\/[\w-]+\]/;
-const RECEIVED = /Received task: [\w.]+\[([0-9a-f-]{36})\]/;
-const SUCCEEDED = /Task [\w.]+\[([0-9a-f-]{36})\] succeeded/;
 
 /** Celery's asctime is the worker's local time; `Date` reads a zone-less ISO time as local too. */
 function stampSeconds(line: string): number | undefined {

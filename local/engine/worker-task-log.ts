@@ -27,8 +27,10 @@ export interface WorkerTaskAnalysis {
   readonly perUnit: Readonly<Record<string, number>>;
 }
 
-const RECEIVED = /Received task: [\w.]+\[([0-9a-f-]{36})\]/;
-const SUCCEEDED = /Task [\w.]+\[([0-9a-f-]{36})\] succeeded/;
+/** Celery's INFO line when a worker takes a task; group 1 is the task id. */
+export const RECEIVED = /Received task: [\w.]+\[([0-9a-f-]{36})\]/;
+/** Celery's INFO line when a task returned; group 1 is the task id. */
+export const SUCCEEDED = /Task [\w.]+\[([0-9a-f-]{36})\] succeeded/;
 const FAILED = /Task [\w.]+\[([0-9a-f-]{36})\] raised/;
 /** The worker entrypoint's own line when it receives SIGTERM (worker-image/entrypoint/oq_worker_entrypoint.py). */
 const STOP_REQUESTED = /oq-worker: SIGTERM: /;
