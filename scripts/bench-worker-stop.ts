@@ -12,6 +12,7 @@
  * Needs RabbitMQ (bash scripts/services.sh start) and the engine environment (bash scripts/setup.sh).
  * Each parallel lane has a vhost and scratch directory of its own. 3 to 5 minutes for 52 stops on 2 busy cores.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,8 +43,6 @@ const capSeconds = option('--cap', 60);
 const unpatched = args.includes('--unpatched');
 const write = !args.includes('--no-write');
 const OUTPUT = join(REPO_ROOT, 'docs', 'bench-worker-stop.md');
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** One lane: its own vhost and scratch directory, workers started and stopped one after another. */
 async function lane(index: number, count: number, times: number[], hung: number[]): Promise<void> {

@@ -9,6 +9,7 @@
  *
  * Needs the local services (bash scripts/services.sh start). Uses a vhost of its own and deletes it.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'amqplib';
 import * as prettier from 'prettier';
@@ -25,8 +26,6 @@ const CAP_MS = 30_000;
 const args = process.argv.slice(2);
 const trials = Number(args[args.indexOf('--trials') + 1] ?? 3) || 3;
 const write = !args.includes('--no-write');
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Milliseconds from `start` until `check` is true, polling every POLL_MS; Infinity past the cap. */
 async function timeUntil(start: number, check: () => Promise<boolean>): Promise<number> {

@@ -3,11 +3,11 @@
  * management API has no CPU figure of its own, and the node's process is what the master's core pays.
  * What the bridge adds to it is measured in alternating windows without and with the bridge polling.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux, the unit of utime/stime in /proc/<pid>/stat
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The pid of the shared local RabbitMQ node: a beam.smp that boots `rabbit` (not a rabbitmqctl run) and is

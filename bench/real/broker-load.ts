@@ -7,6 +7,7 @@
  * bridge. RabbitMQ's CPU comes from /proc/<beam.smp pid>/stat, in alternating windows with and without the
  * bridge polling, to cancel the noise of other clients of the shared broker.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { ComputeBackend } from '../../bridge/src/compute/compute-backend.ts';
@@ -39,8 +40,6 @@ export interface BrokerLoadResult {
   /** The bridge's own cost per cycle at the largest level. */
   readonly cycle: CycleCostResult;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function measureBrokerLoad(o: BrokerLoadOptions): Promise<BrokerLoadResult> {
   const pid = beamPid();

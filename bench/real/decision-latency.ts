@@ -5,6 +5,7 @@
  * UpdateService call has returned from moto. Trials start at a random phase of the poll period (seeded), so
  * the figures include the wait for the next cycle, as a real burst would.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EcsBackend } from '../../bridge/src/compute/ecs-backend.ts';
 import type { ScalingPolicy } from '../../bridge/src/decide/decision.ts';
 import { ScaleActor } from '../../bridge/src/act/scale-actor.ts';
@@ -69,8 +70,6 @@ const NO_DRAIN: WorkerControl = {
   addConsumer: async () => new Set(),
   inspect: async () => new Map(),
 };
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function measureDecisionLatency(o: LatencyBenchOptions): Promise<LatencyBenchResult> {
   const queue = o.queue ?? 'celery';

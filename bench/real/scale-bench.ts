@@ -10,6 +10,7 @@
  * 2. bursts: messages published to the full fleet's queue, time until UpdateService returns;
  * 3. drain: 100 workers go idle, time until the last of them is retired, ECS calls per scale-in, busy stopped.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { RemoteControlWorkerControl } from '../../bridge/src/act/remote-control-worker-control.ts';
 import { ScaleActor } from '../../bridge/src/act/scale-actor.ts';
 import { EcsBackend } from '../../bridge/src/compute/ecs-backend.ts';
@@ -72,7 +73,6 @@ export interface ScalePoint {
 
 const POLL_SECONDS = 5;
 const DRAIN_GRACE_SECONDS = 10;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The bridge's defaults, with room above the fleet for scale-out and the phase's idle grace. */
 function policy(idleGraceSeconds: number): ScalingPolicy {
