@@ -98,6 +98,14 @@ async function main(): Promise<void> {
   }
 }
 
+/** Runs scripts/build-worker-image.sh (a no-op when its inputs did not change); the image is its last line. */
+function buildWorkerImage(...args: string[]): string | undefined {
+  const out = execFileSync('bash', [join(ROOT, 'scripts/build-worker-image.sh'), ...args], {
+    encoding: 'utf8',
+  });
+  return out.trim().split('\n').pop();
+}
+
 /** The real calculation: the product's main job. */
 async function runEngine(
   opts: ReturnType<typeof parseArgs>,
@@ -109,12 +117,7 @@ async function runEngine(
     console.log(
       'demo: making sure the engine worker image is built (scripts/build-worker-image.sh engine-local)',
     );
-    image = execFileSync('bash', [join(ROOT, 'scripts/build-worker-image.sh'), 'engine-local'], {
-      encoding: 'utf8',
-    })
-      .trim()
-      .split('\n')
-      .pop();
+    image = buildWorkerImage('engine-local');
   }
   const started = Date.now();
   const { summary, failures } = await runEngineDemo({
@@ -143,10 +146,7 @@ async function runSynthetic(
   if (opts.backend === 'podman') {
     // Idempotent: builds the worker image (debootstrap base, test app) only when its inputs changed.
     console.log('demo: making sure the worker image is built (scripts/build-worker-image.sh)');
-    image = execFileSync('bash', [join(ROOT, 'scripts/build-worker-image.sh')], { encoding: 'utf8' })
-      .trim()
-      .split('\n')
-      .pop();
+    image = buildWorkerImage();
   }
   const run: LocalRunOptions = {
     backend: opts.backend,
