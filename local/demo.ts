@@ -98,8 +98,14 @@ async function main(): Promise<void> {
   }
 }
 
-/** Runs scripts/build-worker-image.sh (a no-op when its inputs did not change); the image is its last line. */
-function buildWorkerImage(...args: string[]): string | undefined {
+/**
+ * Runs scripts/build-worker-image.sh, which builds only when the image's inputs changed, and returns the image
+ * (its last line). `name` is what the demo tells the user it is making sure of.
+ */
+function buildWorkerImage(name: string, ...args: string[]): string | undefined {
+  console.log(
+    `demo: making sure the ${name} is built (${['scripts/build-worker-image.sh', ...args].join(' ')})`,
+  );
   const out = execFileSync('bash', [join(ROOT, 'scripts/build-worker-image.sh'), ...args], {
     encoding: 'utf8',
   });
@@ -111,14 +117,9 @@ async function runEngine(
   opts: ReturnType<typeof parseArgs>,
   broker: LocalRunOptions['broker'],
 ): Promise<void> {
-  let image: string | undefined;
-  if (opts.backend === 'podman') {
-    // Idempotent: the production Dockerfile with the pinned engine, on a base carrying the host's Python 3.8.
-    console.log(
-      'demo: making sure the engine worker image is built (scripts/build-worker-image.sh engine-local)',
-    );
-    image = buildWorkerImage('engine-local');
-  }
+  // The production Dockerfile with the pinned engine, on a base carrying the host's Python 3.8.
+  const image =
+    opts.backend === 'podman' ? buildWorkerImage('engine worker image', 'engine-local') : undefined;
   const started = Date.now();
   const { summary, failures } = await runEngineDemo({
     broker,
@@ -142,12 +143,8 @@ async function runSynthetic(
   opts: ReturnType<typeof parseArgs>,
   broker: LocalRunOptions['broker'],
 ): Promise<void> {
-  let image: string | undefined;
-  if (opts.backend === 'podman') {
-    // Idempotent: builds the worker image (debootstrap base, test app) only when its inputs changed.
-    console.log('demo: making sure the worker image is built (scripts/build-worker-image.sh)');
-    image = buildWorkerImage();
-  }
+  // The worker image of the test app, on a debootstrap base.
+  const image = opts.backend === 'podman' ? buildWorkerImage('worker image') : undefined;
   const run: LocalRunOptions = {
     backend: opts.backend,
     image,
