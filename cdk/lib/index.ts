@@ -6,9 +6,6 @@ export { OqElasticCluster, type OqElasticClusterProps } from './oq-elastic-clust
 export { OqElasticStack, type OqElasticStackProps } from './oq-elastic-stack.ts';
 export type { ClusterSettings, ClusterSubnetType, ExistingVpcProps } from './props/cluster-settings.ts';
 export { clusterPropsFromContext } from './props/cluster-props-from-context.ts';
-export {
-  ClusterPropsError,
-  resolveClusterProps,
-  type ResolvedClusterProps,
-} from './props/resolve-cluster-props.ts';
+export { ClusterPropsError } from './props/cluster-props-error.ts';
+export { resolveClusterProps, type ResolvedClusterProps } from './props/resolve-cluster-props.ts';
 export { DEFAULT_PRICES, type CpuArchitecture, type PriceTable } from '../../contract/prices.ts';

@@ -11,7 +11,8 @@ import { ConfigError, loadBridgeConfig } from '../../bridge/src/config/bridge-co
 import type { ClusterSettings } from '../../cdk/lib/props/cluster-settings.ts';
 import { OqElasticStack } from '../../cdk/lib/oq-elastic-stack.ts';
 import { FARGATE_TASK_SIZES } from '../../cdk/lib/props/fargate-task-sizes.ts';
-import { ClusterPropsError, resolveClusterProps } from '../../cdk/lib/props/resolve-cluster-props.ts';
+import { ClusterPropsError } from '../../cdk/lib/props/cluster-props-error.ts';
+import { resolveClusterProps } from '../../cdk/lib/props/resolve-cluster-props.ts';
 import { DEFAULT_PRICES, fargateTaskHourlyCost, type PriceTable } from '../../contract/prices.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

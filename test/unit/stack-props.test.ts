@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { ClusterSettings } from '../../cdk/lib/props/cluster-settings.ts';
 import { clusterPropsFromContext } from '../../cdk/lib/props/cluster-props-from-context.ts';
 import { FARGATE_TASK_SIZES, fargateMemoryOptions } from '../../cdk/lib/props/fargate-task-sizes.ts';
-import { ClusterPropsError, resolveClusterProps } from '../../cdk/lib/props/resolve-cluster-props.ts';
+import { ClusterPropsError } from '../../cdk/lib/props/cluster-props-error.ts';
+import { resolveClusterProps } from '../../cdk/lib/props/resolve-cluster-props.ts';
 
 /** Asserts that `props` fail with a message naming the prop, the value and a fix. */
 function expectRejected(props: ClusterSettings, prop: string, value: string, fix: RegExp): void {

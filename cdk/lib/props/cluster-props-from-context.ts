@@ -1,6 +1,6 @@
 import type { Node } from 'constructs';
 import type { ClusterSettings } from './cluster-settings.ts';
-import { ClusterPropsError } from './resolve-cluster-props.ts';
+import { ClusterPropsError } from './cluster-props-error.ts';
 
 type Kind = 'number' | 'boolean' | 'string' | 'object';
 

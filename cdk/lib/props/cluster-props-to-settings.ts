@@ -3,7 +3,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type { OqElasticClusterProps } from '../oq-elastic-cluster.ts';
 import type { ClusterSettings } from './cluster-settings.ts';
-import { ClusterPropsError } from './resolve-cluster-props.ts';
+import { ClusterPropsError } from './cluster-props-error.ts';
 
 /**
  * The construct prop behind each setting whose name or unit differs, so that a validation error names what the
