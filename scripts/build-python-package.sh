@@ -2,7 +2,8 @@
 # Builds the Python package of OqElasticCluster (a jsii facade, jsii/, over the construct library, which it
 # bundles) and prints the wheel's path: dist/python/oq_elastic-<version>-py3-none-any.whl.
 #   1. `npm pack` of the library (its prepack builds dist/);
-#   2. the facade in .cache/jsii-build/ with its pinned tools (jsii, jsii-pacmak, the aws-cdk-lib release the
+#   2. the facade in .cache/jsii-build/ with its props generated from the construct's own
+#      (scripts/jsii-facade-props.ts) and its pinned tools (jsii, jsii-pacmak, the aws-cdk-lib release the
 #      Python side installs), the library's tarball installed as its bundled dependency;
 #   3. jsii, then jsii-pacmak for Python.
 # About 1.5 min on this kind of machine with the npm cache warm; downloads jsii's tools (about 25 MB) once.
@@ -18,6 +19,7 @@ tarball="$WORK/$(npm pack --silent --pack-destination "$WORK" | tail -n 1)"
 cp -r "$ROOT/jsii" "$WORK/facade"
 cd "$WORK/facade"
 rm -rf lib dist .jsii tsconfig.json
+"$ROOT/node_modules/.bin/tsx" "$ROOT/scripts/jsii-facade-props.ts" src/cluster-props.ts
 # npm refuses to install with the root's bundledDependencies set, so the library goes in from its tarball under
 # a package.json without them; jsii and jsii-pacmak then read the committed one (same version, bundled).
 node -e '
