@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Arn, ArnFormat, CfnResource, Fn, Stack } from 'aws-cdk-lib';
-import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import type * as efs from 'aws-cdk-lib/aws-efs';
@@ -13,15 +12,13 @@ import { scalingSettingsEnvironment, type BridgeScalingSettings } from '../../..
 import { METRIC_NAMESPACE } from '../../../contract/metric-names.ts';
 import { AMQP_VHOST, CELERY_QUEUE, ENGINE_RELEASE, PORTS } from '../../../contract/cluster-constants.ts';
 import { acknowledgeEcrAuthorizationToken, acknowledgeNag } from '../nag/acknowledge.ts';
+import { privateFargateService, type PrivateFargatePlacement } from '../ecs/private-fargate-service.ts';
 import { BRIDGE_BUNDLE, BRIDGE_IMAGE_DIR } from '../asset-paths.ts';
 import { BRIDGE_AMQP_USER } from '../secrets/cluster-secrets.ts';
 import { remoteControlSerializer } from './remote-control-serializer.ts';
 
 /** Props of {@link BridgeService}. */
-export interface BridgeServiceProps {
-  readonly cluster: ecs.ICluster;
-  readonly subnets: ec2.SubnetSelection;
-  readonly securityGroup: ec2.ISecurityGroup;
+export interface BridgeServiceProps extends PrivateFargatePlacement {
   /** The worker service the bridge scales. */
   readonly workerService: ecs.FargateService;
   /** The private subnets of the workers (for OQE_WORKER_SUBNET_IDS). */
@@ -106,18 +103,11 @@ export class BridgeService extends Construct {
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'bridge' }),
     });
 
-    this.service = new ecs.FargateService(this, 'Service', {
-      cluster: props.cluster,
-      taskDefinition: this.taskDefinition,
-      vpcSubnets: props.subnets,
-      securityGroups: [props.securityGroup],
-      assignPublicIp: false,
-      platformVersion: ecs.FargatePlatformVersion.VERSION1_4,
+    this.service = privateFargateService(this, props, this.taskDefinition, {
       desiredCount: 1,
       // Stop the old bridge before the new one starts: never two controllers of one desired count.
       minHealthyPercent: 0,
       maxHealthyPercent: 100,
-      circuitBreaker: { enable: true, rollback: true },
     });
 
     acknowledgeNag(this.taskDefinition, [

@@ -1,5 +1,4 @@
 import { Annotations, Duration, Stack } from 'aws-cdk-lib';
-import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import type * as efs from 'aws-cdk-lib/aws-efs';
@@ -9,6 +8,7 @@ import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { AMQP_VHOST, CELERY_QUEUE, PORTS, SHARED_DIR } from '../../../contract/cluster-constants.ts';
 import { acknowledgeEcrAuthorizationToken, acknowledgeNag } from '../nag/acknowledge.ts';
+import { privateFargateService, type PrivateFargatePlacement } from '../ecs/private-fargate-service.ts';
 import type { CpuArchitecture } from '../../../contract/prices.ts';
 import { WORKER_IMAGE_DIR } from '../asset-paths.ts';
 import { WORKER_AMQP_USER } from '../secrets/cluster-secrets.ts';
@@ -25,10 +25,7 @@ export const WORKER_HEALTHCHECK_COMMAND = [
 ] as const;
 
 /** Props of {@link WorkerService}. */
-export interface WorkerServiceProps {
-  readonly cluster: ecs.ICluster;
-  readonly subnets: ec2.SubnetSelection;
-  readonly securityGroup: ec2.ISecurityGroup;
+export interface WorkerServiceProps extends PrivateFargatePlacement {
   readonly architecture: CpuArchitecture;
   readonly vcpu: number;
   readonly memoryGiB: number;
@@ -160,17 +157,10 @@ export class WorkerService extends Construct {
       })),
     );
 
-    this.service = new ecs.FargateService(this, 'Service', {
-      cluster: props.cluster,
-      taskDefinition: this.taskDefinition,
-      vpcSubnets: props.subnets,
-      securityGroups: [props.securityGroup],
-      assignPublicIp: false,
-      platformVersion: ecs.FargatePlatformVersion.VERSION1_4,
+    this.service = privateFargateService(this, props, this.taskDefinition, {
       // desiredCount deliberately unset: see the class comment.
       minHealthyPercent: 100,
       maxHealthyPercent: 200,
-      circuitBreaker: { enable: true, rollback: true },
       propagateTags: ecs.PropagatedTagSource.SERVICE,
       capacityProviderStrategies: props.spot ? [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }] : undefined,
     });
