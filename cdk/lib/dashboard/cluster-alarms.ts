@@ -44,6 +44,36 @@ function requireMinutes(name: string, value: number, max: number): number {
   return value;
 }
 
+/** One alarm's condition: it must hold for every datapoint of `periods` periods in a row. */
+interface SustainedCondition {
+  readonly description: string;
+  readonly metric: cloudwatch.IMetric;
+  /** @default 1: a 0/1 condition series, a status check or BrokerRefused reaching 1 */
+  readonly threshold?: number;
+  /** @default GREATER_THAN_OR_EQUAL_TO_THRESHOLD */
+  readonly comparison?: cloudwatch.ComparisonOperator;
+  readonly periods: number;
+  /** @default NOT_BREACHING: missing bridge data is the heartbeat alarm's business */
+  readonly missingData?: cloudwatch.TreatMissingData;
+}
+
+/**
+ * An alarm that requires every datapoint of its window (datapointsToAlarm = evaluationPeriods), so that one
+ * noisy period neither raises nor clears it.
+ */
+function sustainedAlarm(scope: Construct, id: string, condition: SustainedCondition): cloudwatch.Alarm {
+  return new cloudwatch.Alarm(scope, id, {
+    alarmDescription: condition.description,
+    metric: condition.metric,
+    threshold: condition.threshold ?? 1,
+    comparisonOperator:
+      condition.comparison ?? cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    evaluationPeriods: condition.periods,
+    datapointsToAlarm: condition.periods,
+    treatMissingData: condition.missingData ?? cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+}
+
 /**
  * The cluster's alarms and their SNS topic. Minute-granular conditions use 1-minute periods and require every
  * datapoint of the window, so one noisy minute neither raises nor clears an alarm.
@@ -112,98 +142,73 @@ export class ClusterAlarms extends Construct {
     }
     const notify = new actions.SnsAction(this.topic);
 
-    this.bridgeHeartbeatMissing = new cloudwatch.Alarm(this, 'BridgeHeartbeatMissing', {
-      alarmDescription: `The scaling bridge sent no heartbeat for ${heartbeatMinutes} minutes: workers are not being scaled.`,
-      metric: m.heartbeat(),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-      evaluationPeriods: heartbeatMinutes,
-      datapointsToAlarm: heartbeatMinutes,
+    this.bridgeHeartbeatMissing = sustainedAlarm(this, 'BridgeHeartbeatMissing', {
+      description: `The scaling bridge sent no heartbeat for ${heartbeatMinutes} minutes: workers are not being scaled.`,
+      metric: m.series('heartbeat'),
+      comparison: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      periods: heartbeatMinutes,
       // No datapoint is exactly the failure: a dead bridge publishes nothing.
-      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      missingData: cloudwatch.TreatMissingData.BREACHING,
     });
 
     // The bridge publishes BrokerRefused = 1 each cycle while RabbitMQ or its management API refuses its user,
     // password or vhost (a rotated secret, a changed user): no retry fixes that, an operator must.
-    this.bridgeBrokerRefused = new cloudwatch.Alarm(this, 'BridgeBrokerRefused', {
-      alarmDescription:
+    this.bridgeBrokerRefused = sustainedAlarm(this, 'BridgeBrokerRefused', {
+      description:
         'RabbitMQ refuses the scaling bridge its user, password or vhost for 2 minutes: workers are not being scaled (docs/bridge.md, Troubleshooting).',
-      metric: m.brokerRefused(),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 2,
-      datapointsToAlarm: 2,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      metric: m.series('brokerRefused'),
+      periods: 2,
     });
 
-    this.demandWithoutWorkers = new cloudwatch.Alarm(this, 'DemandWithoutWorkers', {
-      alarmDescription: `Tasks waited for ${demandMinutes} minutes with no celery worker consuming the queue (quota, image pull, broker credentials?).`,
+    this.demandWithoutWorkers = sustainedAlarm(this, 'DemandWithoutWorkers', {
+      description: `Tasks waited for ${demandMinutes} minutes with no celery worker consuming the queue (quota, image pull, broker credentials?).`,
       metric: m.demandWithoutWorkers(),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: demandMinutes,
-      datapointsToAlarm: demandMinutes,
-      // Missing bridge data is the heartbeat alarm's business.
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      periods: demandMinutes,
     });
 
-    this.stuckCalculation = new cloudwatch.Alarm(this, 'StuckCalculation', {
-      alarmDescription: `A calculation has been running for ${stuckMinutes} minutes with no task active or queued: a task may have died (out of memory?) and the engine waits for it; consider aborting it.`,
+    this.stuckCalculation = sustainedAlarm(this, 'StuckCalculation', {
+      description: `A calculation has been running for ${stuckMinutes} minutes with no task active or queued: a task may have died (out of memory?) and the engine waits for it; consider aborting it.`,
       metric: m.stuckCalculation(),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: stuckMinutes,
-      datapointsToAlarm: stuckMinutes,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      periods: stuckMinutes,
     });
 
     // System checks fail with the host: EC2 recovery moves the instance, keeping its id, private IP and EBS
     // volumes (EC2 "Recover your instance" documentation), so workers and the bridge find it again.
-    this.masterSystemStatusCheck = new cloudwatch.Alarm(this, 'MasterSystemStatusCheck', {
-      alarmDescription:
+    this.masterSystemStatusCheck = sustainedAlarm(this, 'MasterSystemStatusCheck', {
+      description:
         'The master failed its EC2 system status check for 2 minutes: recovering it onto healthy hardware.',
       metric: m.masterStatusCheck('System'),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 2,
-      datapointsToAlarm: 2,
-      treatMissingData: cloudwatch.TreatMissingData.MISSING,
+      periods: 2,
+      missingData: cloudwatch.TreatMissingData.MISSING,
     });
     this.masterSystemStatusCheck.addAlarmAction(new actions.Ec2Action(actions.Ec2InstanceAction.RECOVER));
 
     // Instance checks fail with the guest (kernel, memory exhaustion): only a reboot can help, and it ends the
     // calculations in flight, so it waits longer than the recovery.
-    this.masterInstanceStatusCheck = new cloudwatch.Alarm(this, 'MasterInstanceStatusCheck', {
-      alarmDescription: 'The master failed its EC2 instance status check for 5 minutes: rebooting it.',
+    this.masterInstanceStatusCheck = sustainedAlarm(this, 'MasterInstanceStatusCheck', {
+      description: 'The master failed its EC2 instance status check for 5 minutes: rebooting it.',
       metric: m.masterStatusCheck('Instance'),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 5,
-      datapointsToAlarm: 5,
-      treatMissingData: cloudwatch.TreatMissingData.MISSING,
+      periods: 5,
+      missingData: cloudwatch.TreatMissingData.MISSING,
     });
     this.masterInstanceStatusCheck.addAlarmAction(new actions.Ec2Action(actions.Ec2InstanceAction.REBOOT));
 
-    this.efsBurstCreditsLow = new cloudwatch.Alarm(this, 'EfsBurstCreditsLow', {
-      alarmDescription: `shared_dir's EFS burst credits are below ${burstLow} bytes: throughput will fall to the baseline (switch to Elastic throughput or add storage).`,
+    // Missing data does not breach: Elastic and provisioned throughput modes publish no burst credits.
+    this.efsBurstCreditsLow = sustainedAlarm(this, 'EfsBurstCreditsLow', {
+      description: `shared_dir's EFS burst credits are below ${burstLow} bytes: throughput will fall to the baseline (switch to Elastic throughput or add storage).`,
       metric: m.efsBurstCreditBalance().with({ period: Duration.minutes(5) }),
       threshold: burstLow,
-      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-      evaluationPeriods: 3,
-      datapointsToAlarm: 3,
-      // Elastic and provisioned throughput modes publish no burst credits.
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      comparison: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      periods: 3,
     });
 
     if (props.hourlyBudget !== undefined) {
-      this.spendAboveBudget = new cloudwatch.Alarm(this, 'SpendAboveBudget', {
-        alarmDescription: `Estimated spend is above the budget of ${props.hourlyBudget} USD per hour (workers + master + EFS storage, from the price table).`,
+      this.spendAboveBudget = sustainedAlarm(this, 'SpendAboveBudget', {
+        description: `Estimated spend is above the budget of ${props.hourlyBudget} USD per hour (workers + master + EFS storage, from the price table).`,
         metric: m.costPerHour(),
         threshold: props.hourlyBudget,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 3,
-        datapointsToAlarm: 3,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        comparison: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        periods: 3,
       });
     }
 

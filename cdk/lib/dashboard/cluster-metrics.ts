@@ -30,6 +30,54 @@ export interface ClusterMetricsSource {
 }
 
 /**
+ * One bridge metric as the dashboard and the alarms read it: its name, the statistic, the legend's label and
+ * the period (FINE_PERIOD when left out).
+ */
+export type BridgeSeries = readonly [
+  metricName: MetricName,
+  statistic: string,
+  label: string,
+  period?: Duration,
+];
+
+/** The bridge's series that the dashboard and the alarms read, by name ({@link ClusterMetrics.series}). */
+export const BRIDGE_SERIES = {
+  // Queue: the engine's `celery` queue; demand is ready + unacked (work in flight).
+  queueReady: ['QueueReady', 'Maximum', 'Ready'],
+  queueUnacked: ['QueueUnacked', 'Maximum', 'Unacked (running or reserved)'],
+  consumers: ['Consumers', 'Minimum', 'Consumers'],
+  // Workers: desired (what the bridge asked for), running (units up), busy (running at least one task).
+  workersDesired: ['WorkersDesired', 'Maximum', 'Desired'],
+  workersRunning: ['WorkersRunning', 'Average', 'Running'],
+  workersBusy: ['WorkersBusy', 'Average', 'Busy'],
+  // Utilisation: the classic celery-status figure, busy processes over pool processes.
+  utilisation: ['Utilisation', 'Average', 'Utilisation (%)'],
+  activeTasks: ['ActiveTasks', 'Average', 'Active tasks'],
+  // The stuck-calculation condition's: one active task in the minute is enough.
+  activeTasksMax: ['ActiveTasks', 'Maximum', 'Active tasks (max)'],
+  workerSlots: ['WorkerSlots', 'Average', 'Worker processes'],
+  // Scaling and the bridge itself.
+  scaleOut: ['ScaleOut', 'Sum', 'Workers added'],
+  scaleIn: ['ScaleIn', 'Sum', 'Workers retired'],
+  timeToFirstWorker: ['TimeToFirstWorker', 'Maximum', 'Demand to first worker (s)'],
+  cycleTimeMedian: ['CycleDuration', 'p50', 'Cycle time median (ms)'],
+  cycleTimeMax: ['CycleDuration', 'Maximum', 'Cycle time max (ms)'],
+  heartbeat: ['Heartbeat', 'SampleCount', 'Heartbeats'],
+  brokerRefused: ['BrokerRefused', 'Maximum', 'Broker refuses the bridge'],
+  bridgeEstimatedCostPerHour: [
+    'EstimatedCostPerHour',
+    'Average',
+    "Bridge's own estimate (USD/h)",
+    COST_PERIOD,
+  ],
+  // Published by the master (calculations-metric.ts) under the bridge's namespace and dimension.
+  calculationsExecuting: ['CalculationsExecuting', 'Maximum', 'Running calcs'],
+} as const satisfies Record<string, BridgeSeries>;
+
+/** A name of {@link BRIDGE_SERIES}. */
+export type BridgeSeriesName = keyof typeof BRIDGE_SERIES;
+
+/**
  * A number for a metric math expression: plain decimal notation (no exponent), enough digits for prices
  * of a fraction of a cent.
  */
@@ -37,6 +85,51 @@ export function mathNumber(value: number): string {
   if (!Number.isFinite(value)) throw new Error(`mathNumber: ${String(value)} is not a finite number.`);
   const fixed = value.toFixed(10).replace(/\.?0+$/, '');
   return fixed === '-0' ? '0' : fixed;
+}
+
+/** A metric of the dashboard: one statistic of one series, labelled for the legend. */
+function metric(
+  namespace: string,
+  metricName: string,
+  dimensionsMap: Record<string, string>,
+  statistic: string,
+  label: string,
+  period: Duration,
+): cloudwatch.Metric {
+  return new cloudwatch.Metric({ namespace, metricName, dimensionsMap, statistic, label, period });
+}
+
+/** A metric math series of the dashboard: `expression` over the named `usingMetrics` (none for a SEARCH). */
+function mathSeries(
+  expression: string,
+  usingMetrics: Record<string, cloudwatch.IMetric>,
+  label: string,
+  period: Duration,
+): cloudwatch.MathExpression {
+  return new cloudwatch.MathExpression({ expression, usingMetrics, label, period });
+}
+
+/** A cost figure (USD), on the cost figures' period. */
+function costSeries(expression: string, usingMetrics: Record<string, cloudwatch.IMetric>, label: string) {
+  return mathSeries(expression, usingMetrics, label, COST_PERIOD);
+}
+
+/** An alarm condition, a 0/1 series on the finest period so that an alarm counts it in minutes. */
+function conditionSeries(
+  expression: string,
+  usingMetrics: Record<string, cloudwatch.IMetric>,
+  label: string,
+) {
+  return mathSeries(expression, usingMetrics, label, FINE_PERIOD);
+}
+
+/** A rate in bytes per second (`bytesPerSecond`, an expression over `usingMetrics`) in MiB/s. */
+function mebibytesPerSecond(
+  bytesPerSecond: string,
+  usingMetrics: Record<string, cloudwatch.IMetric>,
+  label: string,
+) {
+  return mathSeries(`${bytesPerSecond} / 1048576`, usingMetrics, label, FINE_PERIOD);
 }
 
 /**
@@ -52,77 +145,14 @@ export class ClusterMetrics {
 
   /** A bridge metric under the OqElastic namespace and the cluster's dimension. */
   bridge(metricName: MetricName, statistic: string, label: string, period = FINE_PERIOD): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: METRIC_NAMESPACE,
-      metricName,
-      dimensionsMap: { [CLUSTER_DIMENSION]: this.source.clusterDimension },
-      statistic,
-      label,
-      period,
-    });
+    const dimensions = { [CLUSTER_DIMENSION]: this.source.clusterDimension };
+    return metric(METRIC_NAMESPACE, metricName, dimensions, statistic, label, period);
   }
 
-  // Queue: the engine's `celery` queue; demand is ready + unacked (work in flight).
-  queueReady(): cloudwatch.Metric {
-    return this.bridge('QueueReady', 'Maximum', 'Ready');
-  }
-  queueUnacked(): cloudwatch.Metric {
-    return this.bridge('QueueUnacked', 'Maximum', 'Unacked (running or reserved)');
-  }
-  consumers(): cloudwatch.Metric {
-    return this.bridge('Consumers', 'Minimum', 'Consumers');
-  }
-
-  // Workers: desired (what the bridge asked for), running (units up), busy (running at least one task).
-  workersDesired(): cloudwatch.Metric {
-    return this.bridge('WorkersDesired', 'Maximum', 'Desired');
-  }
-  workersRunning(period = FINE_PERIOD): cloudwatch.Metric {
-    return this.bridge('WorkersRunning', 'Average', 'Running', period);
-  }
-  workersBusy(): cloudwatch.Metric {
-    return this.bridge('WorkersBusy', 'Average', 'Busy');
-  }
-
-  // Utilisation: the classic celery-status figure, busy processes over pool processes.
-  utilisation(): cloudwatch.Metric {
-    return this.bridge('Utilisation', 'Average', 'Utilisation (%)');
-  }
-  activeTasks(): cloudwatch.Metric {
-    return this.bridge('ActiveTasks', 'Average', 'Active tasks');
-  }
-  workerSlots(): cloudwatch.Metric {
-    return this.bridge('WorkerSlots', 'Average', 'Worker processes');
-  }
-
-  // Scaling and the bridge itself.
-  scaleOut(): cloudwatch.Metric {
-    return this.bridge('ScaleOut', 'Sum', 'Workers added');
-  }
-  scaleIn(): cloudwatch.Metric {
-    return this.bridge('ScaleIn', 'Sum', 'Workers retired');
-  }
-  timeToFirstWorker(): cloudwatch.Metric {
-    return this.bridge('TimeToFirstWorker', 'Maximum', 'Demand to first worker (s)');
-  }
-  cycleDuration(statistic: 'p50' | 'Maximum'): cloudwatch.Metric {
-    return this.bridge(
-      'CycleDuration',
-      statistic,
-      `Cycle time ${statistic === 'p50' ? 'median' : 'max'} (ms)`,
-    );
-  }
-  heartbeat(): cloudwatch.Metric {
-    return this.bridge('Heartbeat', 'SampleCount', 'Heartbeats');
-  }
-  brokerRefused(): cloudwatch.Metric {
-    return this.bridge('BrokerRefused', 'Maximum', 'Broker refuses the bridge');
-  }
-  bridgeEstimatedCostPerHour(): cloudwatch.Metric {
-    return this.bridge('EstimatedCostPerHour', 'Average', "Bridge's own estimate (USD/h)", COST_PERIOD);
-  }
-  calculationsExecuting(): cloudwatch.Metric {
-    return this.bridge('CalculationsExecuting', 'Maximum', 'Running calcs');
+  /** One of {@link BRIDGE_SERIES}: on its own period, or on `period` when given. */
+  series(name: BridgeSeriesName, period?: Duration): cloudwatch.Metric {
+    const [metricName, statistic, label, ownPeriod]: BridgeSeries = BRIDGE_SERIES[name];
+    return this.bridge(metricName, statistic, label, period ?? ownPeriod);
   }
 
   /**
@@ -132,172 +162,141 @@ export class ClusterMetrics {
     // A dynamic label (CloudWatch "Use dynamic labels"): one legend entry per calculation.
     const label = `calc \${PROP('Dim.${CALCULATION_DIMENSION}')}`;
     const schema = `{${METRIC_NAMESPACE},${CLUSTER_DIMENSION},${CALCULATION_DIMENSION}}`;
-    return new cloudwatch.MathExpression({
-      expression: `SEARCH('${schema} MetricName="${metricName}" ${CLUSTER_DIMENSION}="${this.source.clusterDimension}"', 'Sum', 300)`,
+    return mathSeries(
+      `SEARCH('${schema} MetricName="${metricName}" ${CLUSTER_DIMENSION}="${this.source.clusterDimension}"', 'Sum', 300)`,
+      {},
       label,
-      period: COST_PERIOD,
-      usingMetrics: {},
-    });
+      COST_PERIOD,
+    );
   }
 
   // Cost: running workers x the worker's hourly price, plus the master and EFS storage. USD per hour.
   workersCostPerHour(): cloudwatch.MathExpression {
-    return new cloudwatch.MathExpression({
-      expression: `FILL(running, 0) * ${mathNumber(this.rates.workerHourly)}`,
-      usingMetrics: { running: this.workersRunning(COST_PERIOD) },
-      label: 'Workers (USD/h)',
-      period: COST_PERIOD,
-    });
+    return costSeries(
+      `FILL(running, 0) * ${mathNumber(this.rates.workerHourly)}`,
+      { running: this.series('workersRunning', COST_PERIOD) },
+      'Workers (USD/h)',
+    );
   }
   masterCostPerHour(): cloudwatch.MathExpression {
     // A metric math result needs a time series: the master's constant price rides on its CPU metric's timestamps.
-    return new cloudwatch.MathExpression({
-      expression: `0 * masterCpu + ${mathNumber(this.rates.masterHourly)}`,
-      usingMetrics: { masterCpu: this.masterCpu(COST_PERIOD) },
-      label: 'Master (USD/h)',
-      period: COST_PERIOD,
-    });
+    return costSeries(
+      `0 * masterCpu + ${mathNumber(this.rates.masterHourly)}`,
+      { masterCpu: this.masterCpu(COST_PERIOD) },
+      'Master (USD/h)',
+    );
   }
   efsCostPerHour(): cloudwatch.MathExpression {
-    return new cloudwatch.MathExpression({
-      // REPEAT carries the 15-minutely StorageBytes over the 5-minute periods between its datapoints; the outer
-      // FILL covers the periods before the first one in the queried range (an alarm queries only its own
-      // evaluation periods), which would otherwise leave the whole total missing.
-      expression: `FILL(FILL(efsBytes, REPEAT), 0) / ${STORAGE_BYTES_PER_GB} * ${mathNumber(this.rates.efsGbMonth)} / ${HOURS_PER_MONTH}`,
-      usingMetrics: { efsBytes: this.efsStorageBytes() },
-      label: 'EFS storage (USD/h)',
-      period: COST_PERIOD,
-    });
+    // REPEAT carries the 15-minutely StorageBytes over the 5-minute periods between its datapoints; the outer
+    // FILL covers the periods before the first one in the queried range (an alarm queries only its own
+    // evaluation periods), which would otherwise leave the whole total missing.
+    return costSeries(
+      `FILL(FILL(efsBytes, REPEAT), 0) / ${STORAGE_BYTES_PER_GB} * ${mathNumber(this.rates.efsGbMonth)} / ${HOURS_PER_MONTH}`,
+      { efsBytes: this.efsStorageBytes() },
+      'EFS storage (USD/h)',
+    );
   }
   /** Total estimated spend per hour: what the budget alarm watches. */
   costPerHour(): cloudwatch.MathExpression {
-    return new cloudwatch.MathExpression({
-      expression: 'workers + master + efs',
-      usingMetrics: {
-        workers: this.workersCostPerHour(),
-        master: this.masterCostPerHour(),
-        efs: this.efsCostPerHour(),
-      },
-      label: 'Estimated total (USD/h)',
-      period: COST_PERIOD,
-    });
+    return costSeries(
+      'workers + master + efs',
+      { workers: this.workersCostPerHour(), master: this.masterCostPerHour(), efs: this.efsCostPerHour() },
+      'Estimated total (USD/h)',
+    );
   }
   /** USD spent in each period: the hourly rate times the period's length in hours. */
   costInPeriod(): cloudwatch.MathExpression {
-    return new cloudwatch.MathExpression({
-      expression: 'total * PERIOD(total) / 3600',
-      usingMetrics: { total: this.costPerHour() },
-      label: 'Estimated spend (USD)',
-      period: COST_PERIOD,
-    });
+    return costSeries('total * PERIOD(total) / 3600', { total: this.costPerHour() }, 'Estimated spend (USD)');
   }
   /** Running total of the spend over the graph's time range. */
   cumulativeCost(): cloudwatch.MathExpression {
-    return new cloudwatch.MathExpression({
-      expression: 'RUNNING_SUM(spend)',
-      usingMetrics: { spend: this.costInPeriod() },
-      label: 'Cumulative spend (USD)',
-      period: COST_PERIOD,
-    });
+    return costSeries('RUNNING_SUM(spend)', { spend: this.costInPeriod() }, 'Cumulative spend (USD)');
+  }
+
+  /**
+   * The work in flight (the queue's ready and unacked messages), for a condition's expression: `expression`
+   * names the two series as `ready` and `unacked`, and `metrics` holds them under those names.
+   */
+  private workInFlight() {
+    return {
+      expression: '(FILL(ready, 0) + FILL(unacked, 0))',
+      metrics: { ready: this.series('queueReady'), unacked: this.series('queueUnacked') },
+    };
   }
 
   // Alarm conditions, as 0/1 series so that an alarm can require N minutes of them in a row. Sums are
   // parenthesised so that the reading does not hang on operator precedence.
   /** 1 while there is work in flight and no celery worker consumes the queue. */
   demandWithoutWorkers(): cloudwatch.MathExpression {
-    return new cloudwatch.MathExpression({
-      expression: 'IF((FILL(ready, 0) + FILL(unacked, 0)) > 0 AND FILL(consumers, 0) == 0, 1, 0)',
-      usingMetrics: { ready: this.queueReady(), unacked: this.queueUnacked(), consumers: this.consumers() },
-      label: 'Demand with no worker',
-      period: FINE_PERIOD,
-    });
+    const inFlight = this.workInFlight();
+    return conditionSeries(
+      `IF(${inFlight.expression} > 0 AND FILL(consumers, 0) == 0, 1, 0)`,
+      { ...inFlight.metrics, consumers: this.series('consumers') },
+      'Demand with no worker',
+    );
   }
   /**
    * 1 while the engine reports a calculation running but no task runs and none waits: the engine's master
    * waits for results that will never come (a pool child died and celery acked its message anyway).
    */
   stuckCalculation(): cloudwatch.MathExpression {
-    return new cloudwatch.MathExpression({
-      expression:
-        'IF(FILL(executing, 0) > 0 AND FILL(active, 0) == 0 AND (FILL(ready, 0) + FILL(unacked, 0)) == 0, 1, 0)',
-      usingMetrics: {
-        executing: this.calculationsExecuting(),
-        active: this.bridge('ActiveTasks', 'Maximum', 'Active tasks (max)'),
-        ready: this.queueReady(),
-        unacked: this.queueUnacked(),
+    const inFlight = this.workInFlight();
+    return conditionSeries(
+      `IF(FILL(executing, 0) > 0 AND FILL(active, 0) == 0 AND ${inFlight.expression} == 0, 1, 0)`,
+      {
+        executing: this.series('calculationsExecuting'),
+        active: this.series('activeTasksMax'),
+        ...inFlight.metrics,
       },
-      label: 'Calculation waiting with no task',
-      period: FINE_PERIOD,
-    });
+      'Calculation waiting with no task',
+    );
   }
 
   // The master: EC2's own metrics and the CloudWatch agent's (see master-agent-metrics.ts).
+  private master(
+    namespace: string,
+    metricName: string,
+    statistic: string,
+    label: string,
+    period = FINE_PERIOD,
+  ) {
+    const dimensions = { InstanceId: this.source.masterInstanceId };
+    return metric(namespace, metricName, dimensions, statistic, label, period);
+  }
   masterCpu(period = FINE_PERIOD): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: 'AWS/EC2',
-      metricName: 'CPUUtilization',
-      dimensionsMap: { InstanceId: this.source.masterInstanceId },
-      statistic: 'Average',
-      label: 'CPU (%)',
-      period,
-    });
+    return this.master('AWS/EC2', 'CPUUtilization', 'Average', 'CPU (%)', period);
   }
   masterStatusCheck(kind: 'System' | 'Instance'): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: 'AWS/EC2',
-      metricName: `StatusCheckFailed_${kind}`,
-      dimensionsMap: { InstanceId: this.source.masterInstanceId },
-      statistic: 'Maximum',
-      label: `${kind} status check failed`,
-      period: FINE_PERIOD,
-    });
+    return this.master('AWS/EC2', `StatusCheckFailed_${kind}`, 'Maximum', `${kind} status check failed`);
   }
   masterMemory(): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: MASTER_AGENT_NAMESPACE,
-      metricName: MASTER_MEMORY_METRIC,
-      dimensionsMap: { InstanceId: this.source.masterInstanceId },
-      statistic: 'Maximum',
-      label: 'Memory used (%)',
-      period: FINE_PERIOD,
-    });
+    return this.master(MASTER_AGENT_NAMESPACE, MASTER_MEMORY_METRIC, 'Maximum', 'Memory used (%)');
   }
   /** One series per mount point the agent watches. */
   masterDisk(): cloudwatch.MathExpression {
-    return new cloudwatch.MathExpression({
-      expression: `SEARCH('{${MASTER_AGENT_NAMESPACE},InstanceId,path} MetricName="${MASTER_DISK_METRIC}" InstanceId="${this.source.masterInstanceId}"', 'Maximum', 300)`,
+    return mathSeries(
+      `SEARCH('{${MASTER_AGENT_NAMESPACE},InstanceId,path} MetricName="${MASTER_DISK_METRIC}" InstanceId="${this.source.masterInstanceId}"', 'Maximum', 300)`,
+      {},
       // A dynamic label (CloudWatch "Use dynamic labels"): one legend entry per mount point.
-      label: "${PROP('Dim.path')}",
-      period: COST_PERIOD,
-      usingMetrics: {},
-    });
+      "${PROP('Dim.path')}",
+      COST_PERIOD,
+    );
   }
 
   // The worker service, from AWS/ECS (no Container Insights needed).
   workerServiceUtilisation(metricName: 'CPUUtilization' | 'MemoryUtilization'): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: 'AWS/ECS',
-      metricName,
-      dimensionsMap: {
-        ClusterName: this.source.workerClusterName,
-        ServiceName: this.source.workerServiceName,
-      },
-      statistic: 'Average',
-      label: metricName === 'CPUUtilization' ? 'Worker CPU (%)' : 'Worker memory (%)',
-      period: FINE_PERIOD,
-    });
+    const dimensions = {
+      ClusterName: this.source.workerClusterName,
+      ServiceName: this.source.workerServiceName,
+    };
+    const label = metricName === 'CPUUtilization' ? 'Worker CPU (%)' : 'Worker memory (%)';
+    return metric('AWS/ECS', metricName, dimensions, 'Average', label, FINE_PERIOD);
   }
 
   // shared_dir (EFS).
   private efs(metricName: string, statistic: string, label: string, extra: Record<string, string> = {}) {
-    return new cloudwatch.Metric({
-      namespace: 'AWS/EFS',
-      metricName,
-      dimensionsMap: { FileSystemId: this.source.fileSystemId, ...extra },
-      statistic,
-      label,
-      period: FINE_PERIOD,
-    });
+    const dimensions = { FileSystemId: this.source.fileSystemId, ...extra };
+    return metric('AWS/EFS', metricName, dimensions, statistic, label, FINE_PERIOD);
   }
   efsStorageBytes(): cloudwatch.Metric {
     return this.efs('StorageBytes', 'Average', 'Stored bytes', { StorageClass: 'Total' }).with({
@@ -309,19 +308,11 @@ export class ClusterMetrics {
   }
   /** Bytes per second actually moved, and the ceiling EFS permits now. In MiB/s. */
   efsThroughput(): cloudwatch.MathExpression {
-    return new cloudwatch.MathExpression({
-      expression: 'io / PERIOD(io) / 1048576',
-      usingMetrics: { io: this.efs('TotalIOBytes', 'Sum', 'Total I/O') },
-      label: 'Throughput (MiB/s)',
-      period: FINE_PERIOD,
-    });
+    const io = this.efs('TotalIOBytes', 'Sum', 'Total I/O');
+    return mebibytesPerSecond('io / PERIOD(io)', { io }, 'Throughput (MiB/s)');
   }
   efsPermittedThroughput(): cloudwatch.MathExpression {
-    return new cloudwatch.MathExpression({
-      expression: 'permitted / 1048576',
-      usingMetrics: { permitted: this.efs('PermittedThroughput', 'Average', 'Permitted') },
-      label: 'Permitted (MiB/s)',
-      period: FINE_PERIOD,
-    });
+    const permitted = this.efs('PermittedThroughput', 'Average', 'Permitted');
+    return mebibytesPerSecond('permitted', { permitted }, 'Permitted (MiB/s)');
   }
 }

@@ -61,7 +61,7 @@ function headlines(m: ClusterMetrics): cloudwatch.IWidget[] {
     new cloudwatch.SingleValueWidget({
       ...WIDGET_SIZES.headline,
       title: 'Workers now',
-      metrics: [m.workersRunning(), m.workersBusy(), m.calculationsExecuting()],
+      metrics: [m.series('workersRunning'), m.series('workersBusy'), m.series('calculationsExecuting')],
     }),
   ];
 }
@@ -89,8 +89,8 @@ export function clusterDashboardRows(
       new cloudwatch.GraphWidget({
         ...WIDGET_SIZES.half,
         title: 'Queue `celery`: work in flight',
-        left: [m.queueReady(), m.queueUnacked()],
-        right: [m.consumers()],
+        left: [m.series('queueReady'), m.series('queueUnacked')],
+        right: [m.series('consumers')],
         stacked: true,
         leftYAxis: { ...countAxis, label: 'messages' },
         rightYAxis: { ...countAxis, label: 'consumers' },
@@ -98,7 +98,7 @@ export function clusterDashboardRows(
       new cloudwatch.GraphWidget({
         ...WIDGET_SIZES.half,
         title: 'Workers: desired, running, busy',
-        left: [m.workersDesired(), m.workersRunning(), m.workersBusy()],
+        left: [m.series('workersDesired'), m.series('workersRunning'), m.series('workersBusy')],
         leftYAxis: { ...countAxis, label: 'workers' },
       }),
     ],
@@ -106,8 +106,8 @@ export function clusterDashboardRows(
       new cloudwatch.GraphWidget({
         ...WIDGET_SIZES.half,
         title: 'Utilisation (busy worker processes / all)',
-        left: [m.utilisation()],
-        right: [m.activeTasks(), m.workerSlots()],
+        left: [m.series('utilisation')],
+        right: [m.series('activeTasks'), m.series('workerSlots')],
         leftYAxis: percentAxis,
         rightYAxis: { ...countAxis, label: 'processes' },
       }),
@@ -118,7 +118,7 @@ export function clusterDashboardRows(
           m.workersCostPerHour(),
           m.masterCostPerHour(),
           m.efsCostPerHour(),
-          m.bridgeEstimatedCostPerHour(),
+          m.series('bridgeEstimatedCostPerHour'),
         ],
         right: [m.cumulativeCost()],
         leftYAxis: { ...usdAxis, label: 'USD per hour' },
@@ -129,20 +129,20 @@ export function clusterDashboardRows(
       new cloudwatch.GraphWidget({
         ...WIDGET_SIZES.third,
         title: 'Scale events',
-        left: [m.scaleOut(), m.scaleIn()],
+        left: [m.series('scaleOut'), m.series('scaleIn')],
         leftYAxis: { ...countAxis, label: 'workers' },
       }),
       new cloudwatch.GraphWidget({
         ...WIDGET_SIZES.third,
         title: 'Time to first worker',
-        left: [m.timeToFirstWorker()],
+        left: [m.series('timeToFirstWorker')],
         leftYAxis: { ...countAxis, label: 'seconds' },
       }),
       new cloudwatch.GraphWidget({
         ...WIDGET_SIZES.third,
         title: 'Bridge: cycle time and heartbeat',
-        left: [m.cycleDuration('p50'), m.cycleDuration('Maximum')],
-        right: [m.heartbeat()],
+        left: [m.series('cycleTimeMedian'), m.series('cycleTimeMax')],
+        right: [m.series('heartbeat')],
         leftYAxis: { ...countAxis, label: 'ms' },
         rightYAxis: { ...countAxis, label: 'per minute' },
       }),
