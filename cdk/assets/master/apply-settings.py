@@ -16,6 +16,7 @@
 import json
 import os
 import re
+# For engine_database's definitions, which the boot inlines below.
 import sqlite3
 import subprocess
 import sys
@@ -76,17 +77,10 @@ def apply_web_ui(systemctl, unit, web_ui):
     return None
 
 
-# Calculations in status 'executing' (engine 3.11.5's job table), read-only: the same query as the
-# CalculationsExecuting publisher (publish-calculations-executing.py), which is not importable from here.
-def count_executing(db_path):
-    if not os.path.exists(db_path):
-        return 0
-    conn = sqlite3.connect('file:%s?mode=ro' % db_path, uri=True, timeout=30)
-    try:
-        (count,) = conn.execute("SELECT count(*) FROM job WHERE status = 'executing'").fetchone()
-        return count
-    finally:
-        conn.close()
+# Imported here, not at the top: the boot inlines engine_database.py's definitions in place of this line, and
+# here they leave the installed script as it was before the module existed (a changed script is a changed
+# user-data, which stops and starts the master).
+from engine_database import count_executing
 
 
 # Writes the WebUI's bind host where its unit reads it and restarts a running WebUI, but only while no

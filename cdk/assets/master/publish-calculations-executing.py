@@ -1,27 +1,17 @@
 # Publish how many engine calculations are in status 'executing' (the master's systemd timer, every minute).
 #
-# The dashboard's stuck-calculation alarm compares this with the bridge's active tasks and queue. It reads the
-# engine database read-only (engine 3.11.5: table `job`, column `status`, openquake/server/db/schema/upgrades),
-# the way the engine's own get_executing_jobs does, and calls PutMetricData with botocore from the boot's tools
-# venv. Names and values come from the environment that the systemd unit sets; nothing here is cluster-specific.
+# The dashboard's stuck-calculation alarm compares this with the bridge's active tasks and queue. It counts them
+# in the engine database (engine_database.py) and calls PutMetricData with botocore from the boot's tools venv.
+# Names and values come from the environment that the systemd unit sets; nothing here is cluster-specific.
 import os
+# For engine_database's definitions, which the boot inlines below.
 import sqlite3
 import sys
 
 import botocore.session
 
 
-def count_executing(db_path):
-    # Before the DbServer first creates the database there is no calculation at all.
-    if not os.path.exists(db_path):
-        return 0
-    # Read-only: this never takes a write lock that the DbServer could wait on.
-    conn = sqlite3.connect('file:%s?mode=ro' % db_path, uri=True, timeout=30)
-    try:
-        (count,) = conn.execute("SELECT count(*) FROM job WHERE status = 'executing'").fetchone()
-        return count
-    finally:
-        conn.close()
+from engine_database import count_executing
 
 
 def main():

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { CLUSTER_DIMENSION, METRIC_NAMESPACE, type MetricName } from '../../../contract/metric-names.ts';
 import { METRICS_USER } from './imds-guard.ts';
+import { readMasterScript } from './master-script.ts';
 import { DATABASE_DIR } from './openquake-cfg.ts';
 import { renderMinuteTimer } from './minute-timer.ts';
 
@@ -8,10 +8,7 @@ import { renderMinuteTimer } from './minute-timer.ts';
 export const CALCULATIONS_METRIC: MetricName = 'CalculationsExecuting';
 
 /** The publisher (Python, botocore from the boot's tools venv), embedded in the boot script. */
-export const CALCULATIONS_METRIC_SCRIPT = readFileSync(
-  new URL('../../assets/master/publish-calculations-executing.py', import.meta.url),
-  'utf8',
-);
+export const CALCULATIONS_METRIC_SCRIPT = readMasterScript('publish-calculations-executing.py');
 
 /** Where the boot script installs {@link CALCULATIONS_METRIC_SCRIPT}. */
 export const CALCULATIONS_METRIC_SCRIPT_PATH = '/usr/local/sbin/oq-calculations-metric';

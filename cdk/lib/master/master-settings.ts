@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readMasterScript } from './master-script.ts';
 import { renderMinuteTimer } from './minute-timer.ts';
 import type { WebUiBind } from './webui.ts';
 
@@ -36,10 +36,7 @@ export function renderMasterSettings(settings: MasterSettings): string {
 }
 
 /** The applier (Python, botocore from the boot's tools venv), embedded in the boot script. */
-export const APPLY_SETTINGS_SCRIPT = readFileSync(
-  new URL('../../assets/master/apply-settings.py', import.meta.url),
-  'utf8',
-);
+export const APPLY_SETTINGS_SCRIPT = readMasterScript('apply-settings.py');
 
 /** Where the boot script installs {@link APPLY_SETTINGS_SCRIPT}. */
 export const APPLY_SETTINGS_SCRIPT_PATH = '/usr/local/sbin/oq-apply-settings';
