@@ -66,6 +66,17 @@ function headlines(m: ClusterMetrics): cloudwatch.IWidget[] {
   ];
 }
 
+/** A graph's content: what {@link graphRow} does not set. */
+type GraphContent = Omit<cloudwatch.GraphWidgetProps, 'width' | 'height'>;
+
+/** A row of graphs of one size (two halves or three thirds), which fills the 24-column grid. */
+function graphRow(size: 'half' | 'third', graphs: readonly GraphContent[]): cloudwatch.GraphWidget[] {
+  if (graphs.length * WIDGET_SIZES[size].width !== 24) {
+    throw new Error(`a row of ${graphs.length} ${size} graphs does not fill the 24-column grid`);
+  }
+  return graphs.map((graph) => new cloudwatch.GraphWidget({ ...WIDGET_SIZES[size], ...graph }));
+}
+
 /**
  * The dashboard's rows, top to bottom. Each row fills the 24-column grid; the preview renders the same rows
  * from the synthesized dashboard body.
@@ -85,34 +96,30 @@ export function clusterDashboardRows(
       }),
     ],
     headlines(m),
-    [
-      new cloudwatch.GraphWidget({
-        ...WIDGET_SIZES.half,
+    graphRow('half', [
+      {
         title: 'Queue `celery`: work in flight',
         left: [m.series('queueReady'), m.series('queueUnacked')],
         right: [m.series('consumers')],
         stacked: true,
         leftYAxis: { ...countAxis, label: 'messages' },
         rightYAxis: { ...countAxis, label: 'consumers' },
-      }),
-      new cloudwatch.GraphWidget({
-        ...WIDGET_SIZES.half,
+      },
+      {
         title: 'Workers: desired, running, busy',
         left: [m.series('workersDesired'), m.series('workersRunning'), m.series('workersBusy')],
         leftYAxis: { ...countAxis, label: 'workers' },
-      }),
-    ],
-    [
-      new cloudwatch.GraphWidget({
-        ...WIDGET_SIZES.half,
+      },
+    ]),
+    graphRow('half', [
+      {
         title: 'Utilisation (busy worker processes / all)',
         left: [m.series('utilisation')],
         right: [m.series('activeTasks'), m.series('workerSlots')],
         leftYAxis: percentAxis,
         rightYAxis: { ...countAxis, label: 'processes' },
-      }),
-      new cloudwatch.GraphWidget({
-        ...WIDGET_SIZES.half,
+      },
+      {
         title: 'Estimated cost per hour, and cumulative',
         left: [
           m.workersCostPerHour(),
@@ -123,89 +130,78 @@ export function clusterDashboardRows(
         right: [m.cumulativeCost()],
         leftYAxis: { ...usdAxis, label: 'USD per hour' },
         rightYAxis: usdAxis,
-      }),
-    ],
-    [
-      new cloudwatch.GraphWidget({
-        ...WIDGET_SIZES.third,
+      },
+    ]),
+    graphRow('third', [
+      {
         title: 'Scale events',
         left: [m.series('scaleOut'), m.series('scaleIn')],
         leftYAxis: { ...countAxis, label: 'workers' },
-      }),
-      new cloudwatch.GraphWidget({
-        ...WIDGET_SIZES.third,
+      },
+      {
         title: 'Time to first worker',
         left: [m.series('timeToFirstWorker')],
         leftYAxis: { ...countAxis, label: 'seconds' },
-      }),
-      new cloudwatch.GraphWidget({
-        ...WIDGET_SIZES.third,
+      },
+      {
         title: 'Bridge: cycle time and heartbeat',
         left: [m.series('cycleTimeMedian'), m.series('cycleTimeMax')],
         right: [m.series('heartbeat')],
         leftYAxis: { ...countAxis, label: 'ms' },
         rightYAxis: { ...countAxis, label: 'per minute' },
-      }),
-    ],
-    [
-      new cloudwatch.GraphWidget({
-        ...WIDGET_SIZES.third,
+      },
+    ]),
+    graphRow('third', [
+      {
         title: 'Cost per calculation (over the time range)',
         left: [m.perCalculation('CalculationCost')],
         view: cloudwatch.GraphWidgetView.BAR,
         setPeriodToTimeRange: true,
         leftYAxis: usdAxis,
-      }),
-      new cloudwatch.GraphWidget({
-        ...WIDGET_SIZES.third,
+      },
+      {
         title: 'Worker-seconds per calculation',
         left: [m.perCalculation('CalculationWorkerSeconds')],
         stacked: true,
         leftYAxis: { ...countAxis, label: 'worker-seconds' },
-      }),
-      new cloudwatch.GraphWidget({
-        ...WIDGET_SIZES.third,
+      },
+      {
         title: 'Worker tasks: CPU and memory (ECS)',
         left: [m.workerServiceUtilisation('CPUUtilization'), m.workerServiceUtilisation('MemoryUtilization')],
         leftYAxis: percentAxis,
-      }),
-    ],
-    [
-      new cloudwatch.GraphWidget({
-        ...WIDGET_SIZES.third,
+      },
+    ]),
+    graphRow('third', [
+      {
         title: 'Master: CPU',
         left: [m.masterCpu()],
         right: [m.masterStatusCheck('System'), m.masterStatusCheck('Instance')],
         leftYAxis: percentAxis,
         rightYAxis: { min: 0, max: 1, showUnits: false },
-      }),
-      new cloudwatch.GraphWidget({
-        ...WIDGET_SIZES.third,
+      },
+      {
         title: 'Master: memory',
         left: [m.masterMemory()],
         leftYAxis: percentAxis,
-      }),
-      new cloudwatch.GraphWidget({
-        ...WIDGET_SIZES.third,
+      },
+      {
         title: 'Master: disks used (%)',
         left: [m.masterDisk()],
         leftYAxis: percentAxis,
-      }),
-    ],
-    [
-      new cloudwatch.GraphWidget({
-        ...WIDGET_SIZES.half,
+      },
+    ]),
+    graphRow('half', [
+      {
         title: 'shared_dir (EFS): throughput',
         left: [m.efsThroughput(), m.efsPermittedThroughput()],
         leftYAxis: { ...countAxis, label: 'MiB/s' },
-      }),
-      new cloudwatch.GraphWidget({
-        ...WIDGET_SIZES.half,
+      },
+      {
         title: 'shared_dir (EFS): burst credits',
         left: [m.efsBurstCreditBalance()],
         leftYAxis: { ...countAxis, label: 'bytes' },
         leftAnnotations: [{ value: alarms.efsBurstCreditThreshold, label: 'alarm below', color: '#d62728' }],
-      }),
-    ],
+      },
+    ]),
   ];
 }
