@@ -70,7 +70,12 @@ const svg = renderDashboardSvg({
   seconds: run.seconds,
   footnotes,
 });
-const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'dashboard-preview.svg');
+// `--out <file>` writes elsewhere: the freshness test compares a fresh rendering with the committed one.
+const outFlag = process.argv.indexOf('--out');
+const out =
+  outFlag >= 0 && process.argv[outFlag + 1]
+    ? process.argv[outFlag + 1]!
+    : join(dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'dashboard-preview.svg');
 await writeFile(out, svg);
 console.log(
   `wrote ${out}: ${body.widgets.length} widgets, ${alarmStates.size} alarms (${[...alarmStates.values()].join(', ')})`,
