@@ -8,7 +8,7 @@
 import { DEFAULT_DEMO_JOB, runEngineDemo } from '../../local/engine/engine-demo.ts';
 import type { EngineRunBroker } from '../../local/engine/engine-cluster-run.ts';
 import { workerTime } from '../../local/cluster/journal-analysis.ts';
-import type { LifecycleEvent } from '../../local/fleet/process-backend.ts';
+import type { LifecycleEvent } from '../../local/fleet/lifecycle-log.ts';
 import type { WorkerLog } from '../../local/engine/worker-task-log.ts';
 import type { CalibrationResult } from './bench-results.ts';
 import { taskPhases, timedTasks, workerReadyTimes, type TaskPhase } from './engine-task-timeline.ts';

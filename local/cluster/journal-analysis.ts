@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { LifecycleEvent } from '../fleet/process-backend.ts';
+import type { LifecycleEvent } from '../fleet/lifecycle-log.ts';
 
 /** One line the test app's workers append to OQ_TESTAPP_JOURNAL (worker-image/testapp/oq_testapp.py). */
 export interface JournalEntry {

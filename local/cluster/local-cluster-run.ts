@@ -2,8 +2,10 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PodmanBackend } from '../fleet/podman-backend.ts';
-import { ProcessBackend, type LifecycleEvent } from '../fleet/process-backend.ts';
+import type { LifecycleEvent } from '../fleet/lifecycle-log.ts';
+import type { LocalFleet } from '../fleet/local-fleet.ts';
+import { podmanFleet } from '../fleet/podman-runtime.ts';
+import { processFleet } from '../fleet/process-runtime.ts';
 import type { ComputeObservation } from '../../bridge/src/observe/observation.ts';
 import { BrokerSampler, type BrokerSample } from './broker-sampler.ts';
 import { chartSvg, type RunSample } from './chart-svg.ts';
@@ -53,7 +55,7 @@ export interface LocalRunOptions {
 
 /** What a fault-injection hook can see and do. */
 export interface LocalRunHandle {
-  readonly backend: ProcessBackend | PodmanBackend;
+  readonly backend: LocalFleet;
   readonly master: EngineMaster;
   readonly journalPath: string;
   /** Task durations by task number, seconds. */
@@ -276,22 +278,18 @@ function prepareStateDir(backend: LocalRunOptions['backend']): RunDirs {
 }
 
 /** Makes the run's backend; called again on a bridge restart (a new backend object on the same fleet). */
-function backendFactory(
-  options: LocalRunOptions,
-  vhost: RunVhost,
-  dirs: RunDirs,
-): () => ProcessBackend | PodmanBackend {
+function backendFactory(options: LocalRunOptions, vhost: RunVhost, dirs: RunDirs): () => LocalFleet {
   const { broker } = options;
   return () =>
     options.backend === 'process'
-      ? new ProcessBackend({
+      ? processFleet({
           brokerUrl: vhost.amqpUrl,
           stateDir: dirs.stateDir,
           journalPath: dirs.journalPath,
           concurrency: options.slotsPerWorker,
           retireTimeoutMs: 60_000,
         })
-      : new PodmanBackend({
+      : podmanFleet({
           image: options.image ?? 'localhost/oq-elastic-worker:test',
           broker: {
             host: broker.host,
@@ -304,7 +302,7 @@ function backendFactory(
           sharedDir: dirs.sharedDir,
           journalPath: dirs.journalPath,
           concurrency: options.slotsPerWorker,
-          stopTimeoutSeconds: 60,
+          retireTimeoutMs: 60_000,
         });
 }
 
@@ -318,7 +316,7 @@ interface SamplingInputs {
   readonly journalPath: string;
   readonly workerHourlyCost: number;
   /** The current backend (a bridge restart replaces it). */
-  readonly backend: () => ProcessBackend | PodmanBackend;
+  readonly backend: () => LocalFleet;
   /** The decisions the view shows. */
   readonly decisions: () => readonly DecisionLine[];
 }
@@ -412,7 +410,7 @@ interface RunEnding {
 /** After the last task: waits for the fleet to return to the minimum and the broker to report the queue empty. */
 async function awaitRunEnd(
   options: LocalRunOptions,
-  backend: ProcessBackend | PodmanBackend,
+  backend: LocalFleet,
   sampler: BrokerSampler,
 ): Promise<RunEnding> {
   const doneAt = Date.now();
@@ -470,7 +468,7 @@ function inProgress(journal: ReturnType<typeof readJournal>): number {
   return Math.max(0, n);
 }
 
-function workerSecondsSoFar(lifecycle: ReturnType<ProcessBackend['lifecycle']>, now: number): number {
+function workerSecondsSoFar(lifecycle: readonly LifecycleEvent[], now: number): number {
   const spans = new Map<string, [number, number?]>();
   for (const e of lifecycle) {
     if (e.event === 'spawn') spans.set(e.unitId, [e.t]);

@@ -1,22 +1,23 @@
 import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
-import { PodmanBackend } from '../fleet/podman-backend.ts';
-import { ProcessBackend } from '../fleet/process-backend.ts';
+import type { LocalFleet } from '../fleet/local-fleet.ts';
+import { podmanFleet } from '../fleet/podman-runtime.ts';
+import { processFleet, type ProcessUnit } from '../fleet/process-runtime.ts';
 import type { EngineBackendContext, EngineRunBackend } from './engine-cluster-run.ts';
 import { ENGINE_VENV } from './engine-env.ts';
 import { pingReadiness } from '../fleet/worker-launch.ts';
 import { engineEntrypointLaunch } from './engine-worker-launch.ts';
 
 /**
- * The process backend running the product's worker entrypoint with the engine's exact worker command (celery
+ * The process fleet running the product's worker entrypoint with the engine's exact worker command (celery
  * 4.4.7, the JSON mailbox, the image's celery 4.x shim), each worker named after its unit and counted ready when
  * it answers a remote-control ping.
  */
 export function engineProcessBackend(
   context: EngineBackendContext,
   options: { concurrency: number; retireTimeoutMs?: number },
-): ProcessBackend & EngineRunBackend {
-  return new ProcessBackend({
+): LocalFleet<ProcessUnit> & EngineRunBackend {
+  return processFleet({
     stateDir: context.stateDir,
     launch: engineEntrypointLaunch({
       workerEnvironment: context.master.workerEnvironment(),
@@ -29,16 +30,16 @@ export function engineProcessBackend(
 }
 
 /**
- * The podman backend running the real worker image (`scripts/build-worker-image.sh engine-local`) against the
+ * The podman fleet running the real worker image (`scripts/build-worker-image.sh engine-local`) against the
  * local master: the image's entrypoint with the master's DbServer port and authkey, receiver ports and
  * shared_dir mounted read-only at the master's own path (the engine's workers open datastores by absolute path).
  */
 export function enginePodmanBackend(
   context: EngineBackendContext,
   options: { image: string; concurrency: number },
-): PodmanBackend & EngineRunBackend {
+): LocalFleet & EngineRunBackend {
   const { broker } = context.master;
-  return new PodmanBackend({
+  return podmanFleet({
     image: options.image,
     broker: {
       host: broker.host,
@@ -52,7 +53,7 @@ export function enginePodmanBackend(
     workerEnvironment: context.master.workerEnvironment(),
     readiness: pingReadiness(remoteControlFor(context)),
     concurrency: options.concurrency,
-    stopTimeoutSeconds: 30,
+    retireTimeoutMs: 30_000,
   });
 }
 

@@ -2,7 +2,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ComputeBackend } from '../../bridge/src/compute/compute-backend.ts';
-import type { LifecycleEvent } from '../fleet/process-backend.ts';
+import type { LifecycleEvent } from '../fleet/lifecycle-log.ts';
 import type { ComputeObservation } from '../../bridge/src/observe/observation.ts';
 import type { DecisionLine } from '../cluster/live-view.ts';
 import { startLocalBridge } from '../cluster/local-bridge.ts';

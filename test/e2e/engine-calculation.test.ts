@@ -15,7 +15,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { LifecycleEvent } from '../../local/fleet/process-backend.ts';
+import type { LifecycleEvent } from '../../local/fleet/lifecycle-log.ts';
 import { engineProcessBackend } from '../../local/engine/engine-backends.ts';
 import {
   type EngineClusterOptions,
@@ -109,7 +109,7 @@ describe.skipIf(isMissing('rabbitmq') || !ready)(
               });
               if (busy) {
                 victim = busy.unitId;
-                (backend as ReturnType<typeof engineProcessBackend>).kill(busy.unitId);
+                await (backend as ReturnType<typeof engineProcessBackend>).kill(busy.unitId);
                 return;
               }
               await new Promise((r) => setTimeout(r, 100));

@@ -64,9 +64,7 @@ describeWithRabbit(
                 120_000,
               );
               killedTask = victim!.task_no;
-              await (h.backend as import('../../local/fleet/podman-backend.ts').PodmanBackend).kill(
-                victim!.worker.replace(/^oq@/, ''),
-              );
+              await h.backend.kill(victim!.worker.replace(/^oq@/, ''));
             },
           }),
         );

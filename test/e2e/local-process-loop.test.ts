@@ -53,9 +53,7 @@ describeWithRabbit('the whole loop on one machine: real bridge, process backend,
               return victim !== undefined;
             });
             killedTask = victim!.task_no;
-            (h.backend as import('../../local/fleet/process-backend.ts').ProcessBackend).kill(
-              victim!.worker.replace(/^oq@/, ''),
-            );
+            await h.backend.kill(victim!.worker.replace(/^oq@/, ''));
           },
         }),
       );

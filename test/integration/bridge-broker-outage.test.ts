@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBridgeRuntime, type BridgeRuntime } from '../../bridge/src/cli/bridge-runtime.ts';
-import { ProcessBackend } from '../../local/fleet/process-backend.ts';
+import type { LocalFleet } from '../../local/fleet/local-fleet.ts';
+import { processFleet } from '../../local/fleet/process-runtime.ts';
 import { loadBridgeConfig } from '../../bridge/src/config/bridge-config.ts';
 import type { CycleResult } from '../../bridge/src/loop/control-loop.ts';
 import {
@@ -66,7 +67,7 @@ class CuttableProxy {
 describeWithRabbit('broker outage of 30 s during a run (loopback proxies cut)', () => {
   let vhost: TestVhost;
   let dir: string;
-  let backend: ProcessBackend;
+  let backend: LocalFleet;
   let runtime: BridgeRuntime;
   const amqpProxy = new CuttableProxy(SERVICE_PORTS.rabbitmq[0]);
   const mgmtProxy = new CuttableProxy(SERVICE_PORTS.rabbitmq[1]);
@@ -75,7 +76,7 @@ describeWithRabbit('broker outage of 30 s during a run (loopback proxies cut)', 
   beforeAll(async () => {
     vhost = await createTestVhost('oqe-bridge-outage');
     dir = mkdtempSync(join(tmpdir(), 'oqe-bridge-outage-'));
-    backend = new ProcessBackend({
+    backend = processFleet({
       brokerUrl: vhost.amqpUrl,
       stateDir: dir,
       concurrency: 1,

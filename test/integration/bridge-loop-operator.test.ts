@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBridgeRuntime, type BridgeRuntime } from '../../bridge/src/cli/bridge-runtime.ts';
-import { ProcessBackend } from '../../local/fleet/process-backend.ts';
+import type { LocalFleet } from '../../local/fleet/local-fleet.ts';
+import { processFleet } from '../../local/fleet/process-runtime.ts';
 import { loadBridgeConfig } from '../../bridge/src/config/bridge-config.ts';
 import {
   createTestVhost,
@@ -50,14 +51,14 @@ function bridgeEnvironment(vhost: string, user = RABBIT_ADMIN.user, password = R
 describeWithRabbit('the bridge loop as operators meet it (real workers, real RabbitMQ)', () => {
   let vhost: TestVhost;
   let dir: string;
-  let backend: ProcessBackend;
+  let backend: LocalFleet;
   let runtime: BridgeRuntime;
   const logs: Line[] = [];
 
   beforeAll(async () => {
     vhost = await createTestVhost('oqe-bridge-operator');
     dir = mkdtempSync(join(tmpdir(), 'oqe-bridge-operator-'));
-    backend = new ProcessBackend({
+    backend = processFleet({
       brokerUrl: vhost.amqpUrl,
       stateDir: dir,
       concurrency: 2,
@@ -196,7 +197,7 @@ describeWithRabbit('the bridge loop as operators meet it (real workers, real Rab
     const emitted: Record<string, unknown>[] = [];
     const lines: Line[] = [];
     const own = createBridgeRuntime(loadBridgeConfig(bridgeEnvironment(vhost.vhost, user, password)), {
-      backend: new ProcessBackend({ brokerUrl: vhost.amqpUrl, stateDir: join(dir, 'refused') }),
+      backend: processFleet({ brokerUrl: vhost.amqpUrl, stateDir: join(dir, 'refused') }),
       log: (event, fields = {}) => lines.push({ event, ...fields }),
       emitMetrics: (d) => emitted.push(d),
     });

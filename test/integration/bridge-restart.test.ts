@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBridgeRuntime } from '../../bridge/src/cli/bridge-runtime.ts';
-import { ProcessBackend } from '../../local/fleet/process-backend.ts';
+import type { LocalFleet } from '../../local/fleet/local-fleet.ts';
+import { processFleet } from '../../local/fleet/process-runtime.ts';
 import { loadBridgeConfig } from '../../bridge/src/config/bridge-config.ts';
 import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
@@ -19,14 +20,14 @@ import { submitTasks } from '../../local/celery-workers.ts';
 describeWithRabbit('bridge restart mid-drain (real celery workers)', () => {
   let vhost: TestVhost;
   let dir: string;
-  let backend: ProcessBackend;
+  let backend: LocalFleet;
   let session: BrokerSession;
   let rc: CeleryRemoteControl;
 
   beforeAll(async () => {
     vhost = await createTestVhost('oqe-bridge-restart');
     dir = mkdtempSync(join(tmpdir(), 'oqe-bridge-restart-'));
-    backend = new ProcessBackend({
+    backend = processFleet({
       brokerUrl: vhost.amqpUrl,
       stateDir: dir,
       concurrency: 1,

@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RemoteControlWorkerControl } from '../../bridge/src/act/remote-control-worker-control.ts';
 import { ScaleActor } from '../../bridge/src/act/scale-actor.ts';
-import { ProcessBackend } from '../../local/fleet/process-backend.ts';
+import type { LocalFleet } from '../../local/fleet/local-fleet.ts';
+import { processFleet } from '../../local/fleet/process-runtime.ts';
 import { decide } from '../../bridge/src/decide/decide.ts';
 import type { DecisionHistory, ScalingPolicy } from '../../bridge/src/decide/decision.ts';
 import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
@@ -57,7 +58,7 @@ interface JournalLine {
 describeWithRabbit('scale-in with real celery workers: never a busy worker, never a lost message', () => {
   let vhost: TestVhost;
   let dir: string;
-  let backend: ProcessBackend;
+  let backend: LocalFleet;
   let session: BrokerSession;
   let rc: CeleryRemoteControl;
   let probe: QueueProbe;
@@ -66,7 +67,7 @@ describeWithRabbit('scale-in with real celery workers: never a busy worker, neve
   beforeAll(async () => {
     vhost = await createTestVhost('oqe-bridge-scalein');
     dir = mkdtempSync(join(tmpdir(), 'oqe-bridge-scalein-'));
-    backend = new ProcessBackend({
+    backend = processFleet({
       brokerUrl: vhost.amqpUrl,
       stateDir: dir,
       concurrency: 2,

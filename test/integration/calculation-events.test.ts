@@ -30,7 +30,7 @@ import type { ScalingPolicy } from '../../bridge/src/decide/decision.ts';
 import { ControlLoop } from '../../bridge/src/loop/control-loop.ts';
 import { createBridgeRuntime } from '../../bridge/src/cli/bridge-runtime.ts';
 import { loadBridgeConfig } from '../../bridge/src/config/bridge-config.ts';
-import { ProcessBackend } from '../../local/fleet/process-backend.ts';
+import { processFleet } from '../../local/fleet/process-runtime.ts';
 import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
 import { CalculationEvents, withCalculationEvents } from '../../bridge/src/observe/calculation-events.ts';
 import type { Observation } from '../../bridge/src/observe/observation.ts';
@@ -313,7 +313,7 @@ describe.skipIf(!enabled)('calculation events: engine database -> master publish
     // One reader of the queue at a time: the bridge below has its own consumer.
     await events.close();
     const started = engineWrites('=executing:')[0]!;
-    const backend = new ProcessBackend({
+    const backend = processFleet({
       brokerUrl: `amqp://${engineUser}:${enginePassword}@127.0.0.1:${AMQP_PORT}/${encodeURIComponent(vhost)}`,
       stateDir: join(dir, 'fleet'),
       concurrency: 2,

@@ -2,7 +2,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { PodmanBackend } from '../../local/fleet/podman-backend.ts';
+import type { LocalFleet } from '../../local/fleet/local-fleet.ts';
+import { podmanFleet } from '../../local/fleet/podman-runtime.ts';
 import {
   createTestVhost,
   describeWithRabbit,
@@ -25,7 +26,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 describeWithRabbit('podman backend (containers of the real worker image)', () => {
   let vhost: TestVhost;
   let stateDir: string;
-  let backend: PodmanBackend;
+  let backend: LocalFleet;
   let sharedDir: string;
 
   beforeAll(async () => {
@@ -36,7 +37,7 @@ describeWithRabbit('podman backend (containers of the real worker image)', () =>
     sharedDir = join(stateDir, 'shared');
     mkdirSync(sharedDir);
     chmodSync(sharedDir, 0o755);
-    backend = new PodmanBackend({
+    backend = podmanFleet({
       image,
       broker: {
         host: '127.0.0.1',
@@ -48,12 +49,12 @@ describeWithRabbit('podman backend (containers of the real worker image)', () =>
       stateDir,
       sharedDir,
       concurrency: 1,
-      stopTimeoutSeconds: 20,
+      retireTimeoutMs: 20_000,
     });
   }, 900_000);
 
   afterAll(async () => {
-    await backend?.shutdownAll(5);
+    await backend?.shutdownAll(5_000);
     await vhost?.cleanup();
     rmSync(stateDir, { recursive: true, force: true });
   });
@@ -81,7 +82,7 @@ describeWithRabbit('podman backend (containers of the real worker image)', () =>
   });
 
   it('a new backend on the same state dir adopts the container; retire stops exactly it', async () => {
-    const again = new PodmanBackend({
+    const again = podmanFleet({
       image: 'unused-for-adoption',
       broker: { host: '127.0.0.1', port: 5672, vhost: vhost.vhost, user: 'x', password: 'y' },
       stateDir,
@@ -101,7 +102,7 @@ describeWithRabbit('podman backend (containers of the real worker image)', () =>
   it('reports why a unit that cannot start exited (the entrypoint refuses an unreadable shared_dir)', async () => {
     const closed = join(stateDir, 'closed');
     mkdirSync(closed, { mode: 0o700 });
-    const failing = new PodmanBackend({
+    const failing = podmanFleet({
       image: await ensureWorkerImage(),
       broker: {
         host: '127.0.0.1',
@@ -123,19 +124,18 @@ describeWithRabbit('podman backend (containers of the real worker image)', () =>
       expect(failing.lastFailure).toMatch(/exited with 78: .*OQ_SHARED_DIR/);
       expect(failing.lastFailure).not.toContain(RABBIT_ADMIN.password);
     } finally {
-      await failing.shutdownAll(1);
+      await failing.shutdownAll(1_000);
     }
   });
 
   it('rejects a bad port and unknown units, naming the value', async () => {
-    expect(
-      () =>
-        new PodmanBackend({
-          image: 'x',
-          broker: { host: 'h', port: 0, vhost: 'v', user: 'u', password: 'p' },
-          stateDir,
-          sharedDir: stateDir,
-        }),
+    expect(() =>
+      podmanFleet({
+        image: 'x',
+        broker: { host: 'h', port: 0, vhost: 'v', user: 'u', password: 'p' },
+        stateDir,
+        sharedDir: stateDir,
+      }),
     ).toThrow(/broker.port is 0/);
     await expect(backend.retire(['nope'])).rejects.toThrow(/no live unit nope/);
   });

@@ -2,7 +2,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProcessBackend } from '../../local/fleet/process-backend.ts';
+import type { LocalFleet } from '../../local/fleet/local-fleet.ts';
+import { processFleet } from '../../local/fleet/process-runtime.ts';
 import type { WorkerLaunch } from '../../local/fleet/worker-launch.ts';
 import { createTestVhost, describeWithRabbit, type TestVhost } from '../support/services.ts';
 
@@ -19,12 +20,12 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 describeWithRabbit('process backend (real celery workers as local processes)', () => {
   let vhost: TestVhost;
   let stateDir: string;
-  let backend: ProcessBackend;
+  let backend: LocalFleet;
 
   beforeAll(async () => {
     vhost = await createTestVhost('oqe-local-proc');
     stateDir = mkdtempSync(join(tmpdir(), 'oqe-local-proc-'));
-    backend = new ProcessBackend({
+    backend = processFleet({
       brokerUrl: vhost.amqpUrl,
       stateDir,
       concurrency: 1,
@@ -73,7 +74,7 @@ describeWithRabbit('process backend (real celery workers as local processes)', (
 
   it('replaces a unit killed outright, as an ECS service keeps its desired count', async () => {
     const [only] = (await backend.describe()).units;
-    backend.kill(only.unitId);
+    await backend.kill(only.unitId);
     const replaced = await until('a replacement unit', async () => {
       const d = await backend.describe();
       return d.units.length === 1 && d.units[0].unitId !== only.unitId ? d : undefined;
@@ -82,7 +83,7 @@ describeWithRabbit('process backend (real celery workers as local processes)', (
   });
 
   it('a new backend on the same state dir adopts the live fleet (bridge restart)', async () => {
-    const again = new ProcessBackend({ brokerUrl: vhost.amqpUrl, stateDir, concurrency: 1 });
+    const again = processFleet({ brokerUrl: vhost.amqpUrl, stateDir, concurrency: 1 });
     const seen = await again.describe();
     expect(seen.desired).toBe(1);
     expect(seen.units.map((u) => u.unitId)).toEqual((await backend.describe()).units.map((u) => u.unitId));
@@ -91,13 +92,13 @@ describeWithRabbit('process backend (real celery workers as local processes)', (
   it('rejects unknown unit ids and bad counts with a message naming the value', async () => {
     await expect(backend.retire(['nope'])).rejects.toThrow(/no live unit nope/);
     await expect(backend.scaleTo(-1)).rejects.toThrow(/desired is -1/);
-    expect(() => new ProcessBackend({ brokerUrl: 'http://x', stateDir })).toThrow(/brokerUrl/);
+    expect(() => processFleet({ brokerUrl: 'http://x', stateDir })).toThrow(/brokerUrl/);
   });
 });
 
 describe('process backend with a launch of the caller (any worker command, item 7 of issue 11)', () => {
   let stateDir: string;
-  let backend: ProcessBackend | undefined;
+  let backend: LocalFleet | undefined;
   const saved = process.env.OQE_BROKER_PASSWORD;
 
   afterAll(async () => {
@@ -123,7 +124,7 @@ describe('process backend with a launch of the caller (any worker command, item 
       ],
       env: (unit) => ({ MY_WORKER_SETTING: `for-${unit.unitId}` }),
     };
-    backend = new ProcessBackend({
+    backend = processFleet({
       stateDir,
       launch,
       readiness: async (hostnames) => {

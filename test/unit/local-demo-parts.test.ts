@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { LifecycleEvent } from '../../local/fleet/process-backend.ts';
+import type { LifecycleEvent } from '../../local/fleet/lifecycle-log.ts';
 import { chartSvg } from '../../local/cluster/chart-svg.ts';
 import { analyzeRun, type JournalEntry, workerTime } from '../../local/cluster/journal-analysis.ts';
 import { hazardLikeDurations } from '../../local/cluster/workload.ts';
