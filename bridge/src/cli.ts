@@ -14,6 +14,7 @@
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { createBridgeRuntime, type BridgeRuntime } from './cli/bridge-runtime.ts';
+import type { ComputeBackend } from './compute/compute-backend.ts';
 import { buildStatusReport, renderStatusReport, statusReportJson } from './cli/status-report.ts';
 import { ConfigError, describeConfig, loadBridgeConfig } from './config/bridge-config.ts';
 import type { DecisionRecord } from './report/cycle-report.ts';
@@ -39,8 +40,21 @@ async function readDecisions(file: string | undefined): Promise<DecisionRecord[]
   }
 }
 
+/** What a caller may put in place of the command's own parts. */
+export interface MainOptions {
+  /**
+   * The fleet to observe and drive instead of the one OQE_BACKEND names (`status:local` passes a local run's).
+   * @default the backend of OQE_BACKEND
+   */
+  readonly backend?: ComputeBackend;
+}
+
 /** Runs one command; resolves to the process exit code. */
-export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  options: MainOptions = {},
+): Promise<number> {
   const [command, ...flags] = argv;
   const known: Record<string, readonly string[]> = {
     status: ['--json', '--watch'],
@@ -82,7 +96,11 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     void process.stdout.write(`${JSON.stringify(document)}\n`);
   let runtime: BridgeRuntime | undefined;
   try {
-    runtime = createBridgeRuntime(config, { log, emitMetrics: command === 'run' ? emit : undefined });
+    runtime = createBridgeRuntime(config, {
+      backend: options.backend,
+      log,
+      emitMetrics: command === 'run' ? emit : undefined,
+    });
     if (command === 'status') {
       const once = async (): Promise<{ text: string; code: number }> => {
         const observation = await runtime!.observer.observe();

@@ -17,6 +17,7 @@ import { localRunPolicy } from './local-run-policy.ts';
 import { renderLiveView } from './live-view.ts';
 import { hazardLikeDurations } from './workload.ts';
 import { sleep, withTimeout } from '../timeouts.ts';
+import { writeRunRecord } from '../run-record.ts';
 import { createRunVhost, type LocalBroker, type RunVhost } from '../run-vhost.ts';
 export type { LocalBroker } from '../run-vhost.ts';
 
@@ -137,6 +138,13 @@ export async function runLocalCluster(options: LocalRunOptions): Promise<LocalRu
     },
   };
   let bridge: LocalBridge = await startLocalBridge({ ...bridgeSettings, backend });
+  // For a second terminal: `npm run status:local` finds the run by this record.
+  writeRunRecord(stateDir, {
+    vhost: vhost.name,
+    backend: backend.name,
+    remoteControlSerializer: 'pickle',
+    decisionsFile: bridgeSettings.decisionsFile,
+  });
 
   const sampler = new BrokerSampler({
     amqpUrl: vhost.amqpUrl,

@@ -17,6 +17,7 @@ import { type EngineBroker, type EngineJob, LocalEngineMaster } from './local-en
 import { referenceResults, type ReferenceResults } from './reference-results.ts';
 import { analyzeWorkerLogs, type WorkerTaskAnalysis } from './worker-task-log.ts';
 import { sleep, withTimeout } from '../timeouts.ts';
+import { writeRunRecord } from '../run-record.ts';
 import { createRunVhost, type LocalBroker } from '../run-vhost.ts';
 
 /** The local RabbitMQ and an administrator that may create a vhost for the run. */
@@ -161,6 +162,8 @@ export async function runEngineCluster(options: EngineClusterOptions): Promise<E
         if (d.reason !== 'Steady' || d.action) say(`bridge: ${d.reason} desired ${d.desired} ${d.detail}`);
       },
     });
+    // For a second terminal: `npm run status:local` finds the run by this record.
+    writeRunRecord(stateDir, { vhost, backend: backend.name, remoteControlSerializer: 'json' });
 
     const calcStarted = Date.now();
     const jobs = options.jobs.map((jobIni) => master.runJob(master.stageJob(jobIni)));

@@ -87,14 +87,24 @@ export class LocalFleet<Runtime extends object = object> implements ComputeBacke
 
   async describe(): Promise<ComputeObservation> {
     const live = await this.reconcile({ markReady: true });
-    const units: ComputeUnit[] = live.map((r) => ({
-      unitId: r.unitId,
-      celeryHostname: hostnameOf(r),
-      state: r.stopping ? 'stopping' : r.ready ? 'running' : 'pending',
-      startedAt: r.startedAt,
-      protected: r.protected ?? false,
-    }));
-    return fleetObservation(this.desired ?? activeCount(live), units, Date.now());
+    return observationOf(this.desired ?? activeCount(live), live);
+  }
+
+  /**
+   * The fleet as {@link describe} reports it, without acting on it: no unit started or cleared, no record
+   * written; for a second process that only watches (`status:local`). Its desired count is the live units not
+   * stopping, as a restarted bridge adopts them: the count the fleet's own bridge keeps is in its memory.
+   */
+  async observe(): Promise<ComputeObservation> {
+    const live = (await this.runtime.survey(this.records.all()))
+      .filter((s) => s.alive)
+      .map((s) => s.record)
+      .sort(byAge);
+    const ready = await this.readyAmong(live);
+    return observationOf(
+      activeCount(live),
+      live.map((r) => (ready.has(hostnameOf(r)) ? { ...r, ready: true } : r)),
+    );
   }
 
   async scaleTo(desired: number): Promise<void> {
@@ -208,28 +218,34 @@ export class LocalFleet<Runtime extends object = object> implements ComputeBacke
       if (!recorded.has(record.unitId)) this.records.write(record);
       live.push(record);
     }
-    return live.sort((a, b) => a.startedAt - b.startedAt);
+    return live.sort(byAge);
   }
 
-  /** Marks pending units ready: by asking the workers (`readiness`), or from celery's line in their output. */
+  /** Marks pending units ready, in their records too. */
   private async markReady(live: readonly UnitRecord<Runtime>[]): Promise<void> {
-    const pending = live.filter((r) => !r.ready && !r.stopping);
-    if (pending.length === 0) return;
-    let answered: ReadonlySet<string>;
-    if (this.options.readiness) {
-      answered = await this.options.readiness(pending.map(hostnameOf)).catch(() => new Set<string>());
-    } else {
-      const ready = new Set<string>();
-      for (const r of pending)
-        if ((await this.runtime.output(r)).includes(READY_MARK)) ready.add(hostnameOf(r));
-      answered = ready;
-    }
-    for (const r of pending) {
-      if (answered.has(hostnameOf(r))) {
+    const ready = await this.readyAmong(live);
+    for (const r of live) {
+      if (ready.has(hostnameOf(r))) {
         r.ready = true;
         this.records.update(r, { ready: true });
       }
     }
+  }
+
+  /**
+   * The celery hostnames of the pending units that are ready now: by asking the workers (`readiness`), or from
+   * celery's line in their output.
+   */
+  private async readyAmong(live: readonly UnitRecord<Runtime>[]): Promise<ReadonlySet<string>> {
+    const pending = live.filter((r) => !r.ready && !r.stopping);
+    if (pending.length === 0) return new Set();
+    if (this.options.readiness) {
+      return this.options.readiness(pending.map(hostnameOf)).catch(() => new Set<string>());
+    }
+    const ready = new Set<string>();
+    for (const r of pending)
+      if ((await this.runtime.output(r)).includes(READY_MARK)) ready.add(hostnameOf(r));
+    return ready;
   }
 
   private async startUnit(): Promise<UnitRecord<Runtime>> {
@@ -275,6 +291,22 @@ export class LocalFleet<Runtime extends object = object> implements ComputeBacke
       if (unitIds.includes(r.unitId)) this.records.update(r, { protected: value });
     }
   }
+}
+
+/** What `describe` reports of these live units. */
+function observationOf(desired: number, live: readonly UnitRecord[]): ComputeObservation {
+  const units: ComputeUnit[] = live.map((r) => ({
+    unitId: r.unitId,
+    celeryHostname: hostnameOf(r),
+    state: r.stopping ? 'stopping' : r.ready ? 'running' : 'pending',
+    startedAt: r.startedAt,
+    protected: r.protected ?? false,
+  }));
+  return fleetObservation(desired, units, Date.now());
+}
+
+function byAge(a: UnitRecord, b: UnitRecord): number {
+  return a.startedAt - b.startedAt;
 }
 
 /** The celery hostname of a unit: `oq@<unitId>`, as on Fargate, where it is the task's hostname. */

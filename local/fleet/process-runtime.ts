@@ -54,6 +54,14 @@ export function processFleet(options: ProcessFleetOptions): LocalFleet<ProcessUn
   return new LocalFleet(new ProcessRuntime(options.stateDir, launch), options);
 }
 
+/**
+ * A process fleet to look at only, from another process (`status:local`): it finds the units of `stateDir` and
+ * has no launch, so it starts none.
+ */
+export function processFleetView(stateDir: string): LocalFleet<ProcessUnit> {
+  return new LocalFleet(new ProcessRuntime(stateDir), { stateDir });
+}
+
 /** How a process unit is found again: its main process, which carries the unit id in its environment. */
 export interface ProcessUnit {
   readonly pid: number;
@@ -71,10 +79,13 @@ export class ProcessRuntime implements WorkerRuntime<ProcessUnit> {
 
   constructor(
     private readonly stateDir: string,
-    private readonly launch: WorkerLaunch,
+    /** How to start a worker; none for a fleet that only looks. */
+    private readonly launch?: WorkerLaunch,
   ) {}
 
   async start({ unitId, concurrency }: UnitStart): Promise<ProcessUnit> {
+    if (!this.launch) throw new Error('processFleetView: this fleet only looks; it starts no worker');
+    const launch = this.launch;
     const logPath = join(this.stateDir, `${unitId}.log`);
     const unitDir = join(this.stateDir, unitId);
     mkdirSync(unitDir, { recursive: true, mode: 0o700 });
@@ -82,22 +93,22 @@ export class ProcessRuntime implements WorkerRuntime<ProcessUnit> {
     const out = openSync(logPath, 'a');
     // Only what the worker needs: never the caller's environment (the bridge's holds OQE_BROKER_PASSWORD).
     const env: NodeJS.ProcessEnv = {
-      PATH: this.launch.path ?? '/usr/local/bin:/usr/bin:/bin',
+      PATH: launch.path ?? '/usr/local/bin:/usr/bin:/bin',
       HOME: unitDir,
       LANG: 'C.UTF-8',
-      ...this.launch.env(unit),
+      ...launch.env(unit),
       // How isUnitAlive tells this unit's process from a process that reused its pid.
       OQE_UNIT_ID: unitId,
     };
-    const child = spawn(this.launch.command, this.launch.args(unit), {
-      cwd: this.launch.cwd ?? unitDir,
+    const child = spawn(launch.command, launch.args(unit), {
+      cwd: launch.cwd ?? unitDir,
       env,
       detached: true,
       stdio: ['ignore', out, out],
     });
     closeSync(out);
     if (child.pid === undefined)
-      throw new Error(`processFleet: could not start ${this.launch.command}; check the path`);
+      throw new Error(`processFleet: could not start ${launch.command}; check the path`);
     child.on('error', () => {}); // reported through the unit disappearing; never crash the bridge
     child.unref();
     return { pid: child.pid, logPath };
