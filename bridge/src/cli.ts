@@ -90,8 +90,8 @@ export async function main(
   const knownSecrets = [config.broker.password];
   const log =
     command === 'run'
-      ? createJsonLogger(undefined, undefined, knownSecrets)
-      : createJsonLogger((line) => process.stderr.write(`${line}\n`), undefined, knownSecrets);
+      ? createJsonLogger({ knownSecrets })
+      : createJsonLogger({ write: (line) => process.stderr.write(`${line}\n`), knownSecrets });
   const emit = (document: Record<string, unknown>): void =>
     void process.stdout.write(`${JSON.stringify(document)}\n`);
   let runtime: BridgeRuntime | undefined;

@@ -1,4 +1,8 @@
-/** Time, injectable so that tests drive the control loop, the actor and the ECS backend without waiting. */
+/**
+ * Time, injectable so that tests drive the bridge without waiting. One style throughout: a part's options extend
+ * `Partial<Clock>` (or `Partial<Pick<Clock, 'now'>>` when it never waits), so a test passes `now` and `sleep`
+ * beside the other options, and the part resolves them once with {@link clockWith}.
+ */
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;

@@ -1,3 +1,4 @@
+import { clockWith, type Clock } from '../../bridge/src/clock.ts';
 import type { DecisionLine } from './live-view.ts';
 
 /** The fields of one bridge log line, as its logger received them. */
@@ -9,13 +10,14 @@ export type LogFields = Record<string, unknown>;
  * (bridge/src/loop/control-loop.ts). A decision is reported once its action line arrives; a decision whose
  * action line never comes (the loop stopped mid-action) is not reported.
  * @param emit receives each joined line
- * @param now the clock stamping a joined line
+ * @param options `now` stamps a joined line; the wall clock by default
  * @returns the sink to call with every log line (other events are ignored)
  */
 export function decisionLineJoiner(
   emit: (line: DecisionLine) => void,
-  now: () => number = Date.now,
+  options: Partial<Pick<Clock, 'now'>> = {},
 ): (event: string, fields: LogFields) => void {
+  const clock = clockWith(options);
   const pending = new Map<string, LogFields>();
   return (event, fields) => {
     const id = typeof fields.id === 'string' ? fields.id : undefined;
@@ -30,7 +32,7 @@ export function decisionLineJoiner(
     if (!decision) return;
     pending.delete(id);
     emit({
-      t: now(),
+      t: clock.now(),
       reason: String(decision.reason),
       desired: Number(decision.desired),
       current: typeof decision.current === 'number' ? decision.current : undefined,

@@ -65,7 +65,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
     OQE_CLUSTER_NAME: 'local',
     ...(options.decisionsFile ? { OQE_DECISIONS_FILE: options.decisionsFile } : {}),
   });
-  const writeLog = createJsonLogger((line) => appendFileSync(options.logPath, `${line}\n`));
+  const writeLog = createJsonLogger({ write: (line) => appendFileSync(options.logPath, `${line}\n`) });
   const joinDecision = options.onDecision ? decisionLineJoiner(options.onDecision) : undefined;
   const log = (event: string, fields: Record<string, unknown> = {}): void => {
     writeLog(event, { backend: options.backend.name, ...fields });

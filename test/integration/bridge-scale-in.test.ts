@@ -162,7 +162,7 @@ describeWithRabbit('scale-in with real celery workers: never a busy worker, neve
 
       const actor = new ScaleActor({
         backend,
-        control: new RemoteControlWorkerControl(rc, 1500),
+        control: new RemoteControlWorkerControl(rc, { timeoutMs: 1500 }),
         queue: 'celery',
         settleMs: 300,
       });
@@ -294,7 +294,7 @@ describeWithRabbit('scale-in with real celery workers: never a busy worker, neve
     try {
       const actor = new ScaleActor({
         backend,
-        control: new RemoteControlWorkerControl(rc, 1500),
+        control: new RemoteControlWorkerControl(rc, { timeoutMs: 1500 }),
         queue: 'celery',
       });
       const result = await actor.act(decision, observation);

@@ -19,7 +19,7 @@ const POLICY: ScalingPolicy = {
   workerHourlyCost: 0.25,
 };
 
-/** A manual clock: cycles run back to back in tests, time moves only when the test says. */
+/** A manual clock, spread into the loop's options: cycles run back to back, time moves only when the test says. */
 function manualClock(start: number) {
   let t = start;
   return {
@@ -79,7 +79,7 @@ describe('ControlLoop glue (scripted observer, recording actor)', () => {
       policy: POLICY,
       pollSeconds: 5,
       clusterName: 'test',
-      clock,
+      ...clock,
       log: (event, fields) => lines.push(JSON.stringify({ event, ...fields })),
       emitMetrics: (d) => docs.push(d),
     });
@@ -121,7 +121,7 @@ describe('ControlLoop glue (scripted observer, recording actor)', () => {
       policy: POLICY,
       pollSeconds: 5,
       clusterName: 'test',
-      clock,
+      ...clock,
       emitMetrics: (d) => docs.push(d),
     });
     await loop.runOnce();
@@ -145,7 +145,7 @@ describe('ControlLoop glue (scripted observer, recording actor)', () => {
         policy: POLICY,
         pollSeconds: 5,
         clusterName: 'test',
-        clock,
+        ...clock,
         heartbeatFile,
       });
       await loop.runOnce();
@@ -174,7 +174,7 @@ describe('ControlLoop glue (scripted observer, recording actor)', () => {
       policy: POLICY,
       pollSeconds: 5,
       clusterName: 'test',
-      clock,
+      ...clock,
     });
     const controller = new AbortController();
     const seen: string[] = [];
@@ -209,7 +209,7 @@ describe('ControlLoop glue (scripted observer, recording actor)', () => {
         policy: { ...POLICY, maxWorkers },
         pollSeconds: 5,
         clusterName: 'test',
-        clock,
+        ...clock,
         activation: {
           probe: {
             passive: async () => {

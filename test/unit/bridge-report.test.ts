@@ -175,10 +175,7 @@ describe('cycle metrics (EMF)', () => {
 describe('JSON logs', () => {
   it('never carries a password: secret-named fields and URL credentials are cut', () => {
     const lines: string[] = [];
-    const log = createJsonLogger(
-      (l) => lines.push(l),
-      () => NOW,
-    );
+    const log = createJsonLogger({ write: (l) => lines.push(l), now: () => NOW });
     log('connect-failed', {
       url: 'amqp://oq-bridge:s3cr%40t@10.0.0.5:5672/openquake',
       nested: { password: 's3cr@t', OQE_BROKER_PASSWORD: 's3cr@t', authkey: 'k' },
@@ -200,11 +197,7 @@ describe('JSON logs', () => {
     let deep: Record<string, unknown> = { note: `deep ${known}`, value: 'DeepS3cretValue' };
     for (let i = 0; i < 12; i++) deep = { level: deep };
     const lines: string[] = [];
-    createJsonLogger(
-      (line) => lines.push(line),
-      () => NOW,
-      [known],
-    )('probe', {
+    createJsonLogger({ write: (line) => lines.push(line), now: () => NOW, knownSecrets: [known] })('probe', {
       password: 'S3cretByKey1',
       headers: { Authorization: 'Basic QWxhZGRpbjpTM2NyZXQy', cookie: 'session=S3cretCookie3' },
       message: `login refused for oq-bridge with ${known}`,

@@ -114,10 +114,7 @@ describe('chart', () => {
 describe("the bridge's decision and action lines, joined for the demo's view", () => {
   it('reports a decision with the outcome from the action line of the same id, once', () => {
     const lines: DecisionLine[] = [];
-    const log = decisionLineJoiner(
-      (l) => lines.push(l),
-      () => 42,
-    );
+    const log = decisionLineJoiner((l) => lines.push(l), { now: () => 42 });
     log('decision', { id: 'a-1', reason: 'ScaleOut', desired: 3, current: 1, demand: 6, detail: '6 tasks' });
     expect(lines).toEqual([]); // the decision line carries no outcome yet
     log('heartbeat', { id: 'a-1' });
@@ -130,10 +127,7 @@ describe("the bridge's decision and action lines, joined for the demo's view", (
 
   it('drops a decision whose action never came, and an action of another cycle', () => {
     const lines: DecisionLine[] = [];
-    const log = decisionLineJoiner(
-      (l) => lines.push(l),
-      () => 0,
-    );
+    const log = decisionLineJoiner((l) => lines.push(l), { now: () => 0 });
     log('decision', { id: 'a-1', reason: 'Steady', desired: 0, demand: 0, detail: '' });
     log('decision', { id: 'a-2', reason: 'DrainingIdle', desired: 0, current: 1, demand: 0, detail: 'idle' });
     log('action', { id: 'a-1', action: 'none' });

@@ -2,21 +2,29 @@
  * WorkerControl over CeleryRemoteControl: each command is one broadcast whose destination is the batch of
  * workers named, and it waits for exactly their replies (or the timeout).
  */
+import { clockWith, type Clock } from '../clock.ts';
 import type { BroadcastReplies, CeleryRemoteControl, ControlAck } from '../observe/celery-remote-control.ts';
 import type { WorkerObservation } from '../observe/observation.ts';
 import type { WorkerControl } from './worker-control.ts';
 
+/** `now` (the looks' `observedAt`) defaults to the wall clock. */
+export interface RemoteControlWorkerControlOptions extends Partial<Pick<Clock, 'now'>> {
+  /** How long to wait for the named workers' replies. @default 2000 */
+  readonly timeoutMs?: number;
+}
+
 export class RemoteControlWorkerControl implements WorkerControl {
-  /**
-   * @param control the shared remote-control client
-   * @param timeoutMs how long to wait for the named workers' replies @default 2000
-   * @param now clock for `observedAt`
-   */
+  private readonly timeoutMs: number;
+  private readonly clock: Clock;
+
+  /** @param control the shared remote-control client */
   constructor(
     private readonly control: CeleryRemoteControl,
-    private readonly timeoutMs = 2000,
-    private readonly now: () => number = Date.now,
-  ) {}
+    options: RemoteControlWorkerControlOptions = {},
+  ) {
+    this.timeoutMs = options.timeoutMs ?? 2000;
+    this.clock = clockWith(options);
+  }
 
   async cancelConsumer(hostnames: readonly string[], queue: string): Promise<ReadonlySet<string>> {
     if (hostnames.length === 0) return new Set();
@@ -37,7 +45,7 @@ export class RemoteControlWorkerControl implements WorkerControl {
       this.control.reserved(options),
       this.control.activeQueues(options),
     ]);
-    const observedAt = this.now();
+    const observedAt = this.clock.now();
     for (const hostname of hostnames) {
       const running = active.replies.get(hostname);
       const waiting = reserved.replies.get(hostname);

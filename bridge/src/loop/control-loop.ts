@@ -12,7 +12,7 @@ import type { Observation } from '../observe/observation.ts';
 import type { CycleMetrics } from '../report/cycle-metrics.ts';
 import { CycleReporter, type DecisionRecord } from '../report/cycle-report.ts';
 import type { LogFn } from '../report/json-logger.ts';
-import { systemClock, type Clock } from '../clock.ts';
+import { clockWith, type Clock } from '../clock.ts';
 
 /** Anything that observes the cluster; `CeleryObserver` fits. */
 export interface ObservationSource {
@@ -40,7 +40,8 @@ export interface ActivationOptions {
   readonly intervalMs?: number;
 }
 
-export interface ControlLoopOptions {
+/** `now` and `sleep` (between cycles and between activation looks) default to the wall clock. */
+export interface ControlLoopOptions extends Partial<Clock> {
   readonly observer: ObservationSource;
   /** Omit for a loop that only decides (`decide --dry-run`). */
   readonly actor?: Actor;
@@ -49,7 +50,6 @@ export interface ControlLoopOptions {
   readonly pollSeconds: number;
   /** The `Cluster` dimension of the metrics. */
   readonly clusterName: string;
-  readonly clock?: Clock;
   /** Structured logs; default none. */
   readonly log?: LogFn;
   /** Where each cycle's EMF document goes; default none. */
@@ -96,9 +96,10 @@ export class ControlLoop {
   private sequence = 0;
 
   constructor(private readonly options: ControlLoopOptions) {
-    this.clock = options.clock ?? systemClock;
+    this.clock = clockWith(options);
     this.log = options.log ?? (() => undefined);
     this.reporter = new CycleReporter({
+      now: () => this.clock.now(),
       policy: options.policy,
       pollSeconds: options.pollSeconds,
       clusterName: options.clusterName,
@@ -146,7 +147,7 @@ export class ControlLoop {
     };
     const durationMs = this.clock.now() - startedAt;
     const cycle = { id, startedAt, decidedAt, observation, decision, action, durationMs, refusal };
-    const metrics = await this.reporter.cycleFinished(cycle, () => this.clock.now());
+    const metrics = await this.reporter.cycleFinished(cycle);
     this.last = { id, startedAt, observation, decision, action, metrics, durationMs };
     return this.last;
   }

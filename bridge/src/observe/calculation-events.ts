@@ -6,6 +6,7 @@
  * signal", and the decision is then exactly the queue-only one.
  */
 import type { Channel, ConsumeMessage } from 'amqplib';
+import { clockWith, type Clock } from '../clock.ts';
 import type { BrokerSession } from './broker-session.ts';
 import type {
   CalculationState,
@@ -61,13 +62,13 @@ export function parseCalculationSnapshot(text: string): CalculationsObservation 
   return { calculations, observedAt: b.publishedAt };
 }
 
-export interface CalculationEventsOptions {
+/** `now` (when to retry a missing queue) defaults to the wall clock. */
+export interface CalculationEventsOptions extends Partial<Pick<Clock, 'now'>> {
   readonly session: BrokerSession;
   /** OQE_CALCULATION_EVENTS_QUEUE. */
   readonly queue: string;
   /** Milliseconds between two attempts to subscribe while the queue is missing. @default 30000 */
   readonly retryMs?: number;
-  readonly clock?: () => number;
   /** Told once per distinct problem (missing queue, refused read, malformed snapshot). */
   readonly onProblem?: (message: string) => void;
 }
@@ -78,10 +79,10 @@ export class CalculationEvents {
   private newest?: CalculationsObservation;
   private nextAttemptAt = 0;
   private lastProblem?: string;
-  private readonly clock: () => number;
+  private readonly clock: Clock;
 
   constructor(private readonly options: CalculationEventsOptions) {
-    this.clock = options.clock ?? Date.now;
+    this.clock = clockWith(options);
     options.session.onReset(() => {
       this.channel = undefined;
       this.nextAttemptAt = 0; // a new connection: the queue may be back too
@@ -93,7 +94,7 @@ export class CalculationEvents {
    * missing). Never throws; its age is for the decision to judge (`staleAfterSeconds`).
    */
   async latest(): Promise<CalculationsObservation | undefined> {
-    if (!this.channel && this.clock() >= this.nextAttemptAt) this.channel = this.subscribe();
+    if (!this.channel && this.clock.now() >= this.nextAttemptAt) this.channel = this.subscribe();
     await this.channel;
     return this.newest;
   }
@@ -113,7 +114,7 @@ export class CalculationEvents {
       this.lastProblem = undefined;
       return channel;
     } catch (error) {
-      this.nextAttemptAt = this.clock() + (this.options.retryMs ?? 30_000);
+      this.nextAttemptAt = this.clock.now() + (this.options.retryMs ?? 30_000);
       this.problem(
         `calculation events unavailable on queue ${this.options.queue} (${error instanceof Error ? error.message : String(error)}): ` +
           'scaling on the queue and workers only; check that oq-calculation-events runs on the master',

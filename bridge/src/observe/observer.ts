@@ -1,3 +1,4 @@
+import { clockWith, type Clock } from '../clock.ts';
 import type { ComputeBackend } from '../compute/compute-backend.ts';
 import type {
   BroadcastOptions,
@@ -46,7 +47,8 @@ export interface ObserverTimeouts {
 }
 
 /** The sources of {@link CeleryObserver}; each is optional so that local backends can leave some out. */
-export interface CeleryObserverOptions {
+/** `now` (the observation's time and the ghost clock) defaults to the wall clock. */
+export interface CeleryObserverOptions extends Partial<Pick<Clock, 'now'>> {
   readonly queueProbe?: QueueSource;
   readonly remoteControl?: WorkerInspector;
   readonly compute?: ComputeBackend;
@@ -65,8 +67,6 @@ export interface CeleryObserverOptions {
    * it counts as a ghost (ghost-tasks.ts). Needs the management API. @default 30000
    */
   readonly ghostAfterMs?: number;
-  /** The clock, for tests. @default Date.now */
-  readonly now?: () => number;
 }
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -121,7 +121,7 @@ async function settle<T>(label: string, work: () => Promise<T>, timeoutMs: numbe
 export class CeleryObserver implements Observer {
   private readonly queue: string;
   private readonly timeouts: Required<ObserverTimeouts>;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   /** Hostnames seen last cycle (replies and running units): a broadcast ends early once all have replied. */
   private known = new Set<string>();
   /** Hostnames that answered remote control last cycle (in full or in part). */
@@ -143,7 +143,7 @@ export class CeleryObserver implements Observer {
   constructor(private readonly options: CeleryObserverOptions) {
     this.ghosts = new GhostTracker(options.ghostAfterMs ?? DEFAULT_GHOST_AFTER_MS);
     this.queue = options.queue ?? 'celery';
-    this.now = options.now ?? Date.now;
+    this.clock = clockWith(options);
     this.timeouts = {
       queueMs: options.timeouts?.queueMs ?? 2000,
       workersMs: options.timeouts?.workersMs ?? 1500,
@@ -230,7 +230,7 @@ export class CeleryObserver implements Observer {
       ? { unacked: management.unacked, asOf: management.observedAt - lag }
       : undefined;
     const claims = new Map(outcome.workers.map((w) => [w.hostname, w.active.map((t) => t.id)]));
-    const ghosts = this.ghosts.update(claims, reading, this.now());
+    const ghosts = this.ghosts.update(claims, reading, this.clock.now());
     if (ghosts.size === 0) return outcome;
     return {
       ...outcome,
@@ -450,7 +450,7 @@ export class CeleryObserver implements Observer {
         for (const [h, reply] of o.value.replies)
           if (reply.poolSize !== undefined) this.poolSizes.set(h, reply.poolSize);
 
-    const observedAt = this.now();
+    const observedAt = this.clock.now();
     const hostnames = new Set<string>(answered);
     for (const o of [broadStats, stats, queues])
       if (o?.ok) for (const h of o.value.replies.keys()) hostnames.add(h);

@@ -6,6 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { ActionResult } from '../act/action-result.ts';
 import { describeError } from '../act/scale-actor.ts';
+import { clockWith, type Clock } from '../clock.ts';
 import type { Decision, ScalingPolicy } from '../decide/decision.ts';
 import type { Observation } from '../observe/observation.ts';
 import { attributeWorkerTime, calculationCostEmf } from './calculation-cost.ts';
@@ -29,7 +30,8 @@ export interface DecisionRecord {
 /** How many decisions the loop keeps for `status`. */
 export const RECENT_DECISIONS = 10;
 
-export interface CycleReporterOptions {
+/** `now` (the heartbeat's time) defaults to the wall clock. */
+export interface CycleReporterOptions extends Partial<Pick<Clock, 'now'>> {
   /** The policy's prices and slots, for the cost figures. */
   readonly policy: Pick<ScalingPolicy, 'workerHourlyCost' | 'slotsPerWorkerFallback'>;
   /** Seconds between cycle starts: a gap longer than three of them is not charged to any calculation. */
@@ -74,7 +76,11 @@ export class CycleReporter {
   /** The refusal already logged in full, so that later cycles name it without repeating it. */
   private refusalLogged?: string;
 
-  constructor(private readonly options: CycleReporterOptions) {}
+  private readonly clock: Clock;
+
+  constructor(private readonly options: CycleReporterOptions) {
+    this.clock = clockWith(options);
+  }
 
   /** The last {@link RECENT_DECISIONS} decisions, newest last. */
   get recentDecisions(): readonly DecisionRecord[] {
@@ -112,7 +118,7 @@ export class CycleReporter {
   }
 
   /** Reports a finished cycle (action line, metrics, cost, files) and returns its metrics. */
-  async cycleFinished(cycle: FinishedCycle, now: () => number): Promise<CycleMetrics> {
+  async cycleFinished(cycle: FinishedCycle): Promise<CycleMetrics> {
     const { options } = this;
     const { id, observation, decision, action, durationMs } = cycle;
     const metrics = cycleMetrics({
@@ -140,7 +146,7 @@ export class CycleReporter {
     this.remember(cycle);
     options.emitMetrics?.(cycleMetricsEmf(metrics, options.clusterName, cycle.startedAt));
     this.chargeCalculations(cycle);
-    await this.writeFiles(now);
+    await this.writeFiles();
     return metrics;
   }
 
@@ -174,11 +180,11 @@ export class CycleReporter {
     for (const document of calculationCostEmf(attribution, clusterName, startedAt)) emitMetrics?.(document);
   }
 
-  private async writeFiles(now: () => number): Promise<void> {
+  private async writeFiles(): Promise<void> {
     const { heartbeatFile, decisionsFile, log } = this.options;
     if (heartbeatFile) {
-      await writeFile(heartbeatFile, `${new Date(now()).toISOString()}\n`).catch((error: unknown) =>
-        log('heartbeat-failed', { error: describeError(error) }),
+      await writeFile(heartbeatFile, `${new Date(this.clock.now()).toISOString()}\n`).catch(
+        (error: unknown) => log('heartbeat-failed', { error: describeError(error) }),
       );
     }
     if (decisionsFile) {

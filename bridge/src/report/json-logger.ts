@@ -2,6 +2,8 @@
  * Structured JSON logs, one object a line on stdout (the awslogs driver ships each line as one event).
  * Every field passes through `redact`, so a credential cannot reach a log even by mistake.
  */
+import { clockWith, type Clock } from '../clock.ts';
+
 export type LogFn = (event: string, fields?: Record<string, unknown>) => void;
 
 /** Keys whose values are credentials, whatever their type (an `authorization` header, a `sessionToken`...). */
@@ -44,18 +46,28 @@ function redactWith(value: unknown, known: RegExp | undefined, depth: number): u
   return out;
 }
 
+/** `now` (each line's `time`) defaults to the wall clock. */
+export interface JsonLoggerOptions extends Partial<Pick<Clock, 'now'>> {
+  /** Where each line goes. @default stdout */
+  readonly write?: (line: string) => void;
+  /** Values cut from every logged string wherever they occur (an error message may quote a password). */
+  readonly knownSecrets?: readonly string[];
+}
+
 /**
  * A logger that writes `{"time", "level", "event", ...fields}` lines through `write`, redacting every field
  * (and every occurrence of the `knownSecrets` values).
  */
-export function createJsonLogger(
-  write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
-  now: () => number = Date.now,
-  knownSecrets: readonly string[] = [],
-): LogFn {
+export function createJsonLogger(options: JsonLoggerOptions = {}): LogFn {
+  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const knownSecrets = options.knownSecrets ?? [];
+  const clock = clockWith(options);
   return (event, fields = {}) => {
     const level = /fail|error/i.test(event) ? 'error' : 'info';
-    const record = redact({ time: new Date(now()).toISOString(), level, event, ...fields }, knownSecrets);
+    const record = redact(
+      { time: new Date(clock.now()).toISOString(), level, event, ...fields },
+      knownSecrets,
+    );
     write(JSON.stringify(record));
   };
 }
