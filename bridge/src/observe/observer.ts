@@ -46,8 +46,10 @@ export interface ObserverTimeouts {
   readonly sharedDirMs?: number;
 }
 
-/** The sources of {@link CeleryObserver}; each is optional so that local backends can leave some out. */
-/** `now` (the observation's time and the ghost clock) defaults to the wall clock. */
+/**
+ * The sources of {@link CeleryObserver}; each is optional so that local backends can leave some out. `now` (the
+ * observation's time and the ghost clock) defaults to the wall clock.
+ */
 export interface CeleryObserverOptions extends Partial<Pick<Clock, 'now'>> {
   readonly queueProbe?: QueueSource;
   readonly remoteControl?: WorkerInspector;
