@@ -20,6 +20,7 @@ import { basename, dirname, join } from 'node:path';
 import { assertEngineEnv, ENGINE_VENV, engineBin } from './engine-env.ts';
 import { freePortRange } from './free-ports.ts';
 import { renderLocalOpenquakeCfg } from './local-openquake-cfg.ts';
+import { sleep } from '../timeouts.ts';
 import { asOpenquake, openquakeIds } from './openquake-user.ts';
 
 /** The broker and vhost of the engine's celery traffic (the vhost must exist, with the user's permissions). */
@@ -344,8 +345,4 @@ function signalGroup(pid: number, sig: NodeJS.Signals): void {
   } catch {
     // already gone
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
