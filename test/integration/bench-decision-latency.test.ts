@@ -2,17 +2,10 @@
  * A short run of the real-parts benchmark: the bridge's ControlLoop on the local RabbitMQ scaling a moto ECS
  * service after a burst. The full benchmark (`npm run bench`) runs many more trials and writes docs/.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { measureDecisionLatency } from '../../bench/real/decision-latency.ts';
+import { expect, it } from 'vitest';
 import { percentile } from '../../common/percentile.ts';
-import {
-  AWS_ENDPOINT_URL,
-  createTestVhost,
-  describeWithServices,
-  MANAGEMENT_URL,
-  RABBIT_ADMIN,
-  type TestVhost,
-} from '../support/services.ts';
+import { measureDecisionLatencyLocally } from '../support/local-decision-latency.ts';
+import { describeWithServices } from '../support/services.ts';
 
 it('percentile: nearest rank, p99 of fewer than 100 samples is the maximum', () => {
   expect(percentile([5, 1, 4, 2, 3], 50)).toBe(3);
@@ -22,25 +15,9 @@ it('percentile: nearest rank, p99 of fewer than 100 samples is the maximum', () 
 });
 
 describeWithServices('bench: decision latency on real parts (RabbitMQ, moto)', () => {
-  let vhost: TestVhost;
-  beforeAll(async () => {
-    vhost = await createTestVhost('oqe-bench-latency');
-  });
-  afterAll(async () => {
-    await vhost?.cleanup();
-  });
-
   // How long a burst takes to reach moto is the benchmark's figure (docs/benchmarks.md), not asserted here.
   it('measures each burst until its scale-out reached moto', async () => {
-    const r = await measureDecisionLatency({
-      broker: {
-        host: '127.0.0.1',
-        vhost: vhost.vhost,
-        username: RABBIT_ADMIN.user,
-        password: RABBIT_ADMIN.password,
-      },
-      managementUrl: MANAGEMENT_URL,
-      awsEndpoint: AWS_ENDPOINT_URL,
+    const r = await measureDecisionLatencyLocally('oqe-bench-latency', {
       pollSeconds: 1,
       trials: 3,
       burst: 20,

@@ -7,12 +7,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetEmulator } from '../../bench/fleet-emulator/fleet-emulator.ts';
-import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
-import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
 import type { Observation } from '../../bridge/src/observe/observation.ts';
 import { CeleryObserver } from '../../bridge/src/observe/observer.ts';
-import { QueueProbe } from '../../bridge/src/observe/queue-probe.ts';
-import { createTestVhost, isMissing, PYTHON, RABBIT_ADMIN, type TestVhost } from '../support/services.ts';
+import { type AdminBrokerClients, openAdminClients } from '../support/admin-broker.ts';
+import { createTestVhost, isMissing, PYTHON, type TestVhost } from '../support/services.ts';
 import {
   ensureCelery44,
   findCelery44Python,
@@ -27,30 +25,16 @@ const CALC = 41;
 const TASK_SECONDS = 25;
 
 /** One side of the comparison: a vhost, its workers, and the bridge's observer over it. */
-interface Side {
+interface Side extends AdminBrokerClients {
   vhost: TestVhost;
-  session: BrokerSession;
-  control: CeleryRemoteControl;
-  probe: QueueProbe;
   stop: () => Promise<void>;
 }
 
 async function side(prefix: string, start: (amqpUrl: string) => Promise<() => Promise<void>>): Promise<Side> {
   const vhost = await createTestVhost(prefix);
-  const session = new BrokerSession({
-    host: '127.0.0.1',
-    vhost: vhost.vhost,
-    username: RABBIT_ADMIN.user,
-    password: RABBIT_ADMIN.password,
-  });
+  const clients = openAdminClients(vhost.vhost, { serializer: 'json', timeoutMs: 2000 });
   const stop = await start(vhost.amqpUrl);
-  return {
-    vhost,
-    session,
-    control: new CeleryRemoteControl(session, { serializer: 'json', timeoutMs: 2000 }),
-    probe: new QueueProbe(session, 'celery'),
-    stop,
-  };
+  return { ...clients, vhost, stop };
 }
 
 /** What the bridge sees, without what legitimately differs (task ids, pids, times, which worker got which task). */
@@ -120,9 +104,7 @@ describe.skipIf(isMissing('rabbitmq'))(
       for (const s of [real, emulated]) {
         if (!s) continue;
         await s.stop();
-        await s.control.close();
-        await s.probe.close();
-        await s.session.close();
+        await s.close();
         await s.vhost.cleanup();
       }
     });

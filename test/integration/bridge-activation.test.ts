@@ -2,39 +2,14 @@
  * The control loop's fast activation path on real parts: the local RabbitMQ (passive declare between cycles),
  * the bridge's own CeleryObserver and ScaleActor, and the ECS backend calling UpdateService on the moto server.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { measureDecisionLatency } from '../../bench/real/decision-latency.ts';
-import {
-  AWS_ENDPOINT_URL,
-  createTestVhost,
-  describeWithServices,
-  MANAGEMENT_URL,
-  RABBIT_ADMIN,
-  type TestVhost,
-} from '../support/services.ts';
+import { expect, it } from 'vitest';
+import { measureDecisionLatencyLocally } from '../support/local-decision-latency.ts';
+import { describeWithServices } from '../support/services.ts';
 
 describeWithServices('ControlLoop activation path (RabbitMQ, moto)', () => {
-  let vhost: TestVhost;
-  beforeAll(async () => {
-    vhost = await createTestVhost('oqe-bridge-activation');
-  });
-  afterAll(async () => {
-    await vhost?.cleanup();
-  });
-
-  const broker = () => ({
-    host: '127.0.0.1',
-    vhost: vhost.vhost,
-    username: RABBIT_ADMIN.user,
-    password: RABBIT_ADMIN.password,
-  });
-
   // How soon (the goal is p99 < 2 s) is the benchmark's figure, with this set-up (docs/benchmarks.md).
   it('a burst starts a cycle before the 5 s poll period is up, and the scale-out reaches moto', async () => {
-    const r = await measureDecisionLatency({
-      broker: broker(),
-      managementUrl: MANAGEMENT_URL,
-      awsEndpoint: AWS_ENDPOINT_URL,
+    const r = await measureDecisionLatencyLocally('oqe-bridge-activation', {
       pollSeconds: 5,
       trials: 3,
       burst: 20,

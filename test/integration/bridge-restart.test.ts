@@ -12,8 +12,8 @@ import { createBridgeRuntime } from '../../bridge/src/cli/bridge-runtime.ts';
 import type { LocalFleet } from '../../local/fleet/local-fleet.ts';
 import { processFleet } from '../../local/fleet/process-runtime.ts';
 import { loadBridgeConfig } from '../../bridge/src/config/bridge-config.ts';
-import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
-import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
+import type { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
+import { type AdminBrokerClients, openAdminClients } from '../support/admin-broker.ts';
 import { createTestVhost, describeWithRabbit, RABBIT_ADMIN, type TestVhost } from '../support/services.ts';
 import { submitTasks } from '../../local/celery-workers.ts';
 
@@ -21,7 +21,7 @@ describeWithRabbit('bridge restart mid-drain (real celery workers)', () => {
   let vhost: TestVhost;
   let dir: string;
   let backend: LocalFleet;
-  let session: BrokerSession;
+  let clients: AdminBrokerClients;
   let rc: CeleryRemoteControl;
 
   beforeAll(async () => {
@@ -34,18 +34,12 @@ describeWithRabbit('bridge restart mid-drain (real celery workers)', () => {
       journalPath: join(dir, 'journal.jsonl'),
       retireTimeoutMs: 20_000,
     });
-    session = new BrokerSession({
-      host: '127.0.0.1',
-      vhost: vhost.vhost,
-      username: RABBIT_ADMIN.user,
-      password: RABBIT_ADMIN.password,
-    });
-    rc = new CeleryRemoteControl(session, { serializer: 'pickle', timeoutMs: 2000 });
+    clients = openAdminClients(vhost.vhost, { serializer: 'pickle', timeoutMs: 2000 });
+    rc = clients.control;
   });
 
   afterAll(async () => {
-    await rc?.close();
-    await session?.close();
+    await clients?.close();
     await backend?.shutdownAll(20_000);
     await vhost?.cleanup();
     rmSync(dir, { recursive: true, force: true });

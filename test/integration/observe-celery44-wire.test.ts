@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
+import type { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
 import { CeleryObserver } from '../../bridge/src/observe/observer.ts';
 import { QueueProbe } from '../../bridge/src/observe/queue-probe.ts';
-import { createTestVhost, isMissing, RABBIT_ADMIN, type TestVhost } from '../support/services.ts';
+import { type AdminBrokerClients, openAdminClients } from '../support/admin-broker.ts';
+import { createTestVhost, isMissing, type TestVhost } from '../support/services.ts';
 import {
   ensureCelery44,
   findCelery44Python,
@@ -30,39 +31,49 @@ const kinds: { title: string; skip: boolean; spec: () => Partial<WorkerSpec> }[]
   { title: 'a celery 5.5 worker emulating 4.4', skip: false, spec: () => ({ emulateCelery44: true }) },
 ];
 
+/** One worker of pool size 2 on a vhost of its own, and the bridge's clients speaking JSON to its mailbox. */
+interface JsonMailboxWorker {
+  vhost: TestVhost;
+  worker: StartedWorker;
+  session: BrokerSession;
+  control: CeleryRemoteControl;
+}
+
+/**
+ * Starts the worker `spec` describes before the enclosing describe's tests and stops it (and its vhost) after
+ * them; the returned getter gives the fixture once it is up.
+ */
+function useJsonMailboxWorker(
+  vhostPrefix: string,
+  spec: () => Omit<WorkerSpec, 'amqpUrl' | 'concurrency'>,
+): () => JsonMailboxWorker {
+  let vhost: TestVhost | undefined;
+  let worker: StartedWorker | undefined;
+  let clients: AdminBrokerClients | undefined;
+  beforeAll(async () => {
+    vhost = await createTestVhost(vhostPrefix);
+    worker = await startWorker({ amqpUrl: vhost.amqpUrl, concurrency: 2, ...spec() });
+    clients = openAdminClients(vhost.vhost, { serializer: 'json', timeoutMs: 1500 });
+  });
+  afterAll(async () => {
+    worker?.kill();
+    await clients?.close();
+    await vhost?.cleanup();
+  });
+  return () => ({ vhost: vhost!, worker: worker!, session: clients!.session, control: clients!.control });
+}
+
 describe.each(kinds)('CeleryRemoteControl against $title (JSON mailbox)', ({ skip, spec }) => {
   if (skip || isMissing('rabbitmq')) {
     it.skip('needs RabbitMQ and the worker', () => undefined);
     return;
   }
+  const fixture = useJsonMailboxWorker('oqe-observe-c44', () => ({ hostname: 'oq@unit-44', ...spec() }));
   let vhost: TestVhost;
   let session: BrokerSession;
   let control: CeleryRemoteControl;
   let worker: StartedWorker;
-
-  beforeAll(async () => {
-    vhost = await createTestVhost('oqe-observe-c44');
-    worker = await startWorker({
-      amqpUrl: vhost.amqpUrl,
-      hostname: 'oq@unit-44',
-      concurrency: 2,
-      ...spec(),
-    });
-    session = new BrokerSession({
-      host: '127.0.0.1',
-      vhost: vhost.vhost,
-      username: RABBIT_ADMIN.user,
-      password: RABBIT_ADMIN.password,
-    });
-    control = new CeleryRemoteControl(session, { serializer: 'json', timeoutMs: 1500 });
-  });
-
-  afterAll(async () => {
-    worker?.kill();
-    await control?.close();
-    await session?.close();
-    await vhost?.cleanup();
-  });
+  beforeAll(() => ({ vhost, worker, session, control } = fixture())); // runs after the fixture's own beforeAll
 
   it('speaks JSON: ping, stats and an idle active list reply', async () => {
     const expect1 = { expect: [worker.hostname] };
@@ -139,35 +150,15 @@ describe.each(kinds)('CeleryRemoteControl against $title (JSON mailbox)', ({ ski
 describe.skipIf(celery44Python === undefined || isMissing('rabbitmq'))(
   'a real celery 4.4.7 worker with the argsrepr shim (a fix the worker image could ship)',
   () => {
+    const fixture = useJsonMailboxWorker('oqe-observe-shim', () => ({
+      hostname: 'oq@unit-shim',
+      celeryBin: ensureCelery44(celery44Python!),
+      argsreprShim: true,
+    }));
     let vhost: TestVhost;
-    let session: BrokerSession;
     let control: CeleryRemoteControl;
     let worker: StartedWorker;
-
-    beforeAll(async () => {
-      vhost = await createTestVhost('oqe-observe-shim');
-      worker = await startWorker({
-        amqpUrl: vhost.amqpUrl,
-        hostname: 'oq@unit-shim',
-        concurrency: 2,
-        celeryBin: ensureCelery44(celery44Python!),
-        argsreprShim: true,
-      });
-      session = new BrokerSession({
-        host: '127.0.0.1',
-        vhost: vhost.vhost,
-        username: RABBIT_ADMIN.user,
-        password: RABBIT_ADMIN.password,
-      });
-      control = new CeleryRemoteControl(session, { serializer: 'json', timeoutMs: 1500 });
-    });
-
-    afterAll(async () => {
-      worker?.kill();
-      await control?.close();
-      await session?.close();
-      await vhost?.cleanup();
-    });
+    beforeAll(() => ({ vhost, worker, control } = fixture())); // runs after the fixture's own beforeAll
 
     it('reports busy workers in active, with the calculation id, once the shim is loaded', async () => {
       const ids = submitTasks(vhost.amqpUrl, 311, [4, 4]);

@@ -5,13 +5,8 @@ import { connect, type ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BrokerConnectionError, BrokerSession } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
-import {
-  createTestVhost,
-  describeWithRabbit,
-  managementApi,
-  RABBIT_ADMIN,
-  type TestVhost,
-} from '../support/services.ts';
+import { adminEndpoint } from '../support/admin-broker.ts';
+import { createTestVhost, describeWithRabbit, managementApi, type TestVhost } from '../support/services.ts';
 import { startWorker, submitTasks, waitFor, type StartedWorker } from '../../local/celery-workers.ts';
 
 /**
@@ -42,12 +37,7 @@ describeWithRabbit('CeleryRemoteControl with real celery workers (pickle mailbox
       startWorker({ amqpUrl: vhost.amqpUrl, hostname: 'oq@unit-a', concurrency: 2, journal }),
       startWorker({ amqpUrl: vhost.amqpUrl, hostname: 'oq@unit-b', concurrency: 3, journal }),
     ]);
-    session = new BrokerSession({
-      host: '127.0.0.1',
-      vhost: vhost.vhost,
-      username: RABBIT_ADMIN.user,
-      password: RABBIT_ADMIN.password,
-    });
+    session = new BrokerSession(adminEndpoint(vhost.vhost));
     control = new CeleryRemoteControl(session, { serializer: 'pickle', timeoutMs: 2000 });
     admin = await connect(vhost.amqpUrl);
   });
@@ -165,12 +155,7 @@ describeWithRabbit('CeleryRemoteControl with real celery workers (pickle mailbox
         ).json()) as { name: string }[]
       ).map((c) => c.name);
     const existing = new Set(await listConnections());
-    const own = new BrokerSession({
-      host: '127.0.0.1',
-      vhost: vhost.vhost,
-      username: RABBIT_ADMIN.user,
-      password: RABBIT_ADMIN.password,
-    });
+    const own = new BrokerSession(adminEndpoint(vhost.vhost));
     const client = new CeleryRemoteControl(own, { serializer: 'pickle' });
     await client.ping({ expect: [a.hostname] }); // connected, reply queue ready
     // The management API lists a new connection after its next statistics emission.
@@ -198,12 +183,7 @@ describeWithRabbit('CeleryRemoteControl with real celery workers (pickle mailbox
 
   it('reports a refused login clearly and without the password', async () => {
     const password = 'not-the-password-Zq9';
-    const bad = new BrokerSession({
-      host: '127.0.0.1',
-      vhost: vhost.vhost,
-      username: 'oq-bridge-nobody',
-      password,
-    });
+    const bad = new BrokerSession({ ...adminEndpoint(vhost.vhost), username: 'oq-bridge-nobody', password });
     const client = new CeleryRemoteControl(bad, { serializer: 'pickle' });
     const error = await client.ping().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BrokerConnectionError);
