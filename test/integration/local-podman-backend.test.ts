@@ -11,23 +11,25 @@ import {
   RABBIT_ADMIN,
   type TestVhost,
 } from '../support/services.ts';
+import { waitFor } from '../support/wait-for.ts';
 import { ensureWorkerImage } from '../support/worker-image.ts';
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+/** Containers start and report slowly: a minute, looking every half second. */
+const until = <T>(what: string, probe: () => Promise<T | undefined>) => waitFor(what, probe, 60_000, 500);
 
 describeWithRabbit('podman backend (containers of the real worker image)', () => {
   let vhost: TestVhost;
   let stateDir: string;
   let backend: LocalFleet;
   let sharedDir: string;
+  // The test administrator on this file's vhost, as the workers' entrypoint is given the broker.
+  const adminBroker = () => ({
+    host: '127.0.0.1',
+    port: 5672,
+    vhost: vhost.vhost,
+    user: RABBIT_ADMIN.user,
+    password: RABBIT_ADMIN.password,
+  });
 
   beforeAll(async () => {
     const image = await ensureWorkerImage();
@@ -39,13 +41,7 @@ describeWithRabbit('podman backend (containers of the real worker image)', () =>
     chmodSync(sharedDir, 0o755);
     backend = podmanFleet({
       image,
-      broker: {
-        host: '127.0.0.1',
-        port: 5672,
-        vhost: vhost.vhost,
-        user: RABBIT_ADMIN.user,
-        password: RABBIT_ADMIN.password,
-      },
+      broker: adminBroker(),
       stateDir,
       sharedDir,
       concurrency: 1,
@@ -104,13 +100,7 @@ describeWithRabbit('podman backend (containers of the real worker image)', () =>
     mkdirSync(closed, { mode: 0o700 });
     const failing = podmanFleet({
       image: await ensureWorkerImage(),
-      broker: {
-        host: '127.0.0.1',
-        port: 5672,
-        vhost: vhost.vhost,
-        user: RABBIT_ADMIN.user,
-        password: RABBIT_ADMIN.password,
-      },
+      broker: adminBroker(),
       stateDir: join(stateDir, 'failing'),
       sharedDir: closed,
       concurrency: 1,

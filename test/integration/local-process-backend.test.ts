@@ -6,16 +6,7 @@ import type { LocalFleet } from '../../local/fleet/local-fleet.ts';
 import { processFleet } from '../../local/fleet/process-runtime.ts';
 import type { WorkerLaunch } from '../../local/fleet/worker-launch.ts';
 import { createTestVhost, describeWithRabbit, type TestVhost } from '../support/services.ts';
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+import { waitFor } from '../support/wait-for.ts';
 
 describeWithRabbit('process backend (real celery workers as local processes)', () => {
   let vhost: TestVhost;
@@ -46,7 +37,7 @@ describeWithRabbit('process backend (real celery workers as local processes)', (
     expect(first.units).toHaveLength(2);
     expect(first.pending + first.running).toBe(2);
     for (const u of first.units) expect(u.celeryHostname).toBe(`oq@${u.unitId}`);
-    const ready = await until('two running workers', async () => {
+    const ready = await waitFor('two running workers', async () => {
       const d = await backend.describe();
       return d.running === 2 ? d : undefined;
     });
@@ -75,7 +66,7 @@ describeWithRabbit('process backend (real celery workers as local processes)', (
   it('replaces a unit killed outright, as an ECS service keeps its desired count', async () => {
     const [only] = (await backend.describe()).units;
     await backend.kill(only.unitId);
-    const replaced = await until('a replacement unit', async () => {
+    const replaced = await waitFor('a replacement unit', async () => {
       const d = await backend.describe();
       return d.units.length === 1 && d.units[0].unitId !== only.unitId ? d : undefined;
     });
@@ -135,7 +126,7 @@ describe('process backend with a launch of the caller (any worker command, item 
     await backend.scaleTo(1);
     const unit = (await backend.describe()).units[0]!;
     expect(unit.state).toBe('pending');
-    const log = await until('the worker to print its environment', async () => {
+    const log = await waitFor('the worker to print its environment', async () => {
       const text = readFileSync(join(stateDir, `${unit.unitId}.log`), 'utf8');
       return text.includes(unit.celeryHostname) ? text : undefined;
     });

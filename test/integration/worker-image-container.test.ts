@@ -33,13 +33,8 @@ import {
   REPO_ROOT,
   type TestVhost,
 } from '../support/services.ts';
-import {
-  ensureWorkerImage,
-  PODMAN,
-  PODMAN_RUN_LIMITS,
-  waitFor,
-  WORKER_IMAGE_PATHS,
-} from '../support/worker-image.ts';
+import { ensureWorkerImage, PODMAN, PODMAN_RUN_LIMITS, WORKER_IMAGE_PATHS } from '../support/worker-image.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 const execFileP = promisify(execFile);
 const TESTAPP_DIR = `${REPO_ROOT}worker-image/testapp`;

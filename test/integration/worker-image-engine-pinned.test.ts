@@ -14,16 +14,22 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { renderOpenquakeCfg } from '../../cdk/lib/master/openquake-cfg.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryObserver } from '../../bridge/src/observe/observer.ts';
-import { CeleryRemoteControl, type TaskInfo } from '../../bridge/src/observe/celery-remote-control.ts';
-import { QueueProbe } from '../../bridge/src/observe/queue-probe.ts';
+import type { CeleryRemoteControl, TaskInfo } from '../../bridge/src/observe/celery-remote-control.ts';
+import type { QueueProbe } from '../../bridge/src/observe/queue-probe.ts';
+import { type AdminBrokerClients, openAdminClients } from '../support/admin-broker.ts';
 import { createTestVhost, isMissing, RABBIT_ADMIN, type TestVhost } from '../support/services.ts';
+import {
+  engineMasterRunOptions,
+  engineProbeRoot,
+  engineWorkerOptions,
+  engineWorkerSecrets,
+  probeResultsLine,
+  probeTaskModule,
+} from '../support/engine-probe-containers.ts';
 import {
   collectOutput,
   type CommandOutput,
@@ -33,26 +39,15 @@ import {
   PODMAN,
   PODMAN_RUN_LIMITS,
   TASK_DEFINITION_RESTRICTIONS,
-  waitFor,
   WORKER_IMAGE_PATHS,
 } from '../support/worker-image.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 const enabled = !isMissing('rabbitmq') && (hostPythonAvailable('3.8') || process.env.CI !== undefined);
 
 const CALC_ID = 4242;
 const WORKER_ID = 'engine311-w1';
 const HOSTNAME = `oq@${WORKER_ID}`;
-
-// The task function, imported by the master and the worker from shared_dir: each task streams two partial
-// results, slowly enough that the test sees it running.
-const PROBE_MODULE = `import socket, time
-
-def probe(n, monitor):
-    time.sleep(2)
-    yield {'task': n, 'part': 1, 'host': socket.gethostname()}
-    time.sleep(2)
-    yield {'task': n, 'part': 2, 'host': socket.gethostname()}
-`;
 
 // The master side: the engine's own Starmap with oq_distribute=celery; the hdf5 file name gives the calculation
 // id (Starmap.__init__ reads it from the name), which the monitor then carries into every task's arguments.
@@ -75,7 +70,7 @@ describe.skipIf(!enabled)(
     let image: string;
     let vhost: TestVhost;
     let root: string;
-    let session: BrokerSession;
+    let clients: AdminBrokerClients;
     let control: CeleryRemoteControl;
     let probe: QueueProbe;
     const suffix = randomBytes(3).toString('hex');
@@ -85,18 +80,13 @@ describe.skipIf(!enabled)(
     beforeAll(async () => {
       image = await ensureEngineImage();
       vhost = await createTestVhost('oqe-worker-e311');
-      root = mkdtempSync(join(tmpdir(), 'oqe-worker-e311-'));
-      for (const dir of ['shared', 'master']) mkdirSync(join(root, dir));
-      chmodSync(root, 0o755);
-      chmodSync(join(root, 'shared'), 0o755);
-      chmodSync(join(root, 'master'), 0o777);
-      writeFileSync(join(root, 'shared', 'oqe_probe.py'), PROBE_MODULE);
-      writeFileSync(join(root, 'master', 'run_master.py'), MASTER_SCRIPT);
-      // The master's own openquake.cfg renderer, pointed at loopback and this test's vhost: the real engine reads
-      // exactly what the master would write. num_cores = 4 so that all four tasks go to the queue at once.
-      writeFileSync(
-        join(root, 'master', 'openquake.cfg'),
-        renderOpenquakeCfg({
+      root = engineProbeRoot('oqe-worker-e311-', {
+        // Each task streams its two partial results slowly enough that the test sees it running.
+        probeModule: probeTaskModule(2),
+        masterScript: MASTER_SCRIPT,
+        // The master's own openquake.cfg renderer, pointed at loopback and this test's vhost: the real engine
+        // reads exactly what the master would write. num_cores = 4 so that all four tasks go to the queue at once.
+        openquakeCfg: renderOpenquakeCfg({
           masterHost: '127.0.0.1',
           amqpUser: RABBIT_ADMIN.user,
           amqpPassword: RABBIT_ADMIN.password,
@@ -104,23 +94,15 @@ describe.skipIf(!enabled)(
           dbserverAuthkey: 'probe',
           numCores: 4,
         }),
-      );
-      session = new BrokerSession({
-        host: '127.0.0.1',
-        vhost: vhost.vhost,
-        username: RABBIT_ADMIN.user,
-        password: RABBIT_ADMIN.password,
       });
       // celery 4.4 answers remote control in JSON only (docs/observe.md).
-      control = new CeleryRemoteControl(session, { serializer: 'json', timeoutMs: 2000 });
-      probe = new QueueProbe(session, 'celery');
+      clients = openAdminClients(vhost.vhost, { serializer: 'json', timeoutMs: 2000 });
+      ({ control, probe } = clients);
     }, 1_900_000);
 
     afterAll(async () => {
       await podman(['rm', '--force', '--ignore', '--time', '0', master, worker]);
-      await probe?.close();
-      await control?.close();
-      await session?.close();
+      await clients?.close();
       await vhost?.cleanup();
       if (root) rmSync(root, { recursive: true, force: true });
     });
@@ -131,30 +113,7 @@ describe.skipIf(!enabled)(
       const masterRun = collectOutput(
         spawn(
           PODMAN[0],
-          [
-            ...PODMAN.slice(1),
-            'run',
-            '--rm',
-            '--name',
-            master,
-            '--network',
-            'host',
-            '--hostname',
-            'engine-master',
-            ...PODMAN_RUN_LIMITS,
-            '--health-interval',
-            'disable',
-            '--entrypoint',
-            WORKER_IMAGE_PATHS.python,
-            '-e',
-            'OQ_CONFIG_FILE=/master/openquake.cfg',
-            '-v',
-            `${join(root, 'master')}:/master`,
-            '-v',
-            `${join(root, 'shared')}:${WORKER_IMAGE_PATHS.sharedDir}:ro`,
-            image,
-            '/master/run_master.py',
-          ],
+          [...PODMAN.slice(1), 'run', '--rm', '--name', master, ...engineMasterRunOptions(root, image)],
           { stdio: ['ignore', 'pipe', 'pipe'] },
         ),
         180_000,
@@ -174,22 +133,15 @@ describe.skipIf(!enabled)(
       );
       expect(queued.consumers).toBe(0);
 
-      const env = { ...process.env, OQ_AMQP_PASSWORD: RABBIT_ADMIN.password, OQ_DBSERVER_AUTHKEY: 'probe' };
       // prettier-ignore
       const start = await podman([
-      'run', '-d', '--name', worker, '--network', 'host', '--hostname', WORKER_ID, ...PODMAN_RUN_LIMITS,
-      // As on Fargate: read-only root, scratch volumes, user 1200, every capability dropped.
-      ...TASK_DEFINITION_RESTRICTIONS,
-      '--health-interval', 'disable',
-      '-v', `${join(root, 'shared')}:${WORKER_IMAGE_PATHS.sharedDir}:ro`,
-      '-e', `PYTHONPATH=/opt/openquake/app:${WORKER_IMAGE_PATHS.sharedDir}`,
-      '-e', 'OQ_WORKER_APP=engine',
-      '-e', 'OQ_MASTER_HOST=127.0.0.1', '-e', 'OQ_AMQP_PORT=5672', '-e', `OQ_AMQP_USER=${RABBIT_ADMIN.user}`,
-      '-e', 'OQ_AMQP_PASSWORD', '-e', `OQ_AMQP_VHOST=${vhost.vhost}`, '-e', 'OQ_CELERY_QUEUE=celery',
-      '-e', 'OQ_DBSERVER_PORT=1908', '-e', 'OQ_DBSERVER_AUTHKEY', '-e', 'OQ_RECEIVER_PORTS=1912-1920',
-      '-e', `OQ_SHARED_DIR=${WORKER_IMAGE_PATHS.sharedDir}`, '-e', 'OQ_WORKER_CONCURRENCY=2',
-      image,
-    ], env);
+        'run', '-d', '--name', worker, '--network', 'host', '--hostname', WORKER_ID, ...PODMAN_RUN_LIMITS,
+        // As on Fargate: read-only root, scratch volumes, user 1200, every capability dropped.
+        ...TASK_DEFINITION_RESTRICTIONS,
+        '--health-interval', 'disable',
+        ...engineWorkerOptions(root, vhost.vhost), '-e', 'OQ_WORKER_APP=engine',
+        image,
+      ], engineWorkerSecrets('probe'));
       expect(start.code, start.out).toBe(0);
       // The restrictions hold: the image's root cannot be written, even by the worker's own user.
       const inspect = await podman([
@@ -241,11 +193,7 @@ describe.skipIf(!enabled)(
       const ran = await masterRun;
       expect(ran.code, ran.out).toBe(0);
       expect(ran.out).toContain('ENGINE 3.11.5 DISTRIBUTE celery');
-      const expected = [0, 1, 2, 3].flatMap((n) => [
-        `(${n}, 1, '${WORKER_ID}')`,
-        `(${n}, 2, '${WORKER_ID}')`,
-      ]);
-      expect(ran.out).toContain(`RESULTS [${expected.join(', ')}]`);
+      expect(ran.out).toContain(probeResultsLine(WORKER_ID));
 
       const logs = (await podman(['logs', worker])).out;
       // The engine's own worker command from the entrypoint, never --purge; celery and the engine as pinned.

@@ -7,24 +7,21 @@
  * Opt-in (OQE_TEST_REAL_ENGINE=1): the first run builds a 670 MB image in about three minutes.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  engineMasterRunOptions,
+  engineProbeRoot,
+  engineWorkerOptions,
+  engineWorkerSecrets,
+  probeResultsLine,
+  probeTaskModule,
+} from '../support/engine-probe-containers.ts';
 import { createTestVhost, isMissing, RABBIT_ADMIN, REPO_ROOT, type TestVhost } from '../support/services.ts';
 import { podman, PODMAN_RUN_LIMITS, runCommand, WORKER_IMAGE_PATHS } from '../support/worker-image.ts';
 
 const enabled = process.env.OQE_TEST_REAL_ENGINE === '1' && !isMissing('rabbitmq');
 
-// The task function, importable by the master and the worker from shared_dir; it streams two partial results.
-const PROBE_MODULE = `import socket, time
-
-def probe(n, monitor):
-    time.sleep(0.5)
-    yield {'task': n, 'part': 1, 'host': socket.gethostname()}
-    time.sleep(0.5)
-    yield {'task': n, 'part': 2, 'host': socket.gethostname()}
-`;
 const MASTER_SCRIPT = `import sys
 sys.path.insert(0, '${WORKER_IMAGE_PATHS.sharedDir}')
 from openquake.baselib import parallel
@@ -50,18 +47,11 @@ describe.skipIf(!enabled)('worker image with the real engine (opt-in: OQE_TEST_R
     expect(build.code, build.out).toBe(0);
     image = build.out.trim().split('\n').pop()!;
     vhost = await createTestVhost('oqe-worker-engine');
-    root = mkdtempSync(join(tmpdir(), 'oqe-worker-engine-'));
-    mkdirSync(join(root, 'shared'));
-    mkdirSync(join(root, 'master'));
-    chmodSync(root, 0o755);
-    chmodSync(join(root, 'shared'), 0o755);
-    chmodSync(join(root, 'master'), 0o777);
-    writeFileSync(join(root, 'shared', 'oqe_probe.py'), PROBE_MODULE);
-    writeFileSync(join(root, 'master', 'run_master.py'), MASTER_SCRIPT);
-    // The master's openquake.cfg, as the master renders it, with this test's vhost.
-    writeFileSync(
-      join(root, 'master', 'openquake.cfg'),
-      [
+    root = engineProbeRoot('oqe-worker-engine-', {
+      probeModule: probeTaskModule(0.5),
+      masterScript: MASTER_SCRIPT,
+      // The master's openquake.cfg, as the master renders it, with this test's vhost.
+      openquakeCfg: [
         '[distribution]',
         'oq_distribute = celery',
         '[amqp]',
@@ -80,7 +70,7 @@ describe.skipIf(!enabled)('worker image with the real engine (opt-in: OQE_TEST_R
         'authkey = probe',
         '',
       ].join('\n'),
-    );
+    });
   }, 900_000);
 
   afterAll(async () => {
@@ -90,54 +80,13 @@ describe.skipIf(!enabled)('worker image with the real engine (opt-in: OQE_TEST_R
   });
 
   it('runs the engine Starmap tasks in the worker container, streams every partial result back, stops on SIGTERM', async () => {
-    const env = {
-      ...process.env,
-      OQ_AMQP_PASSWORD: RABBIT_ADMIN.password,
-      OQ_DBSERVER_AUTHKEY: 'probe',
-    };
-    const start = await podman(
-      [
-        'run',
-        '-d',
-        '--name',
-        worker,
-        '--network',
-        'host',
-        '--hostname',
-        'engine-w1',
-        ...PODMAN_RUN_LIMITS,
-        '--health-interval',
-        'disable',
-        '-v',
-        `${join(root, 'shared')}:${WORKER_IMAGE_PATHS.sharedDir}:ro`,
-        '-e',
-        `PYTHONPATH=/opt/openquake/app:${WORKER_IMAGE_PATHS.sharedDir}`,
-        '-e',
-        'OQ_MASTER_HOST=127.0.0.1',
-        '-e',
-        'OQ_AMQP_PORT=5672',
-        '-e',
-        `OQ_AMQP_USER=${RABBIT_ADMIN.user}`,
-        '-e',
-        'OQ_AMQP_PASSWORD',
-        '-e',
-        `OQ_AMQP_VHOST=${vhost.vhost}`,
-        '-e',
-        'OQ_CELERY_QUEUE=celery',
-        '-e',
-        'OQ_DBSERVER_PORT=1908',
-        '-e',
-        'OQ_DBSERVER_AUTHKEY',
-        '-e',
-        'OQ_RECEIVER_PORTS=1912-1920',
-        '-e',
-        `OQ_SHARED_DIR=${WORKER_IMAGE_PATHS.sharedDir}`,
-        '-e',
-        'OQ_WORKER_CONCURRENCY=2',
-        image,
-      ],
-      env,
-    );
+    // prettier-ignore
+    const start = await podman([
+      'run', '-d', '--name', worker, '--network', 'host', '--hostname', 'engine-w1', ...PODMAN_RUN_LIMITS,
+      '--health-interval', 'disable',
+      ...engineWorkerOptions(root, vhost.vhost),
+      image,
+    ], engineWorkerSecrets('probe'));
     expect(start.code, start.out).toBe(0);
     const deadline = Date.now() + 30_000;
     while (!(await podman(['logs', worker])).out.includes('oq@engine-w1 ready.')) {
@@ -145,33 +94,12 @@ describe.skipIf(!enabled)('worker image with the real engine (opt-in: OQE_TEST_R
       await new Promise((r) => setTimeout(r, 500));
     }
     const master = await podman(
-      [
-        'run',
-        '--rm',
-        '--network',
-        'host',
-        '--hostname',
-        'engine-master',
-        ...PODMAN_RUN_LIMITS,
-        '--health-interval',
-        'disable',
-        '--entrypoint',
-        WORKER_IMAGE_PATHS.python,
-        '-e',
-        'OQ_CONFIG_FILE=/master/openquake.cfg',
-        '-v',
-        `${join(root, 'master')}:/master`,
-        '-v',
-        `${join(root, 'shared')}:${WORKER_IMAGE_PATHS.sharedDir}:ro`,
-        image,
-        '/master/run_master.py',
-      ],
+      ['run', '--rm', ...engineMasterRunOptions(root, image)],
       process.env,
       120_000,
     );
     expect(master.code, master.out).toBe(0);
-    const expected = [0, 1, 2, 3].flatMap((n) => [`(${n}, 1, 'engine-w1')`, `(${n}, 2, 'engine-w1')`]);
-    expect(master.out).toContain(`RESULTS [${expected.join(', ')}]`);
+    expect(master.out).toContain(probeResultsLine('engine-w1'));
     const logs = (await podman(['logs', worker])).out;
     expect(logs.match(/Task openquake\.baselib\.parallel\.safely_call\[[^\]]+\] succeeded/g)).toHaveLength(4);
     expect(logs).toContain(' v4.4.7 ');

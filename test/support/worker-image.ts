@@ -81,21 +81,6 @@ export function podman(
   return runCommand(PODMAN[0], [...PODMAN.slice(1), ...args], env, timeoutMs);
 }
 
-/** Polls `probe` every 250 ms until it returns a value other than undefined; throws after `timeoutMs` (30 s). */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 let building: Promise<string> | undefined;
 
 /**
