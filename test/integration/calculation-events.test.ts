@@ -273,25 +273,21 @@ describe.skipIf(!enabled)('calculation events: engine database -> master publish
       }
       throw new Error(`calculation ${started} never read as ${status}`);
     };
+    // One cycle of a new loop (so no idle history) over `idle` stub workers and the master's events.
+    const cycleOnStub = (idle: number, policy: ScalingPolicy) =>
+      new ControlLoop({
+        observer: withCalculationEvents(celerySide(idle), events),
+        policy,
+        pollSeconds: 5,
+        clusterName: 'test',
+      }).runOnce();
     await waitFor('started');
-    const cold = new ControlLoop({
-      observer: withCalculationEvents(celerySide(0), events),
-      policy: POLICY,
-      pollSeconds: 5,
-      clusterName: 'test',
-    });
-    const prewarm = await cold.runOnce();
+    const prewarm = await cycleOnStub(0, POLICY);
     expect(prewarm.decision.reason).toBe('PrewarmForCalculation');
     expect(prewarm.decision.desired).toBe(2);
 
     // Two idle workers while it pre-processes: kept (within calculationHoldSeconds), not retired by the grace.
-    const warm = new ControlLoop({
-      observer: withCalculationEvents(celerySide(2), events),
-      policy: { ...POLICY, idleGraceSeconds: 0 },
-      pollSeconds: 5,
-      clusterName: 'test',
-    });
-    const held = await warm.runOnce();
+    const held = await cycleOnStub(2, { ...POLICY, idleGraceSeconds: 0 });
     expect(held.decision.reason).toBe('HoldForCalculation');
     expect(held.decision.retire).toEqual([]);
 
@@ -299,13 +295,7 @@ describe.skipIf(!enabled)('calculation events: engine database -> master publish
     publishOnce();
     await waitFor('ended');
     // The idle grace is 60 s and the workers have just turned idle: only the ended signal retires them now.
-    const after = new ControlLoop({
-      observer: withCalculationEvents(celerySide(2), events),
-      policy: POLICY,
-      pollSeconds: 5,
-      clusterName: 'test',
-    });
-    const ended = await after.runOnce();
+    const ended = await cycleOnStub(2, POLICY);
     expect(ended.decision.reason).toBe('CalculationsEnded');
     expect(ended.decision.retire).toHaveLength(2);
   }, 60_000);
