@@ -36,6 +36,7 @@ import { CalculationEvents, withCalculationEvents } from '../../bridge/src/obser
 import type { Observation } from '../../bridge/src/observe/observation.ts';
 import { DECIDE_TEST_POLICY } from '../support/decide-test-policy.ts';
 import { ENGINE_PYTHON, engineEnvAvailable } from '../support/engine-worker.ts';
+import { runAsUnit } from '../support/master-unit-run.ts';
 import { isMissing, MANAGEMENT_URL, managementApi, REPO_ROOT } from '../support/services.ts';
 
 const run = promisify(execFile);
@@ -96,29 +97,18 @@ for spec in sys.argv[2:]:
  * with its unit's environment and the engine's openquake.cfg.
  */
 function publishOnce(): string {
-  const unitEnv = Object.fromEntries(
-    [...renderCalculationEventsUnit().matchAll(/^Environment=([A-Z_]+)=(.*)$/gm)].map((m) => [
-      m[1] as string,
-      m[2] as string,
-    ]),
-  );
   const config = join(dir, 'openquake.cfg');
   writeFileSync(
     config,
     `[amqp]\nhost = 127.0.0.1\nport = ${AMQP_PORT}\nuser = ${engineUser}\npassword = ${enginePassword}\nvhost = ${vhost}\n`,
   );
-  const publisher = join(dir, 'oq-calculation-events');
-  writeFileSync(publisher, calculationEventsPublisherText());
-  const result = spawnSync(ENGINE_PYTHON, [publisher], {
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: {
-      PATH: process.env.PATH,
-      ...unitEnv,
-      OQ_ENGINE_DB: database,
-      OQ_CONFIG_FILE: config,
-      OQ_EVENTS_ONCE: '1',
-    },
+  const result = runAsUnit({
+    unit: renderCalculationEventsUnit(),
+    scriptPath: join(dir, 'oq-calculation-events'),
+    scriptText: calculationEventsPublisherText(),
+    python: ENGINE_PYTHON,
+    env: { OQ_ENGINE_DB: database, OQ_CONFIG_FILE: config, OQ_EVENTS_ONCE: '1' },
+    timeoutMs: 60_000,
   });
   expect(result.stderr).toBe('');
   expect(result.status).toBe(0);

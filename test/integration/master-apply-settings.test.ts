@@ -17,6 +17,7 @@ import {
   renderMasterSettings,
 } from '../../cdk/lib/master/master-settings.ts';
 import { renderOpenquakeCfg } from '../../cdk/lib/master/openquake-cfg.ts';
+import { runAsUnit, type ScriptRun } from '../support/master-unit-run.ts';
 import { AWS_ENDPOINT_URL, describeWithMoto, PYTHON } from '../support/services.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'oqe-master-settings-'));
@@ -67,25 +68,14 @@ const envPath = join(dir, 'webui.env');
 const dbPath = join(dir, 'db.sqlite3');
 
 /** Runs the applier with the environment of its rendered unit (plus the test's endpoint, cfg and systemctl). */
-function apply(): { status: number | null; stdout: string; stderr: string } {
-  const service = renderApplySettingsUnits(parameter, region, PYTHON)['oq-master-settings.service'];
-  const unitEnv = Object.fromEntries(
-    [...service.matchAll(/^Environment=([A-Z_]+)=(.*)$/gm)].map((m) => [m[1] as string, m[2] as string]),
-  );
-  const script = join(dir, 'oq-apply-settings');
-  writeFileSync(script, APPLY_SETTINGS_SCRIPT);
-  const result = spawnSync(PYTHON, [script], {
-    encoding: 'utf8',
-    env: {
-      PATH: process.env.PATH,
-      ...unitEnv,
-      ...credentials,
-      OQ_CFG: cfgPath,
-      OQ_SYSTEMCTL: systemctl,
-      OQ_WEBUI_ENV: envPath,
-    },
+function apply(): ScriptRun {
+  return runAsUnit({
+    unit: renderApplySettingsUnits(parameter, region, PYTHON)['oq-master-settings.service'],
+    scriptPath: join(dir, 'oq-apply-settings'),
+    scriptText: APPLY_SETTINGS_SCRIPT,
+    python: PYTHON,
+    env: { ...credentials, OQ_CFG: cfgPath, OQ_SYSTEMCTL: systemctl, OQ_WEBUI_ENV: envPath },
   });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
 const calls = () => readFileSync(callsFile, 'utf8').trim().split('\n');

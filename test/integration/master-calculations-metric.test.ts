@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
@@ -17,6 +17,7 @@ import {
   CALCULATIONS_METRIC_SCRIPT,
   renderCalculationsMetricUnits,
 } from '../../cdk/lib/master/calculations-metric.ts';
+import { runAsUnit, type ScriptRun } from '../support/master-unit-run.ts';
 import { AWS_ENDPOINT_URL, describeWithMoto, PYTHON } from '../support/services.ts';
 
 /**
@@ -58,27 +59,21 @@ function engineDatabase(name: string, statuses: readonly string[]): string {
 }
 
 /** Runs the publisher with the environment of its rendered unit (and the test's endpoint and keys). */
-function publish(database: string): { status: number | null; stdout: string; stderr: string } {
-  const service = renderCalculationsMetricUnits({ clusterName, region, python: PYTHON })[
-    'oq-calculations-metric.service'
-  ];
-  const unitEnv = Object.fromEntries(
-    [...service.matchAll(/^Environment=([A-Z_]+)=(.*)$/gm)].map((m) => [m[1] as string, m[2] as string]),
-  );
-  const script = join(dir, 'oq-calculations-metric');
-  writeFileSync(script, CALCULATIONS_METRIC_SCRIPT);
-  const result = spawnSync(PYTHON, [script], {
-    encoding: 'utf8',
+function publish(database: string): ScriptRun {
+  return runAsUnit({
+    unit: renderCalculationsMetricUnits({ clusterName, region, python: PYTHON })[
+      'oq-calculations-metric.service'
+    ],
+    scriptPath: join(dir, 'oq-calculations-metric'),
+    scriptText: CALCULATIONS_METRIC_SCRIPT,
+    python: PYTHON,
     env: {
-      PATH: process.env.PATH,
-      ...unitEnv,
       OQ_ENGINE_DB: database,
       AWS_ENDPOINT_URL,
       AWS_ACCESS_KEY_ID: 'testing',
       AWS_SECRET_ACCESS_KEY: 'testing',
     },
   });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
 async function publishedValues(): Promise<number[]> {
