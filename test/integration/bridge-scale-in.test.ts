@@ -8,7 +8,7 @@
  * retired, none started one afterwards, every submitted task ran exactly once.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -18,18 +18,13 @@ import type { LocalFleet } from '../../local/fleet/local-fleet.ts';
 import { processFleet } from '../../local/fleet/process-runtime.ts';
 import { decide } from '../../bridge/src/decide/decide.ts';
 import type { DecisionHistory, ScalingPolicy } from '../../bridge/src/decide/decision.ts';
-import { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
-import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
+import type { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
 import type { Observation, WorkerObservation } from '../../bridge/src/observe/observation.ts';
-import { QueueProbe } from '../../bridge/src/observe/queue-probe.ts';
-import {
-  createTestVhost,
-  describeWithRabbit,
-  PYTHON,
-  RABBIT_ADMIN,
-  type TestVhost,
-} from '../support/services.ts';
+import type { QueueProbe } from '../../bridge/src/observe/queue-probe.ts';
+import { type AdminBrokerClients, openAdminClients } from '../support/admin-broker.ts';
+import { createTestVhost, describeWithRabbit, PYTHON, type TestVhost } from '../support/services.ts';
 import { TESTAPP_DIR } from '../../local/celery-workers.ts';
+import { readJournal } from '../../local/cluster/journal-analysis.ts';
 
 const POLICY: ScalingPolicy = {
   minWorkers: 0,
@@ -47,19 +42,11 @@ const POLICY: ScalingPolicy = {
 const WANTED_SCALE_IN_DECISIONS = 50;
 const SUBMIT_SECONDS = 80;
 
-interface JournalLine {
-  event: 'start' | 'partial' | 'end';
-  t: number;
-  task_id: string;
-  worker: string;
-  redelivered: boolean;
-}
-
 describeWithRabbit('scale-in with real celery workers: never a busy worker, never a lost message', () => {
   let vhost: TestVhost;
   let dir: string;
   let backend: LocalFleet;
-  let session: BrokerSession;
+  let clients: AdminBrokerClients;
   let rc: CeleryRemoteControl;
   let probe: QueueProbe;
   let submitter: ChildProcess | undefined;
@@ -74,24 +61,15 @@ describeWithRabbit('scale-in with real celery workers: never a busy worker, neve
       journalPath: join(dir, 'journal.jsonl'),
       retireTimeoutMs: 30_000,
     });
-    session = new BrokerSession({
-      host: '127.0.0.1',
-      port: 5672,
-      vhost: vhost.vhost,
-      username: RABBIT_ADMIN.user,
-      password: RABBIT_ADMIN.password,
-    });
     // Celery 5.5 workers: the mailbox speaks pickle (celery >= 5.1 follows task_serializer).
-    rc = new CeleryRemoteControl(session, { serializer: 'pickle', timeoutMs: 1500 });
-    probe = new QueueProbe(session, 'celery');
+    clients = openAdminClients(vhost.vhost, { serializer: 'pickle', timeoutMs: 1500 });
+    ({ control: rc, probe } = clients);
   });
 
   afterAll(async () => {
     submitter?.kill('SIGKILL');
     await backend?.shutdownAll(30_000);
-    await rc?.close();
-    await probe?.close();
-    await session?.close();
+    await clients?.close();
     await vhost?.cleanup();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -175,11 +153,7 @@ describeWithRabbit('scale-in with real celery workers: never a busy worker, neve
       let submitting = true;
       void submitterDone.then(() => (submitting = false));
       const started = Date.now();
-      const journal = (): JournalLine[] =>
-        readFileSync(join(dir, 'journal.jsonl'), 'utf8')
-          .split('\n')
-          .filter(Boolean)
-          .map((l) => JSON.parse(l) as JournalLine);
+      const journal = () => readJournal(join(dir, 'journal.jsonl'));
       const allEnded = (): boolean => {
         const ended = new Set(
           journal()

@@ -35,6 +35,7 @@ import {
 } from '../support/services.ts';
 import { ensureWorkerImage, PODMAN, PODMAN_RUN_LIMITS, WORKER_IMAGE_PATHS } from '../support/worker-image.ts';
 import { waitFor } from '../support/wait-for.ts';
+import { readJournal } from '../../local/cluster/journal-analysis.ts';
 
 const execFileP = promisify(execFile);
 const TESTAPP_DIR = `${REPO_ROOT}worker-image/testapp`;
@@ -65,14 +66,6 @@ function runCommand(cmd: string, args: string[], env?: NodeJS.ProcessEnv, timeou
 const podman = (args: string[], env?: NodeJS.ProcessEnv, timeoutMs?: number) =>
   runCommand(PODMAN[0], [...PODMAN.slice(1), ...args], env, timeoutMs);
 
-interface JournalLine {
-  event: 'start' | 'partial' | 'end';
-  task_id: string;
-  calc_id: number;
-  worker: string;
-  redelivered: boolean;
-}
-
 describeWithRabbit('worker image (podman, debootstrap base, real RabbitMQ)', () => {
   let image: string;
   let vhost: TestVhost;
@@ -88,14 +81,7 @@ describeWithRabbit('worker image (podman, debootstrap base, real RabbitMQ)', () 
   const workerPassword = randomBytes(12).toString('hex');
   const authkey = randomBytes(12).toString('hex');
 
-  const journal = (name: string): JournalLine[] => {
-    const path = join(journalDir, name);
-    if (!existsSync(path)) return [];
-    return readFileSync(path, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as JournalLine);
-  };
+  const journal = (name: string) => readJournal(join(journalDir, name));
 
   /** Live queue figures from a passive declare (the management API lags by its statistics interval). */
   const queue = async (): Promise<{ messageCount: number; consumerCount: number }> => {
