@@ -36,6 +36,7 @@ import { CalculationEvents, withCalculationEvents } from '../../bridge/src/obser
 import type { Observation } from '../../bridge/src/observe/observation.ts';
 import { DECIDE_TEST_POLICY } from '../support/decide-test-policy.ts';
 import { ENGINE_PYTHON, engineEnvAvailable } from '../support/engine-worker.ts';
+import { idleFleetObservation } from '../support/idle-fleet-observation.ts';
 import { runAsUnit } from '../support/master-unit-run.ts';
 import { isMissing, MANAGEMENT_URL, managementApi, REPO_ROOT } from '../support/services.ts';
 
@@ -124,29 +125,13 @@ const POLICY: ScalingPolicy = { ...DECIDE_TEST_POLICY, prewarmWorkers: 2, calcul
 /** Stub of the celery side (see the header): `idle` idle workers, an empty queue, a desired count to match. */
 function celerySide(idle: number): { observe(): Promise<Observation> } {
   return {
-    observe: async () => {
-      const now = Date.now();
-      const ids = Array.from({ length: idle }, (_, i) => `w${i}`);
-      return {
-        queue: { ready: 0, unacked: 0, consumers: idle, observedAt: now, source: 'stub' },
-        workers: ids.map((id) => ({
-          hostname: `oq@${id}`,
-          poolSize: 2,
-          active: [],
-          reserved: 0,
-          consuming: true,
-          observedAt: now,
-        })),
-        compute: {
-          desired: idle,
-          running: idle,
-          pending: 0,
-          units: ids.map((id) => ({ unitId: id, celeryHostname: `oq@${id}`, state: 'running' as const })),
-          observedAt: now,
-        },
-        errors: [],
-      };
-    },
+    observe: async () =>
+      idleFleetObservation(
+        Date.now(),
+        0,
+        Array.from({ length: idle }, (_, i) => `w${i}`),
+        'stub',
+      ),
   };
 }
 

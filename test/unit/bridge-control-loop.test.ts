@@ -7,6 +7,7 @@ import type { Decision, ScalingPolicy } from '../../bridge/src/decide/decision.t
 import { ControlLoop, type Actor } from '../../bridge/src/loop/control-loop.ts';
 import type { Observation } from '../../bridge/src/observe/observation.ts';
 import { METRIC_NAMES } from '../../contract/metric-names.ts';
+import { idleFleetObservation } from '../support/idle-fleet-observation.ts';
 
 const POLICY: ScalingPolicy = {
   minWorkers: 0,
@@ -33,26 +34,9 @@ function manualClock(start: number) {
   };
 }
 
+/** `ready` queued and the idle workers `idleWorkers`, as the scripted observer reports them at `at`. */
 function observation(at: number, ready: number, idleWorkers: string[]): Observation {
-  return {
-    queue: { ready, unacked: 0, consumers: idleWorkers.length, observedAt: at, source: 'scripted' },
-    workers: idleWorkers.map((id) => ({
-      hostname: `oq@${id}`,
-      poolSize: 2,
-      active: [],
-      reserved: 0,
-      consuming: true,
-      observedAt: at,
-    })),
-    compute: {
-      desired: idleWorkers.length,
-      running: idleWorkers.length,
-      pending: 0,
-      units: idleWorkers.map((id) => ({ unitId: id, celeryHostname: `oq@${id}`, state: 'running' as const })),
-      observedAt: at,
-    },
-    errors: [],
-  };
+  return idleFleetObservation(at, ready, idleWorkers, 'scripted');
 }
 
 /** Records decisions instead of acting (a scripted stand-in for the loop's glue only). */
