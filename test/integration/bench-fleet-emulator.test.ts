@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetEmulator } from '../../bench/fleet-emulator/fleet-emulator.ts';
 import type { Observation } from '../../bridge/src/observe/observation.ts';
 import { CeleryObserver } from '../../bridge/src/observe/observer.ts';
-import { type AdminBrokerClients, openAdminClients } from '../support/admin-broker.ts';
+import { type BrokerClients, openBrokerClients } from '../support/broker-clients.ts';
 import { createTestVhost, isMissing, PYTHON, type TestVhost } from '../support/services.ts';
 import {
   ensureCelery44,
@@ -25,14 +25,14 @@ const CALC = 41;
 const TASK_SECONDS = 25;
 
 /** One side of the comparison: a vhost, its workers, and the bridge's observer over it. */
-interface Side extends AdminBrokerClients {
+interface Side extends BrokerClients {
   vhost: TestVhost;
   stop: () => Promise<void>;
 }
 
 async function side(prefix: string, start: (amqpUrl: string) => Promise<() => Promise<void>>): Promise<Side> {
   const vhost = await createTestVhost(prefix);
-  const clients = openAdminClients(vhost.vhost, { serializer: 'json', timeoutMs: 2000 });
+  const clients = openBrokerClients(vhost.endpoint, { serializer: 'json', timeoutMs: 2000 });
   const stop = await start(vhost.amqpUrl);
   return { ...clients, vhost, stop };
 }

@@ -13,7 +13,7 @@ import type { LocalFleet } from '../../local/fleet/local-fleet.ts';
 import { processFleet } from '../../local/fleet/process-runtime.ts';
 import { loadBridgeConfig } from '../../bridge/src/config/bridge-config.ts';
 import type { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
-import { type AdminBrokerClients, openAdminClients } from '../support/admin-broker.ts';
+import { type BrokerClients, openBrokerClients } from '../support/broker-clients.ts';
 import { createTestVhost, describeWithRabbit, RABBIT_ADMIN, type TestVhost } from '../support/services.ts';
 import { submitTasks } from '../../local/celery-workers.ts';
 
@@ -21,7 +21,7 @@ describeWithRabbit('bridge restart mid-drain (real celery workers)', () => {
   let vhost: TestVhost;
   let dir: string;
   let backend: LocalFleet;
-  let clients: AdminBrokerClients;
+  let clients: BrokerClients;
   let rc: CeleryRemoteControl;
 
   beforeAll(async () => {
@@ -34,7 +34,7 @@ describeWithRabbit('bridge restart mid-drain (real celery workers)', () => {
       journalPath: join(dir, 'journal.jsonl'),
       retireTimeoutMs: 20_000,
     });
-    clients = openAdminClients(vhost.vhost, { serializer: 'pickle', timeoutMs: 2000 });
+    clients = openBrokerClients(vhost.endpoint, { serializer: 'pickle', timeoutMs: 2000 });
     rc = clients.control;
   });
 

@@ -21,7 +21,7 @@ import type { DecisionHistory, ScalingPolicy } from '../../bridge/src/decide/dec
 import type { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
 import type { Observation, WorkerObservation } from '../../bridge/src/observe/observation.ts';
 import type { QueueProbe } from '../../bridge/src/observe/queue-probe.ts';
-import { type AdminBrokerClients, openAdminClients } from '../support/admin-broker.ts';
+import { type BrokerClients, openBrokerClients } from '../support/broker-clients.ts';
 import { createTestVhost, describeWithRabbit, PYTHON, type TestVhost } from '../support/services.ts';
 import { TESTAPP_DIR } from '../../local/celery-workers.ts';
 import { readJournal } from '../../local/cluster/journal-analysis.ts';
@@ -46,7 +46,7 @@ describeWithRabbit('scale-in with real celery workers: never a busy worker, neve
   let vhost: TestVhost;
   let dir: string;
   let backend: LocalFleet;
-  let clients: AdminBrokerClients;
+  let clients: BrokerClients;
   let rc: CeleryRemoteControl;
   let probe: QueueProbe;
   let submitter: ChildProcess | undefined;
@@ -62,7 +62,7 @@ describeWithRabbit('scale-in with real celery workers: never a busy worker, neve
       retireTimeoutMs: 30_000,
     });
     // Celery 5.5 workers: the mailbox speaks pickle (celery >= 5.1 follows task_serializer).
-    clients = openAdminClients(vhost.vhost, { serializer: 'pickle', timeoutMs: 1500 });
+    clients = openBrokerClients(vhost.endpoint, { serializer: 'pickle', timeoutMs: 1500 });
     ({ control: rc, probe } = clients);
   });
 

@@ -3,7 +3,7 @@ import type { BrokerSession } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
 import { CeleryObserver } from '../../bridge/src/observe/observer.ts';
 import { QueueProbe } from '../../bridge/src/observe/queue-probe.ts';
-import { type AdminBrokerClients, openAdminClients } from '../support/admin-broker.ts';
+import { type BrokerClients, openBrokerClients } from '../support/broker-clients.ts';
 import { createTestVhost, isMissing, type TestVhost } from '../support/services.ts';
 import {
   ensureCelery44,
@@ -49,11 +49,11 @@ function useJsonMailboxWorker(
 ): () => JsonMailboxWorker {
   let vhost: TestVhost | undefined;
   let worker: StartedWorker | undefined;
-  let clients: AdminBrokerClients | undefined;
+  let clients: BrokerClients | undefined;
   beforeAll(async () => {
     vhost = await createTestVhost(vhostPrefix);
     worker = await startWorker({ amqpUrl: vhost.amqpUrl, concurrency: 2, ...spec() });
-    clients = openAdminClients(vhost.vhost, { serializer: 'json', timeoutMs: 1500 });
+    clients = openBrokerClients(vhost.endpoint, { serializer: 'json', timeoutMs: 1500 });
   });
   afterAll(async () => {
     worker?.kill();

@@ -37,14 +37,8 @@ describeWithRabbit('QueueProbe against the local RabbitMQ', () => {
   beforeAll(async () => {
     vhost = await createTestVhost('oqe-observe-qp');
     admin = await connect(vhost.amqpUrl);
-    const endpoint = {
-      host: '127.0.0.1',
-      vhost: vhost.vhost,
-      username: RABBIT_ADMIN.user,
-      password: RABBIT_ADMIN.password,
-    };
-    session = new BrokerSession(endpoint);
-    probe = new QueueProbe(session, 'celery', new ManagementApi({ url: MANAGEMENT_URL, ...endpoint }));
+    session = new BrokerSession(vhost.endpoint);
+    probe = new QueueProbe(session, 'celery', new ManagementApi({ url: MANAGEMENT_URL, ...vhost.endpoint }));
   });
 
   afterAll(async () => {

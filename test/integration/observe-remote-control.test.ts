@@ -5,7 +5,6 @@ import { connect, type ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BrokerConnectionError, BrokerSession } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
-import { adminEndpoint } from '../support/admin-broker.ts';
 import { createTestVhost, describeWithRabbit, managementApi, type TestVhost } from '../support/services.ts';
 import { startWorker, submitTasks, waitFor, type StartedWorker } from '../../local/celery-workers.ts';
 
@@ -37,7 +36,7 @@ describeWithRabbit('CeleryRemoteControl with real celery workers (pickle mailbox
       startWorker({ amqpUrl: vhost.amqpUrl, hostname: 'oq@unit-a', concurrency: 2, journal }),
       startWorker({ amqpUrl: vhost.amqpUrl, hostname: 'oq@unit-b', concurrency: 3, journal }),
     ]);
-    session = new BrokerSession(adminEndpoint(vhost.vhost));
+    session = new BrokerSession(vhost.endpoint);
     control = new CeleryRemoteControl(session, { serializer: 'pickle', timeoutMs: 2000 });
     admin = await connect(vhost.amqpUrl);
   });
@@ -155,7 +154,7 @@ describeWithRabbit('CeleryRemoteControl with real celery workers (pickle mailbox
         ).json()) as { name: string }[]
       ).map((c) => c.name);
     const existing = new Set(await listConnections());
-    const own = new BrokerSession(adminEndpoint(vhost.vhost));
+    const own = new BrokerSession(vhost.endpoint);
     const client = new CeleryRemoteControl(own, { serializer: 'pickle' });
     await client.ping({ expect: [a.hostname] }); // connected, reply queue ready
     // The management API lists a new connection after its next statistics emission.
@@ -183,7 +182,7 @@ describeWithRabbit('CeleryRemoteControl with real celery workers (pickle mailbox
 
   it('reports a refused login clearly and without the password', async () => {
     const password = 'not-the-password-Zq9';
-    const bad = new BrokerSession({ ...adminEndpoint(vhost.vhost), username: 'oq-bridge-nobody', password });
+    const bad = new BrokerSession({ ...vhost.endpoint, username: 'oq-bridge-nobody', password });
     const client = new CeleryRemoteControl(bad, { serializer: 'pickle' });
     const error = await client.ping().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BrokerConnectionError);

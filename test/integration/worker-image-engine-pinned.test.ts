@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CeleryObserver } from '../../bridge/src/observe/observer.ts';
 import type { CeleryRemoteControl, TaskInfo } from '../../bridge/src/observe/celery-remote-control.ts';
 import type { QueueProbe } from '../../bridge/src/observe/queue-probe.ts';
-import { type AdminBrokerClients, openAdminClients } from '../support/admin-broker.ts';
+import { type BrokerClients, openBrokerClients } from '../support/broker-clients.ts';
 import { createTestVhost, isMissing, RABBIT_ADMIN, type TestVhost } from '../support/services.ts';
 import {
   engineMasterRunOptions,
@@ -70,7 +70,7 @@ describe.skipIf(!enabled)(
     let image: string;
     let vhost: TestVhost;
     let root: string;
-    let clients: AdminBrokerClients;
+    let clients: BrokerClients;
     let control: CeleryRemoteControl;
     let probe: QueueProbe;
     const suffix = randomBytes(3).toString('hex');
@@ -96,7 +96,7 @@ describe.skipIf(!enabled)(
         }),
       });
       // celery 4.4 answers remote control in JSON only (docs/observe.md).
-      clients = openAdminClients(vhost.vhost, { serializer: 'json', timeoutMs: 2000 });
+      clients = openBrokerClients(vhost.endpoint, { serializer: 'json', timeoutMs: 2000 });
       ({ control, probe } = clients);
     }, 1_900_000);
 

@@ -7,7 +7,6 @@ import {
   type LatencyBenchResult,
   measureDecisionLatency,
 } from '../../bench/real/decision-latency.ts';
-import { adminEndpoint } from './admin-broker.ts';
 import { AWS_ENDPOINT_URL, createTestVhost, MANAGEMENT_URL } from './services.ts';
 
 /** Runs the benchmark with `options` on a new vhost named after `vhostPrefix`, which it deletes afterwards. */
@@ -18,7 +17,7 @@ export async function measureDecisionLatencyLocally(
   const vhost = await createTestVhost(vhostPrefix);
   try {
     return await measureDecisionLatency({
-      broker: adminEndpoint(vhost.vhost),
+      broker: vhost.endpoint,
       managementUrl: MANAGEMENT_URL,
       awsEndpoint: AWS_ENDPOINT_URL,
       ...options,
