@@ -141,21 +141,6 @@ export function submitTasks(amqpUrl: string, calcId: number, durations: readonly
   return run.stdout.trim().split(/\s+/).filter(Boolean);
 }
 
-/** Polls `check` every 100 ms until it returns a value other than undefined, or throws after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** The engine 3.11 release's celery and kombu (contract/engine-release.json; kombu as celery 4.4.7 resolves it). */
 const CELERY44 = ['celery==4.4.7', 'kombu==4.6.11'];
 

@@ -16,12 +16,14 @@ import { startLocalBridge, type LocalBridge } from './local-bridge.ts';
 import { localRunPolicy } from './local-run-policy.ts';
 import { renderLiveView } from './live-view.ts';
 import { hazardLikeDurations } from './workload.ts';
-import { sleep, withTimeout } from '../timeouts.ts';
+import { sleep, waitFor, withTimeout } from '../timeouts.ts';
 import { writeRunRecord } from '../run-record.ts';
 import { createRunVhost, type LocalBroker, type RunVhost } from '../run-vhost.ts';
 export type { LocalBroker } from '../run-vhost.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** How often the run's waits look again: each look asks the backend or the management API. */
+const POLL_MS = 200;
 
 /** Options of one local run: a calculation, the real bridge loop and a local compute backend. */
 export interface LocalRunOptions {
@@ -193,7 +195,9 @@ export async function runLocalCluster(options: LocalRunOptions): Promise<LocalRu
       backend = makeBackend();
       bridge = await startLocalBridge({ ...bridgeSettings, backend });
     },
-    waitFor: (what, probe, timeoutMs = 60_000) => waitFor(what, probe, timeoutMs),
+    waitFor: async (what, probe, timeoutMs = 60_000) => {
+      await waitFor(what, probe, timeoutMs, POLL_MS);
+    },
   };
 
   let ending: RunEnding = { finalFleet: sampling.lastFleet(), fleetAtMinAt: Date.now() };
@@ -431,6 +435,7 @@ async function awaitRunEnd(
       return f.desired === options.minWorkers && f.units.length === options.minWorkers;
     },
     (options.awaitMinSeconds ?? options.idleGraceSeconds + 30 + 10 * options.maxWorkers) * 1000,
+    POLL_MS,
   ).then(
     () => (returnedToMinAfterSeconds = (Date.now() - doneAt) / 1000),
     () => undefined,
@@ -446,6 +451,7 @@ async function awaitRunEnd(
       return finalQueue !== undefined && finalQueue.ready + finalQueue.unacked === 0;
     },
     15_000,
+    POLL_MS,
   ).catch(() => undefined);
   return { returnedToMinAfterSeconds, finalFleet, finalQueue, fleetAtMinAt };
 }
@@ -485,16 +491,4 @@ function workerSecondsSoFar(lifecycle: readonly LifecycleEvent[], now: number): 
   let ms = 0;
   for (const [from, to] of spans.values()) ms += (to ?? now) - from;
   return ms / 1000;
-}
-
-async function waitFor(
-  what: string,
-  probe: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await sleep(200);
-  }
 }

@@ -16,9 +16,9 @@ import {
   findCelery44Python,
   startWorker,
   submitTasks,
-  waitFor,
   type StartedWorker,
 } from '../../local/celery-workers.ts';
+import { waitFor } from '../../local/timeouts.ts';
 
 const HOSTS = ['oq@unit-a', 'oq@unit-b'];
 const CALC = 41;

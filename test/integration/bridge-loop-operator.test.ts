@@ -25,7 +25,8 @@ import {
   RABBIT_ADMIN,
   type TestVhost,
 } from '../support/services.ts';
-import { submitTasks, waitFor } from '../../local/celery-workers.ts';
+import { submitTasks } from '../../local/celery-workers.ts';
+import { waitFor } from '../../local/timeouts.ts';
 
 type Line = Record<string, unknown> & { event: string };
 

@@ -24,9 +24,9 @@ import {
   findCelery44Python,
   startWorker,
   submitTasks,
-  waitFor,
   type StartedWorker,
 } from '../../local/celery-workers.ts';
+import { waitFor } from '../../local/timeouts.ts';
 
 const SHIM_DIR = join(REPO_ROOT, 'worker-image/celery4-shim');
 const HEALTHCHECK = join(REPO_ROOT, 'worker-image/entrypoint/oq_worker_healthcheck.py');

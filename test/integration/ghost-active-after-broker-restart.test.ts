@@ -20,9 +20,9 @@ import {
   startWorker,
   submitTasks,
   TESTAPP_DIR,
-  waitFor,
   type StartedWorker,
 } from '../../local/celery-workers.ts';
+import { waitFor } from '../../local/timeouts.ts';
 
 /** A private RabbitMQ on ports of its own: restarting it never disturbs the shared broker. */
 const PRIVATE = { amqp: 5791, management: 15791, dist: 25791 };

@@ -11,7 +11,7 @@ import {
   RABBIT_ADMIN,
   type TestVhost,
 } from '../support/services.ts';
-import { waitFor } from '../support/wait-for.ts';
+import { waitFor } from '../../local/timeouts.ts';
 import { ensureWorkerImage } from '../support/worker-image.ts';
 
 /** Containers start and report slowly: a minute, looking every half second. */

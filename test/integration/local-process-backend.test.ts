@@ -6,7 +6,7 @@ import type { LocalFleet } from '../../local/fleet/local-fleet.ts';
 import { processFleet } from '../../local/fleet/process-runtime.ts';
 import type { WorkerLaunch } from '../../local/fleet/worker-launch.ts';
 import { createTestVhost, describeWithRabbit, type TestVhost } from '../support/services.ts';
-import { waitFor } from '../support/wait-for.ts';
+import { waitFor } from '../../local/timeouts.ts';
 
 describeWithRabbit('process backend (real celery workers as local processes)', () => {
   let vhost: TestVhost;

@@ -10,10 +10,10 @@ import {
   findCelery44Python,
   startWorker,
   submitTasks,
-  waitFor,
   type StartedWorker,
   type WorkerSpec,
 } from '../../local/celery-workers.ts';
+import { waitFor } from '../../local/timeouts.ts';
 
 /**
  * The engine's celery 4.4.7 on the wire: a JSON mailbox, and `active` replies that carry the raw task

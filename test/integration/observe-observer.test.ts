@@ -14,7 +14,8 @@ import {
   MANAGEMENT_URL,
   type TestVhost,
 } from '../support/services.ts';
-import { startWorker, submitTasks, waitFor, type StartedWorker } from '../../local/celery-workers.ts';
+import { startWorker, submitTasks, type StartedWorker } from '../../local/celery-workers.ts';
+import { waitFor } from '../../local/timeouts.ts';
 
 /** An in-process stub ComputeBackend: only `describe` is used by the observer; it can fail or hang on demand. */
 function stubCompute(units: string[], mode: { value: 'ok' | 'fail' | 'hang' }): ComputeBackend {

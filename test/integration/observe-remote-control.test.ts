@@ -6,7 +6,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BrokerConnectionError, BrokerSession } from '../../bridge/src/observe/broker-session.ts';
 import { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote-control.ts';
 import { createTestVhost, describeWithRabbit, managementApi, type TestVhost } from '../support/services.ts';
-import { startWorker, submitTasks, waitFor, type StartedWorker } from '../../local/celery-workers.ts';
+import { startWorker, submitTasks, type StartedWorker } from '../../local/celery-workers.ts';
+import { waitFor } from '../../local/timeouts.ts';
 
 /**
  * The remote-control client against two real celery 5.5 workers of the engine-like test app (pickle-only

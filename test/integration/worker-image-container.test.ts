@@ -34,7 +34,7 @@ import {
   type TestVhost,
 } from '../support/services.ts';
 import { ensureWorkerImage, PODMAN, PODMAN_RUN_LIMITS, WORKER_IMAGE_PATHS } from '../support/worker-image.ts';
-import { waitFor } from '../support/wait-for.ts';
+import { waitFor } from '../../local/timeouts.ts';
 import { readJournal } from '../../local/cluster/journal-analysis.ts';
 
 const execFileP = promisify(execFile);

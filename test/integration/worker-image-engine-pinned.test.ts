@@ -41,7 +41,7 @@ import {
   TASK_DEFINITION_RESTRICTIONS,
   WORKER_IMAGE_PATHS,
 } from '../support/worker-image.ts';
-import { waitFor } from '../support/wait-for.ts';
+import { waitFor } from '../../local/timeouts.ts';
 
 const enabled = !isMissing('rabbitmq') && (hostPythonAvailable('3.8') || process.env.CI !== undefined);
 
