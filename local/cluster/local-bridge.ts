@@ -25,7 +25,7 @@ export interface LocalBridgeOptions {
   readonly remoteControlSerializer?: 'json' | 'pickle';
   /** Called with each cycle's decision and the action taken on it, for the live view. */
   readonly onDecision?: (decision: DecisionLine) => void;
-  /** File the loop rewrites with its last decisions (OQE_DECISIONS_FILE), for `npm run bridge -- status`. */
+  /** File the loop rewrites with its last decisions (OQE_DECISIONS_FILE), for `status` (`npm run status:local`). */
   readonly decisionsFile?: string;
 }
 

@@ -89,7 +89,7 @@ export interface LocalRunResult {
   readonly fixedFleetWorkerSeconds: number;
   readonly workerHourlyCost: number;
   readonly decisions: readonly DecisionLine[];
-  /** The bridge's last decisions as its loop wrote them (OQE_DECISIONS_FILE), read by `bridge -- status`. */
+  /** The bridge's last decisions as its loop wrote them (OQE_DECISIONS_FILE), read by `status` (`npm run status:local`). */
   readonly decisionsFile: string;
   /** What the backend did to its units (spawn, retire, kill, exit). */
   readonly lifecycle: readonly LifecycleEvent[];

@@ -23,7 +23,7 @@ export function formatSummary(r: LocalRunResult, o: LocalRunOptions): string {
     `  fleet back to min (${o.minWorkers}): ${r.returnedToMinAfterSeconds === undefined ? 'NO' : `${r.returnedToMinAfterSeconds.toFixed(1)} s after the last task`}`,
     `  wall time:              ${r.wallSeconds.toFixed(0)} s`,
     `  chart:                  ${r.chartPath}`,
-    `  last decisions:         ${r.decisionsFile} (OQE_DECISIONS_FILE for npm run bridge -- status)`,
+    `  last decisions:         ${r.decisionsFile} (during a run, npm run status:local shows them live)`,
   ].join('\n');
 }
 
