@@ -4,9 +4,9 @@
  * (test/fixtures/python-app/requirements.txt) and the wheel, and a Python CDK app (test/fixtures/python-app/app.py)
  * adds OqElasticCluster to a stack with a VPC of its own and synthesizes offline with cdk-nag's AWS Solutions
  * rules; the template is then linted like the app's.
- * Runtime 2 to 2.5 min on this 2-core machine: the wheel 1.5 min (npm pack, jsii, jsii-pacmak); the virtual
- * environment once per requirements file (about 1 min with downloads, cached in .cache/python-cdk/), then 2 s;
- * synth 20 to 40 s.
+ * Runtime 2 to 2.5 min on this 2-core machine: the wheel 1.5 min (npm pack, jsii, jsii-pacmak) and, alongside
+ * it, the virtual environment once per requirements file (about 1 min with downloads, cached in
+ * .cache/python-cdk/), then 2 s; synth 20 to 40 s.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -49,13 +49,17 @@ describe('the construct library from Python: the built wheel in a Python CDK app
   let synth: ConsumerSynth;
 
   beforeAll(async () => {
-    const built = await run('bash', [join(REPO_ROOT, 'scripts/build-python-package.sh')], {
-      cwd: REPO_ROOT,
-      maxBuffer: 64 * 1024 * 1024,
-    });
+    // The wheel and the virtual environment do not depend on each other: on a cold machine both take about a
+    // minute, mostly waiting on downloads and single-threaded tools, so they are made side by side.
+    const [built, venv] = await Promise.all([
+      run('bash', [join(REPO_ROOT, 'scripts/build-python-package.sh')], {
+        cwd: REPO_ROOT,
+        maxBuffer: 64 * 1024 * 1024,
+      }),
+      pythonCdkEnvironment(),
+    ]);
     const wheel = built.stdout.trim().split('\n').pop()!;
     expect(wheel).toMatch(/oq_elastic-[\d.]+-py3-none-any\.whl$/);
-    const venv = await pythonCdkEnvironment();
     await run(join(venv, 'bin/pip'), [
       'install',
       '-q',
