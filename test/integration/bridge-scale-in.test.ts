@@ -68,7 +68,9 @@ describeWithRabbit('scale-in with real celery workers: never a busy worker, neve
 
   afterAll(async () => {
     submitter?.kill('SIGKILL');
-    await backend?.shutdownAll(30_000);
+    // The batched-drain test leaves the kept worker's 12 s task running, which nothing reads: a warm shutdown
+    // would wait it out.
+    await backend?.shutdownAll(2_000);
     await clients?.close();
     await vhost?.cleanup();
     rmSync(dir, { recursive: true, force: true });
@@ -235,11 +237,13 @@ describeWithRabbit('scale-in with real celery workers: never a busy worker, neve
     // one add_consumer for the whole batch: counted on the real client.
     await backend.scaleTo(4);
     let observation = await observe();
-    for (
-      let i = 0;
-      i < 60 && !(observation.workers?.length === 4 && observation.workers.every((w) => w.consuming));
-      i++
-    ) {
+    // Ready by both counts: the workers answer and consume, and the fleet lists them running (decide() retires
+    // only running units, and a worker can answer a moment before its fleet has seen it ready).
+    const allFourUp = (o: Observation): boolean =>
+      o.workers?.length === 4 &&
+      o.workers.every((w) => w.consuming) &&
+      o.compute?.units.filter((u) => u.state === 'running').length === 4;
+    for (let i = 0; i < 60 && !allFourUp(observation); i++) {
       await new Promise((r) => setTimeout(r, 500));
       observation = await observe();
     }
