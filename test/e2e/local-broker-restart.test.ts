@@ -16,8 +16,8 @@ describeWithRabbit('the whole loop survives a RabbitMQ restart in the middle of 
   let image: string;
 
   beforeAll(async () => {
-    await rabbit.start();
-    image = await ensureWorkerImage();
+    // Independent: the node's boot and the image's build (or its cache check) go side by side.
+    [, image] = await Promise.all([rabbit.start(), ensureWorkerImage()]);
   }, 900_000);
 
   afterAll(async () => {
