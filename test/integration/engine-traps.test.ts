@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../../local/timeouts.ts';
 import { createTestVhost, isMissing, type TestVhost } from '../support/services.ts';
 import {
   engineEnvAvailable,
@@ -101,18 +102,6 @@ print('POOL', len(parallel.Starmap.pids), 'WINDOW', parallel.Starmap.num_cores, 
 parallel.Starmap.shutdown()
 `;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitUntil<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
 describe.skipIf(!enabled)('engine traps on real engine 3.11.5 / celery 4.4.7 workers', () => {
   let vhost: TestVhost;
   let root: string;
@@ -192,7 +181,7 @@ describe.skipIf(!enabled)('engine traps on real engine 3.11.5 / celery 4.4.7 wor
     const w = await worker('stop-proof');
     const stop = await runEnginePython(scratch, [join(root, 'stop.py')]).done;
     expect(stop.out).toContain('workers_stop: stopped');
-    await waitUntil(
+    await waitFor(
       'the refusal in the worker log',
       () => (/Refused a remote shutdown/.test(w.log()) ? true : undefined),
       10_000,
@@ -214,7 +203,7 @@ describe.skipIf(!enabled)('engine traps on real engine 3.11.5 / celery 4.4.7 wor
     resetFlags();
     const run = master('hold_first', 3);
     const holdFile = join(scratch.sharedDir, 'flags', 'hold-0');
-    const pid = await waitUntil(
+    const pid = await waitFor(
       'task 0 running',
       () => (existsSync(holdFile) ? Number(readFileSync(holdFile, 'utf8').trim()) : undefined),
       60_000,
@@ -246,7 +235,7 @@ describe.skipIf(!enabled)('engine traps on real engine 3.11.5 / celery 4.4.7 wor
     resetFlags();
     const first = await worker(`gen-a-${calcId}`);
     const run = master('two_parts', 2, env);
-    await waitUntil(
+    await waitFor(
       'part 1 of task 0 and all of task 1 at the master',
       () => (/GOT \(0, 1\)/.test(run.output()) && /GOT \(1, 2\)/.test(run.output()) ? true : undefined),
       60_000,
