@@ -22,6 +22,7 @@ import {
   SERVICE_PORTS,
   type TestVhost,
 } from '../support/services.ts';
+import { scaleAndAwaitRunning } from '../support/fleet-running.ts';
 
 const OUTAGE_MS = 30_000;
 
@@ -116,12 +117,7 @@ describeWithRabbit('broker outage of 30 s during a run (loopback proxies cut)', 
   it(
     'holds the fleet while the broker is away, logs why, and recovers without a restart',
     async () => {
-      await backend.scaleTo(2);
-      const deadline = Date.now() + 40_000;
-      while ((await backend.describe()).running < 2) {
-        if (Date.now() > deadline) throw new Error('workers did not start');
-        await new Promise((r) => setTimeout(r, 250));
-      }
+      await scaleAndAwaitRunning(backend, 2);
       const loop = runtime.loop();
       const cycle = async (): Promise<CycleResult> => {
         const r = await loop.runOnce();

@@ -16,6 +16,7 @@ import type { CeleryRemoteControl } from '../../bridge/src/observe/celery-remote
 import { type BrokerClients, openBrokerClients } from '../support/broker-clients.ts';
 import { createTestVhost, describeWithRabbit, RABBIT_ADMIN, type TestVhost } from '../support/services.ts';
 import { submitTasks } from '../../local/celery-workers.ts';
+import { scaleAndAwaitRunning } from '../support/fleet-running.ts';
 
 describeWithRabbit('bridge restart mid-drain (real celery workers)', () => {
   let vhost: TestVhost;
@@ -46,12 +47,7 @@ describeWithRabbit('bridge restart mid-drain (real celery workers)', () => {
   });
 
   it('gives the kept worker its consumer back and retires the surplus only after the grace', async () => {
-    await backend.scaleTo(2);
-    const deadline = Date.now() + 40_000;
-    while ((await backend.describe()).running < 2) {
-      if (Date.now() > deadline) throw new Error('workers did not start');
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await scaleAndAwaitRunning(backend, 2);
     const hostnames = (await backend.describe()).units.map((u) => u.celeryHostname);
     // What a bridge that died mid-drain leaves behind: both workers stopped consuming.
     const cancelled = await rc.cancelConsumer('celery', hostnames);

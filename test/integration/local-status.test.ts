@@ -13,6 +13,7 @@ import { processFleet } from '../../local/fleet/process-runtime.ts';
 import { writeRunRecord } from '../../local/run-record.ts';
 import { createTestVhost, describeWithRabbit, REPO_ROOT, type TestVhost } from '../support/services.ts';
 import { runCommand } from '../support/worker-image.ts';
+import { scaleAndAwaitRunning } from '../support/fleet-running.ts';
 
 /** Runs `local/status.ts` as `npm run status:local` does; its exit code, stdout and stderr interleaved. */
 function localStatus(...args: string[]): Promise<{ code: number; out: string }> {
@@ -29,12 +30,7 @@ describeWithRabbit('status:local (the bridge status of a local process fleet)', 
     stateDir = mkdtempSync(join(tmpdir(), 'oqe-local-status-'));
     fleet = processFleet({ brokerUrl: vhost.amqpUrl, stateDir, concurrency: 1, retireTimeoutMs: 20_000 });
     writeRunRecord(stateDir, { vhost: vhost.vhost, backend: 'process', remoteControlSerializer: 'pickle' });
-    await fleet.scaleTo(2);
-    const deadline = Date.now() + 40_000;
-    while ((await fleet.describe()).running < 2) {
-      if (Date.now() > deadline) throw new Error('workers did not start');
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await scaleAndAwaitRunning(fleet, 2);
   }, 60_000);
 
   afterAll(async () => {
